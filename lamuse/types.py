@@ -1,0 +1,109 @@
+"""Values passed between the pipeline's stages and returned to callers.
+
+Stage protocols live here too so every stage module depends on this file alone.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal, Protocol
+
+import numpy as np
+from PIL import Image
+
+Box = tuple[int, int, int, int]
+"""Pixel box ``(x0, y0, x1, y1)``, x1/y1 exclusive, in the image's own coordinates."""
+
+BackgroundMode = Literal["keep", "swap", "none"]
+StageCallback = Callable[[str], None]
+"""Called with a stage name ("segment", "substitute", "stylize", "upscale") when that stage starts."""
+
+
+@dataclass(frozen=True, eq=False)
+class Instance:
+    """One element found in an image.
+
+    Attributes:
+        class_id: official COCO category id (person=1, dog=18, ...); 0 for a class-agnostic region.
+        class_name: the COCO name ("person"), or "object" for class-agnostic regions.
+        score: detector confidence in [0, 1] (1.0 for curated annotations).
+        mask: bool array of shape (H, W), the image's own size.
+        box: tight box of the mask.
+    """
+
+    class_id: int
+    class_name: str
+    score: float
+    mask: np.ndarray
+    box: Box
+
+    @property
+    def area(self) -> int:
+        return int(self.mask.sum())
+
+
+@dataclass(frozen=True)
+class Segmentation:
+    """What a segmenter (or a chain of them) found, and which one answered."""
+
+    segmenter: str
+    instances: list[Instance]
+
+
+class Segmenter(Protocol):
+    """Finds the elements of an image."""
+
+    name: str
+
+    def segment(self, image: Image.Image) -> list[Instance]: ...
+
+
+class Stylizer(Protocol):
+    """Re-paints ``content`` in the style of ``style``; strength 0 keeps the content's own style."""
+
+    name: str
+
+    def stylize(
+        self, content: Image.Image, style: Image.Image, *, strength: float = 1.0, keep_colors: bool = False
+    ) -> Image.Image: ...
+
+
+class Upscaler(Protocol):
+    """Enlarges an image by an integer factor."""
+
+    name: str
+
+    def upscale(self, image: Image.Image, scale: int) -> Image.Image: ...
+
+
+@dataclass(frozen=True)
+class ReinterpretOptions:
+    """Everything that decides one reinterpretation; with the same painting and library, same output."""
+
+    seed: int = 0
+    chaos: float = 0.2
+    background: BackgroundMode = "keep"
+    background_image: Path | None = None
+    style_strength: float = 1.0
+    keep_colors: bool = False
+    size: int = 1024
+    upscale: int = 1
+    greyscale: bool = False
+    watermark: str | None = None
+    language: Literal["en", "fr"] = "en"
+    stylize: bool = True
+
+
+@dataclass(frozen=True, eq=False)
+class Reinterpretation:
+    """One finished variation: the picture, the collage before stylization, and its JSON-able trace."""
+
+    image: Image.Image
+    collage: Image.Image
+    trace: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def explanation(self) -> str:
+        return str(self.trace.get("explanation", ""))
