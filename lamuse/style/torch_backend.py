@@ -1,0 +1,63 @@
+"""Torch backend: the fp32 port of both networks, the way onto a GPU."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from lamuse.style.base import DEFAULT_CACHE_SIZE, DEFAULT_SIZE, MagentaStylizer
+from lamuse.style.models import magenta_style_predictor, magenta_transformer
+from lamuse.style.weights import STYLE_PREDICTOR, STYLE_TRANSFORMER
+from lamuse.weights import resolve
+
+log = logging.getLogger(__name__)
+
+
+def torch_device(device: str) -> torch.device:
+    """ "auto" -> CUDA when present, else CPU; anything else is passed to torch (raises if CUDA is absent)."""
+    if device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    chosen = torch.device(device)
+    if chosen.type == "cuda" and not torch.cuda.is_available():
+        raise ValueError("device 'cuda' was asked for but torch sees no CUDA device")
+    return chosen
+
+
+class MagentaTorchStylizer(MagentaStylizer):
+    """Magenta arbitrary stylization with the torch port (weights dequantized from the shipped graphs)."""
+
+    name = "magenta-torch"
+
+    def __init__(
+        self,
+        *,
+        device: str = "auto",
+        size: int = DEFAULT_SIZE,
+        cache_size: int = DEFAULT_CACHE_SIZE,
+        predictor_path: Path | None = None,
+        transformer_path: Path | None = None,
+    ) -> None:
+        super().__init__(size=size, cache_size=cache_size)
+        self.model_files = {
+            "style_predictor": resolve(STYLE_PREDICTOR, local_path=predictor_path),
+            "style_transformer": resolve(STYLE_TRANSFORMER, local_path=transformer_path),
+        }
+        self.device = torch_device(device)
+        self._predictor = magenta_style_predictor(weights=self.model_files["style_predictor"]).to(self.device)
+        self._transformer = magenta_transformer(weights=self.model_files["style_transformer"]).to(self.device)
+        log.info("magenta-torch on %s", self.device)
+
+    def _predict(self, style: np.ndarray) -> np.ndarray:
+        with torch.inference_mode():
+            batch = torch.from_numpy(style).permute(0, 3, 1, 2).to(self.device)
+            return self._predictor(batch).float().cpu().numpy().reshape(-1)
+
+    def _transform(self, content: np.ndarray, style_vector: np.ndarray) -> np.ndarray:
+        with torch.inference_mode():
+            batch = torch.from_numpy(content).permute(0, 3, 1, 2).to(self.device)
+            vector = torch.from_numpy(style_vector).reshape(1, -1).to(self.device)
+            out = self._transformer(batch, vector)
+            return out.permute(0, 2, 3, 1).float().cpu().numpy()
