@@ -1,0 +1,251 @@
+"""The ``lamuse`` command line: build a cut-out library, reinterpret paintings, run the demo.
+
+Bad input exits with status 2 and one ``error: …`` line on stderr, never a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from lamuse.errors import LamuseError
+from lamuse.library import AddSummary
+from lamuse.types import ReinterpretOptions
+
+log = logging.getLogger(__name__)
+
+DEMO_PAINTINGS = (
+    "seurat_grande_jatte.jpg",
+    "monet_woman_with_parasol.jpg",
+    "cezanne_basket_of_apples.jpg",
+    "shishkin_morning_in_a_pine_forest.jpg",
+)
+
+
+def _chaos(value: str) -> float:
+    number = float(value)
+    if not 0.0 <= number <= 1.0:
+        raise argparse.ArgumentTypeError("must be between 0 and 1")
+    return number
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from lamuse.library import default_library_dir
+
+    parser = argparse.ArgumentParser(prog="lamuse", description=__doc__.splitlines()[0])
+    parser.add_argument("-v", "--verbose", action="store_true", help="log progress details")
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    library = commands.add_parser("library", help="manage the cut-out library")
+    library_commands = library.add_subparsers(dest="library_command", required=True)
+    add = library_commands.add_parser("add", help="cut out every object of the photos in DIR")
+    add.add_argument("dir", type=Path)
+    add.add_argument("--library", type=Path, default=default_library_dir())
+    add.add_argument("--annotations", type=Path, action="append", help="COCO instance JSON for the photos")
+    add.add_argument("--classes", type=Path, help='JSON {"photo.jpg": "dog"} for photos without annotations')
+    add.add_argument("--no-progress", action="store_true")
+    show = library_commands.add_parser("show", help="count the library's cut-outs per class")
+    show.add_argument("--library", type=Path, default=default_library_dir())
+
+    reinterpret = commands.add_parser("reinterpret", help="reinterpret one painting")
+    reinterpret.add_argument("painting", type=Path)
+    _add_pipeline_options(reinterpret, default_library_dir())
+    reinterpret.add_argument("--variations", type=int, default=1)
+    reinterpret.add_argument("--out", type=Path, default=Path("out"))
+
+    demo = commands.add_parser("demo", help="build a library from the demo photos and reinterpret samples")
+    demo.add_argument("--data", type=Path, default=None, help="the demo data folder (default ../shared/data)")
+    demo.add_argument("--library", type=Path, default=None)
+    demo.add_argument("--out", type=Path, default=Path("out"))
+    demo.add_argument("--stylizer", default="auto")
+    return parser
+
+
+def _add_pipeline_options(parser: argparse.ArgumentParser, library: Path) -> None:
+    parser.add_argument("--library", type=Path, default=library)
+    parser.add_argument("--annotations", type=Path, action="append", help="COCO instance JSON (repeatable)")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--chaos", type=_chaos, default=0.2, help="0 = closest silhouette, 1 = wild")
+    parser.add_argument("--background", choices=("keep", "swap", "none"), default="keep")
+    parser.add_argument("--backgrounds", type=Path, help="folder of backgrounds for --background swap")
+    parser.add_argument("--background-image", type=Path, help="one background for --background swap")
+    parser.add_argument("--style", type=Path, help="take the style from this image instead of the painting")
+    parser.add_argument("--style-strength", type=_chaos, default=1.0)
+    parser.add_argument("--keep-colors", action="store_true", help="transfer luminance only")
+    parser.add_argument("--size", type=int, default=1024, help="long side of the working picture")
+    parser.add_argument("--upscale", type=int, choices=(1, 2, 4), default=1)
+    parser.add_argument("--stylizer", default="auto", help='stylizer name, or "none" for the bare collage')
+    parser.add_argument("--upscaler", default="auto")
+    parser.add_argument("--maskrcnn-weights", type=Path, help="local Mask R-CNN state dict")
+    parser.add_argument("--device", default="auto")
+    parser.add_argument("--greyscale", action="store_true")
+    parser.add_argument("--watermark", help="visible text mark in the corner")
+    parser.add_argument("--language", choices=("en", "fr"), default="en")
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, format="%(message)s")
+    try:
+        if args.command == "library":
+            return _library(args)
+        if args.command == "reinterpret":
+            return _reinterpret(args)
+        if args.command == "demo":
+            return _demo(args)
+    except LamuseError as exc:
+        print(f"error: {exc}", file=sys.stderr)  # noqa: T201
+        return 2
+    except KeyboardInterrupt:
+        return 130
+    parser.error(f"unknown command {args.command}")
+    return 2
+
+
+def _library(args: argparse.Namespace) -> int:
+    from lamuse.library import CutoutLibrary
+
+    library = CutoutLibrary(args.library)
+    if args.library_command == "show":
+        for name, count in sorted(library.class_counts().items()):
+            print(f"{name:>16} {count}")  # noqa: T201
+        return 0
+    summary = build_library(
+        args.dir, args.library, args.annotations, args.classes, progress=not args.no_progress
+    )
+    _print_summary(summary, args.library)
+    return 0
+
+
+def build_library(
+    photos: Path,
+    library_dir: Path,
+    annotations: Sequence[Path] | None,
+    classes_file: Path | None,
+    *,
+    progress: bool = True,
+) -> AddSummary:
+    """Add the photos of a folder to a library, with annotations, a class sidecar and the salient cutter."""
+    from lamuse.library import CutoutLibrary, read_classes
+    from lamuse.segment.annotations import AnnotationSegmenter
+    from lamuse.segment.salient import SalientSegmenter
+
+    if not photos.is_dir():
+        raise LamuseError(f"{photos} is not a folder of photos")
+    return CutoutLibrary(library_dir).add_photos(
+        photos,
+        annotations=AnnotationSegmenter(list(annotations), image_dirs=[photos]) if annotations else None,
+        salient=SalientSegmenter(),
+        classes=read_classes(classes_file) if classes_file else None,
+        progress=progress,
+    )
+
+
+def _print_summary(summary: AddSummary, library_dir: Path) -> None:
+    print(  # noqa: T201
+        f"{summary.photos_seen} photos: {summary.added} cut-outs added, "
+        f"{summary.already_present} photos already in the library, {summary.photos_skipped} skipped"
+    )
+    for name, count in sorted(summary.per_class.items()):
+        print(f"  {name:>16} +{count}")  # noqa: T201
+    for problem in summary.problems:
+        print(f"  skipped {problem}")  # noqa: T201
+    print(f"library: {library_dir}")  # noqa: T201
+
+
+def _reinterpret(args: argparse.Namespace) -> int:
+    from lamuse.io import load_image, save_png_atomic
+    from lamuse.pipeline import load_pipeline
+
+    if args.variations < 1:
+        raise LamuseError("--variations must be at least 1")
+    painting = load_image(args.painting).image
+    style = load_image(args.style).image if args.style else None
+    pipeline = load_pipeline(
+        library=args.library,
+        annotations=args.annotations,
+        backgrounds=args.backgrounds,
+        stylizer=args.stylizer,
+        upscaler=args.upscaler if args.upscale > 1 else "none",
+        device=args.device,
+        maskrcnn_weights=args.maskrcnn_weights,
+    )
+    options = ReinterpretOptions(
+        seed=args.seed,
+        chaos=args.chaos,
+        background=args.background,
+        background_image=args.background_image,
+        style_strength=args.style_strength,
+        keep_colors=args.keep_colors,
+        size=args.size,
+        upscale=args.upscale,
+        greyscale=args.greyscale,
+        watermark=args.watermark,
+        language=args.language,
+    )
+    from lamuse.io import fit_long_side
+
+    working = fit_long_side(painting, options.size)
+    segmentation = pipeline.segment(working, name=args.painting.name)
+    args.out.mkdir(parents=True, exist_ok=True)
+    for k in range(args.variations):
+        result = pipeline.reinterpret(
+            painting,
+            name=args.painting.name,
+            options=options,
+            variation=k,
+            style=style,
+            style_name=args.style.name if args.style else None,
+            segmentation=segmentation,
+        )
+        stem = args.out / f"{args.painting.stem}-{k}"
+        save_png_atomic(result.image, stem.with_suffix(".png"))
+        stem.with_suffix(".json").write_text(json.dumps(result.trace, indent=2, ensure_ascii=False) + "\n")
+        print(f"{stem.with_suffix('.png')}: {result.explanation}")  # noqa: T201
+    return 0
+
+
+def default_data_dir() -> Path | None:
+    """``$LAMUSE_DATA``, else ``../shared/data`` next to the working directory or the checkout."""
+    candidates = [Path(os.environ["LAMUSE_DATA"])] if os.environ.get("LAMUSE_DATA") else []
+    checkout = Path(__file__).resolve().parents[1]
+    candidates += [Path.cwd().parent / "shared" / "data", checkout.parent / "shared" / "data"]
+    return next((c for c in candidates if (c / "paintings").is_dir()), None)
+
+
+def _demo(args: argparse.Namespace) -> int:
+    from lamuse.library import demo_classes_file
+
+    data = args.data or default_data_dir()
+    if data is None or not (data / "paintings").is_dir() or not (data / "photos").is_dir():
+        raise LamuseError(
+            "no demo data found: pass --data DIR (a folder with paintings/, photos/ and "
+            "annotations/) or set LAMUSE_DATA"
+        )
+    library_dir = args.library or args.out / "library"
+    photo_annotations = data / "annotations" / "photos.json"
+    summary = build_library(
+        data / "photos",
+        library_dir,
+        [photo_annotations] if photo_annotations.is_file() else None,
+        demo_classes_file(),
+    )
+    _print_summary(summary, library_dir)
+    painting_annotations = data / "annotations" / "paintings.json"
+    for name in DEMO_PAINTINGS:
+        painting = data / "paintings" / name
+        if not painting.is_file():
+            continue
+        argv = ["reinterpret", str(painting), "--library", str(library_dir), "--out", str(args.out)]
+        argv += ["--seed", "7", "--variations", "2", "--stylizer", args.stylizer]
+        if painting_annotations.is_file():
+            argv += ["--annotations", str(painting_annotations)]
+        main(argv)
+    print(f"results are in {args.out.resolve()}")  # noqa: T201
+    return 0

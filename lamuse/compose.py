@@ -1,0 +1,148 @@
+"""Build the collage: clear the original elements, then lay each chosen cut-out over its element.
+
+Everything here works on numpy arrays at the pipeline's working resolution.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+import cv2
+import numpy as np
+from PIL import Image
+
+from lamuse.substitute import Choice, Placement
+
+INPAINT_LONG_SIDE = 512
+COLOUR_MATCH_STRENGTH = 0.75
+
+
+def remove_elements(painting: np.ndarray, masks: Sequence[np.ndarray]) -> np.ndarray:
+    """Inpaint (Telea) the union of the elements' masks so what the new cut-outs leave uncovered is
+    background, not the ghost of the old element. Runs at ≤512 px and only replaces masked pixels."""
+    if not masks:
+        return painting.copy()
+    height, width = painting.shape[:2]
+    union = np.logical_or.reduce(list(masks)).astype(np.uint8)
+    grow = max(3, round(0.006 * math.hypot(height, width)))
+    union = cv2.dilate(union, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * grow + 1, 2 * grow + 1)))
+    scale = min(1.0, INPAINT_LONG_SIDE / max(height, width))
+    small_size = (max(1, round(width * scale)), max(1, round(height * scale)))
+    small = cv2.resize(painting, small_size, interpolation=cv2.INTER_AREA)
+    small_mask = (cv2.resize(union, small_size, interpolation=cv2.INTER_NEAREST) > 0).astype(np.uint8)
+    filled = cv2.inpaint(small, small_mask, 5, cv2.INPAINT_TELEA)
+    filled = cv2.resize(filled, (width, height), interpolation=cv2.INTER_CUBIC)
+    # A slightly blurred blend edge avoids a hard ring where the fill meets the kept painting.
+    blend = cv2.GaussianBlur(union.astype(np.float32), (0, 0), sigmaX=max(1.0, grow / 2))[..., None]
+    blend = np.clip(blend * 1.5, 0, 1)
+    out = painting.astype(np.float32) * (1 - blend) + filled.astype(np.float32) * blend
+    return np.clip(out + 0.5, 0, 255).astype(np.uint8)
+
+
+def cover(background: Image.Image, size: tuple[int, int]) -> np.ndarray:
+    """Resize and centre-crop ``background`` to fill ``size`` (width, height) without distortion."""
+    width, height = size
+    scale = max(width / background.width, height / background.height)
+    resized = background.convert("RGB").resize(
+        (max(width, round(background.width * scale)), max(height, round(background.height * scale))),
+        Image.Resampling.LANCZOS,
+    )
+    left = (resized.width - width) // 2
+    top = (resized.height - height) // 2
+    return np.asarray(resized.crop((left, top, left + width, top + height)))
+
+
+def plain_canvas(painting: np.ndarray) -> np.ndarray:
+    """A flat canvas in the painting's median colour (the ``none`` background)."""
+    colour = np.median(painting.reshape(-1, 3), axis=0).astype(np.uint8)
+    return np.broadcast_to(colour, painting.shape).copy()
+
+
+def _oriented_rgba(rgba: np.ndarray, placement: Placement) -> np.ndarray:
+    if placement.flip:
+        rgba = rgba[:, ::-1]
+    if abs(placement.rotation) >= 0.5:
+        height, width = rgba.shape[:2]
+        matrix = cv2.getRotationMatrix2D((width / 2, height / 2), placement.rotation, 1.0)
+        cos, sin = abs(matrix[0, 0]), abs(matrix[0, 1])
+        new_w = int(math.ceil(height * sin + width * cos))
+        new_h = int(math.ceil(height * cos + width * sin))
+        matrix[0, 2] += new_w / 2 - width / 2
+        matrix[1, 2] += new_h / 2 - height / 2
+        rgba = cv2.warpAffine(
+            np.ascontiguousarray(rgba),
+            matrix,
+            (new_w, new_h),
+            flags=cv2.INTER_LINEAR,
+            borderValue=(0, 0, 0, 0),
+        )
+    alpha = rgba[..., 3] >= 128
+    rows = np.flatnonzero(alpha.any(axis=1))
+    cols = np.flatnonzero(alpha.any(axis=0))
+    return np.ascontiguousarray(rgba[rows[0] : rows[-1] + 1, cols[0] : cols[-1] + 1])
+
+
+def match_colours(
+    pixels: np.ndarray, reference: np.ndarray, strength: float = COLOUR_MATCH_STRENGTH
+) -> np.ndarray:
+    """Move ``pixels``' Lab mean and spread toward ``reference``'s (Reinhard transfer, partial).
+
+    Both are (N, 3) uint8 RGB. The cut-out keeps its own light and shading, only shifted into the
+    painting's palette; the ratio of spreads is bounded so a flat region does not wash a photo out.
+    """
+    if len(pixels) == 0 or len(reference) == 0:
+        return pixels
+    src = cv2.cvtColor(pixels.reshape(-1, 1, 3), cv2.COLOR_RGB2LAB).reshape(-1, 3).astype(np.float32)
+    ref = cv2.cvtColor(reference.reshape(-1, 1, 3), cv2.COLOR_RGB2LAB).reshape(-1, 3).astype(np.float32)
+    src_mean, src_std = src.mean(axis=0), src.std(axis=0) + 1e-3
+    ref_mean, ref_std = ref.mean(axis=0), ref.std(axis=0) + 1e-3
+    ratio = np.clip(ref_std / src_std, 0.5, 2.0)
+    matched = (src - src_mean) * ratio + ref_mean
+    out = src + strength * (matched - src)
+    out = np.clip(out + 0.5, 0, 255).astype(np.uint8)
+    return cv2.cvtColor(out.reshape(-1, 1, 3), cv2.COLOR_LAB2RGB).reshape(-1, 3)
+
+
+def paste(
+    canvas: np.ndarray, painting: np.ndarray, choice: Choice, *, colour_match: bool = True
+) -> np.ndarray:
+    """Lay ``choice``'s cut-out on ``canvas`` (in place) and return its hard placed mask (H, W) bool.
+
+    The cut-out is flipped/rotated/resized per its placement, its mask centroid put on the element's
+    centroid, its colours matched to the element's region of the original ``painting``, and its edge
+    feathered so the style pass does not have to hide a hard seam.
+    """
+    rgba = _oriented_rgba(np.asarray(choice.cutout.load_rgba()), choice.placement)
+    width, height = choice.placement.width, choice.placement.height
+    rgba = cv2.resize(
+        rgba, (width, height), interpolation=cv2.INTER_AREA if width < rgba.shape[1] else cv2.INTER_CUBIC
+    )
+    alpha = rgba[..., 3].astype(np.float32) / 255.0
+    hard = alpha >= 0.5
+    if not hard.any():
+        return np.zeros(canvas.shape[:2], dtype=bool)
+    ys, xs = np.nonzero(hard)
+    left = round(choice.placement.center[0] - (xs.mean() + 0.5))
+    top = round(choice.placement.center[1] - (ys.mean() + 0.5))
+    rgb = rgba[..., :3].copy()
+    if colour_match:
+        region = painting[choice.instance.mask]
+        rgb[hard] = match_colours(rgb[hard], region)
+    feather = max(0.8, 0.004 * math.sqrt(width * height))
+    soft = cv2.GaussianBlur(cv2.erode(hard.astype(np.float32), np.ones((3, 3), np.uint8)), (0, 0), feather)
+    soft = np.maximum(soft, 0.0)
+
+    canvas_h, canvas_w = canvas.shape[:2]
+    x0, y0 = max(0, left), max(0, top)
+    x1, y1 = min(canvas_w, left + width), min(canvas_h, top + height)
+    placed = np.zeros((canvas_h, canvas_w), dtype=bool)
+    if x1 <= x0 or y1 <= y0:
+        return placed
+    sx, sy = x0 - left, y0 - top
+    a = soft[sy : sy + y1 - y0, sx : sx + x1 - x0, None]
+    region_rgb = rgb[sy : sy + y1 - y0, sx : sx + x1 - x0].astype(np.float32)
+    target = canvas[y0:y1, x0:x1].astype(np.float32)
+    canvas[y0:y1, x0:x1] = np.clip(target * (1 - a) + region_rgb * a + 0.5, 0, 255).astype(np.uint8)
+    placed[y0:y1, x0:x1] = hard[sy : sy + y1 - y0, sx : sx + x1 - x0]
+    return placed

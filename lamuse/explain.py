@@ -1,0 +1,107 @@
+"""Say in plain words what a reinterpretation changed and where each new element came from (en, fr)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any, Literal
+
+Language = Literal["en", "fr"]
+
+_FRENCH_CLASSES: Mapping[str, str] = {
+    "person": "la personne", "bicycle": "le vélo", "car": "la voiture", "motorcycle": "la moto",
+    "airplane": "l'avion", "bus": "le bus", "train": "le train", "truck": "le camion", "boat": "le bateau",
+    "traffic light": "le feu", "fire hydrant": "la borne d'incendie", "stop sign": "le panneau stop",
+    "parking meter": "le parcmètre", "bench": "le banc", "bird": "l'oiseau", "cat": "le chat",
+    "dog": "le chien", "horse": "le cheval", "sheep": "le mouton", "cow": "la vache",
+    "elephant": "l'éléphant", "bear": "l'ours", "zebra": "le zèbre", "giraffe": "la girafe",
+    "backpack": "le sac à dos", "umbrella": "le parapluie", "handbag": "le sac", "tie": "la cravate",
+    "suitcase": "la valise", "frisbee": "le frisbee", "skis": "les skis", "snowboard": "le snowboard",
+    "sports ball": "le ballon", "kite": "le cerf-volant", "baseball bat": "la batte",
+    "baseball glove": "le gant", "skateboard": "le skateboard", "surfboard": "la planche de surf",
+    "tennis racket": "la raquette", "bottle": "la bouteille", "wine glass": "le verre à vin",
+    "cup": "la tasse", "fork": "la fourchette", "knife": "le couteau", "spoon": "la cuillère",
+    "bowl": "le bol", "banana": "la banane", "apple": "la pomme", "sandwich": "le sandwich",
+    "orange": "l'orange", "broccoli": "le brocoli", "carrot": "la carotte", "hot dog": "le hot-dog",
+    "pizza": "la pizza", "donut": "le beignet", "cake": "le gâteau", "chair": "la chaise",
+    "couch": "le canapé", "potted plant": "la plante", "bed": "le lit", "dining table": "la table",
+    "toilet": "les toilettes", "tv": "la télévision", "laptop": "l'ordinateur portable",
+    "mouse": "la souris", "remote": "la télécommande", "keyboard": "le clavier",
+    "cell phone": "le téléphone", "microwave": "le micro-ondes", "oven": "le four",
+    "toaster": "le grille-pain", "sink": "l'évier", "refrigerator": "le réfrigérateur", "book": "le livre",
+    "clock": "l'horloge", "vase": "le vase", "scissors": "les ciseaux", "teddy bear": "l'ours en peluche",
+    "hair drier": "le sèche-cheveux", "toothbrush": "la brosse à dents", "object": "l'élément",
+}  # fmt: skip
+
+
+def position_words(box: Sequence[float], size: tuple[int, int], language: Language) -> str:
+    """Where a box sits in the picture: "on the left", "in the upper centre"... / "à gauche"..."""
+    width, height = size
+    cx = (box[0] + box[2]) / 2 / width
+    cy = (box[1] + box[3]) / 2 / height
+    column = 0 if cx < 0.38 else (2 if cx > 0.62 else 1)
+    row = 0 if cy < 0.3 else (2 if cy > 0.7 else 1)
+    if language == "fr":
+        horizontal = ("à gauche", "au centre", "à droite")[column]
+        vertical = ("en haut", "", "en bas")[row]
+        return f"{vertical} {horizontal}".strip()
+    if row == 1:
+        return ("on the left", "in the centre", "on the right")[column]
+    return f"in the {('upper', '', 'lower')[row]} {('left', 'centre', 'right')[column]}"
+
+
+def _article_en(noun: str) -> str:
+    return ("an " if noun[:1].lower() in "aeiou" else "a ") + noun
+
+
+def describe_swap(swap: Mapping[str, Any], size: tuple[int, int], language: Language) -> str:
+    """One sentence for one swap, e.g. "The person on the left is now a tennis player (photo: …)"."""
+    where = position_words(swap["box"], size, language)
+    original = swap["class"]
+    new_class = swap["cutout_class"]
+    subject = swap.get("subject") or new_class
+    credit = swap.get("credit") or ""
+    if language == "fr":
+        noun = _FRENCH_CLASSES.get(original, original)
+        new = _FRENCH_CLASSES.get(new_class, new_class)
+        text = f"{noun[0].upper()}{noun[1:]} {where} devient {new} d'une photo « {subject} »"
+        if not swap.get("same_class", True):
+            text += f" (aucun·e {original} dans la bibliothèque : choisi·e pour sa silhouette)"
+        return f"{text} (photo : {credit})."
+    text = f"The {original} {where} is now {_article_en(new_class)} from a photo of {subject}"
+    if not swap.get("same_class", True):
+        text += f" (no {original} in the library, so chosen by shape alone)"
+    return f"{text} (photo: {credit})."
+
+
+def explain(trace: Mapping[str, Any], size: tuple[int, int], language: Language = "en") -> str:
+    """A short paragraph: every swap, the background, and the style pass."""
+    sentences = [describe_swap(s, size, language) for s in trace.get("swaps", [])]
+    if not sentences:
+        sentences.append(
+            "Aucun élément n'a été trouvé à remplacer."
+            if language == "fr"
+            else "No element was found to swap."
+        )
+    background = trace.get("background", {})
+    mode = background.get("mode")
+    if language == "fr":
+        sentences.append(
+            {
+                "keep": "Le décor d'origine est conservé, repeint là où se tenaient les éléments.",
+                "swap": f"La scène se passe désormais devant « {background.get('source', '')} ».",
+                "none": "Les éléments posent sur une toile unie.",
+            }.get(str(mode), "")
+        )
+        if trace.get("stylized"):
+            sentences.append(f"Le tout est repeint dans le style de « {trace.get('style_source', '')} ».")
+    else:
+        sentences.append(
+            {
+                "keep": "The original setting is kept, repainted where the old elements stood.",
+                "swap": f"The scene now takes place in front of “{background.get('source', '')}”.",
+                "none": "The elements stand on a plain canvas.",
+            }.get(str(mode), "")
+        )
+        if trace.get("stylized"):
+            sentences.append(f"Everything is re-painted in the style of “{trace.get('style_source', '')}”.")
+    return " ".join(s for s in sentences if s)

@@ -1,0 +1,70 @@
+"""Small geometry of binary masks: boxes, centroids, orientation, Hu moments, IoU."""
+
+from __future__ import annotations
+
+import math
+
+import cv2
+import numpy as np
+
+from lamuse.types import Box
+
+
+def mask_box(mask: np.ndarray) -> Box:
+    """Tight box ``(x0, y0, x1, y1)`` of a non-empty bool mask (x1, y1 exclusive)."""
+    rows = np.flatnonzero(mask.any(axis=1))
+    cols = np.flatnonzero(mask.any(axis=0))
+    if rows.size == 0:
+        return (0, 0, 0, 0)
+    return (int(cols[0]), int(rows[0]), int(cols[-1]) + 1, int(rows[-1]) + 1)
+
+
+def centroid(mask: np.ndarray) -> tuple[float, float]:
+    """Mean (x, y) of the mask's pixels."""
+    ys, xs = np.nonzero(mask)
+    return float(xs.mean()), float(ys.mean())
+
+
+def orientation(mask: np.ndarray) -> tuple[float, float]:
+    """Angle in degrees of the principal axis from vertical, and elongation.
+
+    The angle follows ``cv2.getRotationMatrix2D``: positive is counter-clockwise on screen, so rotating a
+    shape by ``target - source`` aligns the source's axis with the target's.
+
+    Elongation is the ratio of the principal second moments (1 = isotropic); the angle of a near-round
+    shape is meaningless, so callers check elongation before rotating anything.
+    """
+    moments = cv2.moments(mask.astype(np.uint8), binaryImage=True)
+    if moments["m00"] == 0:
+        return 0.0, 1.0
+    mu20 = moments["mu20"] / moments["m00"]
+    mu02 = moments["mu02"] / moments["m00"]
+    mu11 = moments["mu11"] / moments["m00"]
+    spread = math.sqrt(4 * mu11**2 + (mu20 - mu02) ** 2)
+    major = (mu20 + mu02 + spread) / 2
+    minor = max((mu20 + mu02 - spread) / 2, 1e-9)
+    theta_from_x = 0.5 * math.degrees(math.atan2(2 * mu11, mu20 - mu02))
+    # Image y grows downwards; express the major axis as a lean from vertical in [-90, 90).
+    lean = theta_from_x - 90.0 if theta_from_x >= 0 else theta_from_x + 90.0
+    return float(-lean), float(major / minor)
+
+
+def hu_moments(mask: np.ndarray) -> np.ndarray:
+    """Log-scaled Hu moments (7,) of a mask: scale/rotation invariant shape signature."""
+    hu = cv2.HuMoments(cv2.moments(mask.astype(np.uint8), binaryImage=True)).ravel()
+    return np.asarray(-np.sign(hu) * np.log10(np.abs(hu) + 1e-30), dtype=np.float64)
+
+
+def iou(a: np.ndarray, b: np.ndarray) -> float:
+    """Intersection over union of two same-shape bool masks (0 when both are empty)."""
+    union = np.logical_or(a, b).sum()
+    if union == 0:
+        return 0.0
+    return float(np.logical_and(a, b).sum() / union)
+
+
+def touches_border(mask: np.ndarray, margin: int = 2) -> bool:
+    """Whether the mask reaches the image frame (the object is probably cut off)."""
+    return bool(
+        mask[:margin].any() or mask[-margin:].any() or mask[:, :margin].any() or mask[:, -margin:].any()
+    )

@@ -1,0 +1,230 @@
+"""Choose, for each element of a painting, a real cut-out whose silhouette fits the original one.
+
+Candidates of the same class are pre-filtered by Hu-moment distance, then each is scored directly by the
+IoU of its placed silhouette against the element's mask, trying a horizontal flip, a rotation to the
+element's orientation and aspect changes of at most ±20%. ``chaos`` turns the argmax into a softmax.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+
+from lamuse.library import Cutout
+from lamuse.shapes import centroid, hu_moments, orientation
+from lamuse.types import Instance
+
+GRID_SIDE = 64
+"""Long side of the low-resolution frame silhouettes are compared in."""
+ASPECT_FACTORS = (0.8, 0.9, 1.0, 1.1, 1.2)
+MAX_ROTATION_DEG = 30.0
+MIN_ELONGATION_TO_ROTATE = 2.0
+PREFILTER_KEEP = 24
+
+
+@dataclass(frozen=True)
+class Placement:
+    """How a cut-out is laid over an element, in the painting's (working) pixel coordinates.
+
+    The cut-out is flipped (if ``flip``), rotated by ``rotation`` degrees (cv2 convention, about its
+    centre, canvas expanded), resized to ``width`` x ``height`` and placed with its mask centroid at
+    ``center``.
+    """
+
+    flip: bool
+    rotation: float
+    width: int
+    height: int
+    center: tuple[float, float]
+    aspect_change: float
+
+
+@dataclass(frozen=True)
+class Choice:
+    """The cut-out picked for one element, with the evidence for the choice."""
+
+    instance: Instance
+    cutout: Cutout
+    placement: Placement
+    predicted_iou: float
+    shape_distance: float
+    same_class: bool
+
+
+@dataclass(frozen=True)
+class _Target:
+    grid_mask: np.ndarray
+    grid_scale: float
+    grid_origin: tuple[float, float]
+    area: float
+    center: tuple[float, float]
+    angle: float
+    elongation: float
+    hu: np.ndarray
+
+
+def _target_of(instance: Instance) -> _Target:
+    mask = instance.mask
+    x0, y0, x1, y1 = instance.box
+    width, height = x1 - x0, y1 - y0
+    # A margin around the box lets a placed silhouette stick out and be penalised for it.
+    margin = 0.25 * max(width, height)
+    side = max(width, height) + 2 * margin
+    scale = GRID_SIDE / side
+    origin = (x0 - margin - (max(width, height) - width) / 2, y0 - margin - (max(width, height) - height) / 2)
+    matrix = np.array([[scale, 0, -origin[0] * scale], [0, scale, -origin[1] * scale]], dtype=np.float64)
+    grid = (
+        cv2.warpAffine(mask.astype(np.float32), matrix, (GRID_SIDE, GRID_SIDE), flags=cv2.INTER_AREA) >= 0.5
+    )
+    angle, elongation = orientation(mask[y0:y1, x0:x1])
+    return _Target(
+        grid_mask=grid,
+        grid_scale=scale,
+        grid_origin=origin,
+        area=float(mask.sum()),
+        center=centroid(mask),
+        angle=angle,
+        elongation=elongation,
+        hu=hu_moments(mask[y0:y1, x0:x1]),
+    )
+
+
+def _oriented(silhouette: np.ndarray, flip: bool, rotation: float) -> np.ndarray:
+    """Flip then rotate a tight silhouette, expanding the canvas, and crop it tight again."""
+    shape = silhouette[:, ::-1] if flip else silhouette
+    if abs(rotation) < 0.5:
+        return np.ascontiguousarray(shape)
+    height, width = shape.shape
+    matrix = cv2.getRotationMatrix2D((width / 2, height / 2), rotation, 1.0)
+    cos, sin = abs(matrix[0, 0]), abs(matrix[0, 1])
+    new_w, new_h = int(math.ceil(height * sin + width * cos)), int(math.ceil(height * cos + width * sin))
+    matrix[0, 2] += new_w / 2 - width / 2
+    matrix[1, 2] += new_h / 2 - height / 2
+    rotated = cv2.warpAffine(shape.astype(np.float32), matrix, (new_w, new_h), flags=cv2.INTER_LINEAR) >= 0.5
+    rows = np.flatnonzero(rotated.any(axis=1))
+    cols = np.flatnonzero(rotated.any(axis=0))
+    if rows.size == 0:
+        return np.ascontiguousarray(shape)
+    return rotated[rows[0] : rows[-1] + 1, cols[0] : cols[-1] + 1]
+
+
+def _place_in_grid(
+    shape: np.ndarray, target: _Target, aspect_factor: float
+) -> tuple[np.ndarray, int, int, tuple[float, float]]:
+    """Render ``shape`` with its area matched to the target's and centroids aligned; return grid mask,
+    full-resolution width/height and the shape's centroid offset inside its box (fraction)."""
+    height, width = shape.shape
+    fill = max(float(shape.mean()), 1e-6)
+    aspect = (height / width) * aspect_factor
+    full_w = math.sqrt(target.area / (fill * aspect))
+    full_h = aspect * full_w
+    ys, xs = np.nonzero(shape)
+    offset = ((xs.mean() + 0.5) / width, (ys.mean() + 0.5) / height)
+    grid_w = max(1, round(full_w * target.grid_scale))
+    grid_h = max(1, round(full_h * target.grid_scale))
+    resized = cv2.resize(shape.astype(np.float32), (grid_w, grid_h), interpolation=cv2.INTER_LINEAR) >= 0.5
+    cx = (target.center[0] - target.grid_origin[0]) * target.grid_scale
+    cy = (target.center[1] - target.grid_origin[1]) * target.grid_scale
+    left, top = round(cx - offset[0] * grid_w), round(cy - offset[1] * grid_h)
+    canvas = np.zeros((GRID_SIDE, GRID_SIDE), dtype=bool)
+    sx0, sy0 = max(0, -left), max(0, -top)
+    dx0, dy0 = max(0, left), max(0, top)
+    dx1, dy1 = min(GRID_SIDE, left + grid_w), min(GRID_SIDE, top + grid_h)
+    if dx1 > dx0 and dy1 > dy0:
+        canvas[dy0:dy1, dx0:dx1] = resized[sy0 : sy0 + dy1 - dy0, sx0 : sx0 + dx1 - dx0]
+    return canvas, max(1, round(full_w)), max(1, round(full_h)), offset
+
+
+def best_placement(cutout: Cutout, target: _Target) -> tuple[Placement, float]:
+    """Try flips, a rotation to the target's orientation and ±20% aspect; keep the best grid IoU."""
+    best: tuple[Placement, float] | None = None
+    target_sum = target.grid_mask.sum()
+    for flip in (False, True):
+        source_angle = -cutout.orientation if flip else cutout.orientation
+        rotations = [0.0]
+        delta = target.angle - source_angle
+        delta = (delta + 90.0) % 180.0 - 90.0
+        if (
+            0.5 < abs(delta) <= MAX_ROTATION_DEG
+            and target.elongation >= MIN_ELONGATION_TO_ROTATE
+            and cutout.elongation >= MIN_ELONGATION_TO_ROTATE
+        ):
+            rotations.append(delta)
+        for rotation in rotations:
+            shape = _oriented(cutout.silhouette, flip, rotation)
+            for factor in ASPECT_FACTORS:
+                grid, width, height, offset = _place_in_grid(shape, target, factor)
+                inter = np.logical_and(grid, target.grid_mask).sum()
+                union = grid.sum() + target_sum - inter
+                score = float(inter / union) if union else 0.0
+                if best is None or score > best[1]:
+                    placement = Placement(
+                        flip=flip,
+                        rotation=rotation,
+                        width=width,
+                        height=height,
+                        center=target.center,
+                        aspect_change=factor,
+                    )
+                    best = (placement, score)
+    assert best is not None
+    return best
+
+
+def hu_distance(a: np.ndarray, b: np.ndarray) -> float:
+    """L1 distance of log Hu moments (the first four carry most of the shape; the rest are noisy)."""
+    return float(np.abs(a[:4] - b[:4]).sum())
+
+
+def choose_cutouts(
+    instances: Sequence[Instance],
+    library: Sequence[Cutout],
+    *,
+    rng: np.random.Generator,
+    chaos: float = 0.2,
+    cutout_weights: Mapping[str, float] | None = None,
+) -> list[Choice]:
+    """Pick one cut-out per instance (same class when the library has it, else any class by shape).
+
+    ``chaos`` in [0, 1]: 0 takes the best-fitting silhouette, 1 samples almost uniformly among the
+    candidates. ``cutout_weights`` (votes) multiply each candidate's probability; no photo is used twice
+    in one picture while other photos are left.
+    """
+    chaos = float(np.clip(chaos, 0.0, 1.0))
+    temperature = 0.002 + 0.25 * chaos
+    used: set[str] = set()
+    choices: list[Choice] = []
+    for instance in instances:
+        target = _target_of(instance)
+        same_class = [c for c in library if c.class_id == instance.class_id and instance.class_id != 0]
+        pool = same_class or list(library)
+        fresh = [c for c in pool if c.source not in used]
+        pool = fresh or pool
+        distances = np.array([hu_distance(c.hu, target.hu) for c in pool])
+        keep = PREFILTER_KEEP + int(chaos * len(pool))
+        order = np.argsort(distances, kind="stable")[:keep]
+        scored = [(pool[i], float(distances[i]), *best_placement(pool[i], target)) for i in order]
+        ious = np.array([s[3] - (0.05 if s[0].truncated else 0.0) for s in scored])
+        logits = (ious - ious.max()) / temperature
+        weights = np.exp(logits)
+        if cutout_weights:
+            weights *= np.array([cutout_weights.get(s[0].id, 1.0) for s in scored])
+        weights /= weights.sum()
+        pick = int(rng.choice(len(scored), p=weights)) if chaos > 0 else int(np.argmax(ious))
+        cutout, distance, placement, predicted = scored[pick]
+        used.add(cutout.source)
+        choices.append(
+            Choice(
+                instance=instance,
+                cutout=cutout,
+                placement=placement,
+                predicted_iou=predicted,
+                shape_distance=distance,
+                same_class=bool(same_class),
+            )
+        )
+    return choices
