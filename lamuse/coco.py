@@ -157,4 +157,3 @@ def segmentation_to_mask(
         resized = cv2.resize(mask.astype(np.uint8), (out_w, out_h), interpolation=cv2.INTER_NEAREST)
         mask = resized.astype(bool)
     return mask
-

@@ -120,7 +120,9 @@ class CocoAnnotations:
         for ann in self.annotations[image.id]:
             if ann.iscrowd and not include_crowd:
                 continue
-            instance = make_instance(ann.category_id, self.category_name(ann.category_id), 1.0, ann.mask(image, size))
+            instance = make_instance(
+                ann.category_id, self.category_name(ann.category_id), 1.0, ann.mask(image, size)
+            )
             if instance is not None:
                 found.append(instance)
         return found

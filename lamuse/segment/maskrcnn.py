@@ -41,7 +41,7 @@ cache needs no torch import; a test compares them with torchvision's weights enu
 
 
 def torch_hub_checkpoints() -> Path:
-    """Where torch hub caches downloads (``$TORCH_HOME/hub/checkpoints``), computed without importing torch."""
+    """Where torch hub caches downloads (``$TORCH_HOME/hub/checkpoints``), found without importing torch."""
     xdg = os.getenv("XDG_CACHE_HOME", os.path.join("~", ".cache"))
     home = os.path.expanduser(os.getenv("TORCH_HOME", os.path.join(xdg, "torch")))
     return Path(home) / "hub" / "checkpoints"
@@ -65,7 +65,10 @@ def _resolve_weights(
     if weights is None:
         return None
     if isinstance(weights, str | Path) and weights != "DEFAULT":
-        return resolve(WeightsEntry(name=f"maskrcnn_{version}_local", filename=Path(weights).name), local_path=Path(weights))
+        return resolve(
+            WeightsEntry(name=f"maskrcnn_{version}_local", filename=Path(weights).name),
+            local_path=Path(weights),
+        )
     if isinstance(weights, WeightsEntry):
         return resolve(weights, cache_dir=cache_dir, allow_download=allow_download)
     entry = torchvision_entry(version)
@@ -139,8 +142,9 @@ class MaskRCNNSegmenter:
         if path is not None:
             model.load_state_dict(torch.load(path, map_location="cpu", weights_only=True))
         self.weights_id = "random" if path is None else path.name
-        self.device = torch.device("cuda" if device == "auto" and torch.cuda.is_available() else
-                                   "cpu" if device == "auto" else device)  # fmt: skip
+        if device == "auto":
+            device = "cuda" if torch.cuda.is_available() else "cpu"
+        self.device = torch.device(device)
         self.bf16 = self.device.type == "cpu" and (_cpu_has_bf16() if bf16 == "auto" else bool(bf16))
         self.model = model.eval().to(self.device)
         self.version = version
@@ -181,16 +185,17 @@ class MaskRCNNSegmenter:
         from torch.nn.functional import interpolate
 
         tensor = self._to_tensor(image)
-        autocast = (
-            torch.autocast("cpu", dtype=torch.bfloat16) if self.bf16 else contextlib.nullcontext()
-        )
+        autocast = torch.autocast("cpu", dtype=torch.bfloat16) if self.bf16 else contextlib.nullcontext()
         found = []
         with torch.inference_mode(), autocast:
             output = self.model([tensor])[0]
             keep = output["scores"] >= self.score_threshold
             # One mask at a time: N full-size float masks of a large painting would cost gigabytes.
             for label, score, probs in zip(
-                output["labels"][keep].tolist(), output["scores"][keep].tolist(), output["masks"][keep], strict=True
+                output["labels"][keep].tolist(),
+                output["scores"][keep].tolist(),
+                output["masks"][keep],
+                strict=True,
             ):
                 class_name = COCO_NAMES.get(int(label))
                 if class_name is None:  # an unused id: only random weights predict those

@@ -1,0 +1,44 @@
+"""Try segmenters in order and keep the first that finds something, saying which one answered."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+
+from PIL import Image
+
+from lamuse.segment.annotations import AnnotationSegmenter
+from lamuse.types import Instance, Segmentation, Segmenter
+
+log = logging.getLogger(__name__)
+
+
+class ChainSegmenter:
+    """Curated masks when they exist, a detector when it is available, saliency as the last resort.
+
+    Only ``AnnotationSegmenter`` is given the image's file name: other segmenters follow the plain
+    ``Segmenter`` protocol.
+    """
+
+    name = "chain"
+
+    def __init__(self, segmenters: Sequence[Segmenter]) -> None:
+        if not segmenters:
+            raise ValueError("a segmenter chain needs at least one segmenter")
+        self.segmenters = list(segmenters)
+
+    def run(self, image: Image.Image, *, name: str | None = None) -> Segmentation:
+        """The first non-empty answer; if all are empty, an empty one from the last segmenter."""
+        for segmenter in self.segmenters:
+            if isinstance(segmenter, AnnotationSegmenter):
+                instances = segmenter.segment(image, name=name)
+            else:
+                instances = segmenter.segment(image)
+            log.debug("%s found %d instances", segmenter.name, len(instances))
+            if instances:
+                return Segmentation(segmenter=segmenter.name, instances=instances)
+        return Segmentation(segmenter=self.segmenters[-1].name, instances=[])
+
+    def segment(self, image: Image.Image) -> list[Instance]:
+        """The ``Segmenter`` protocol: ``run(image).instances``."""
+        return self.run(image).instances
