@@ -1,0 +1,39 @@
+"""Input and output image files on disk, written atomically; rows store the path and sha256, not the blob."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import tempfile
+from pathlib import Path
+
+
+class Blobs:
+    """A folder of files named by id; ``put`` is atomic (temp file then ``os.replace``)."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        root.mkdir(parents=True, exist_ok=True)
+
+    def path(self, kind: str, name: str) -> Path:
+        """Where ``name`` of ``kind`` ("inputs", "outputs") lives; names are ids we made, never user text."""
+        if "/" in name or "\\" in name or name.startswith("."):
+            raise ValueError(f"bad blob name {name!r}")
+        return self.root / kind / name
+
+    def put(self, kind: str, name: str, data: bytes) -> tuple[Path, str]:
+        """Write ``data`` atomically and return its path and sha256."""
+        dest = self.path(kind, name)
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=dest.parent, prefix=f".{name}.", suffix=".part")
+        try:
+            with os.fdopen(fd, "wb") as handle:
+                handle.write(data)
+            os.replace(tmp, dest)
+        finally:
+            if os.path.exists(tmp):
+                os.unlink(tmp)
+        return dest, hashlib.sha256(data).hexdigest()
+
+    def read(self, path: Path | str) -> bytes:
+        return Path(path).read_bytes()

@@ -1,0 +1,140 @@
+"""The bot's view of the lamuse library: a small ``Engine`` protocol and the real adapter behind it.
+
+Everything here is synchronous and runs on the single inference worker thread (see ``bot/jobs.py``).
+The real pipeline is built on first use, so importing this module (and tests with an engine double)
+never imports torch.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Protocol
+
+from PIL import Image
+
+from bot.corpus import Corpus, CorpusPainting
+
+if TYPE_CHECKING:
+    from bot.settings import Settings
+    from lamuse.types import Reinterpretation, ReinterpretOptions
+
+log = logging.getLogger(__name__)
+
+StageCallback = Callable[[str], None]
+
+
+class Engine(Protocol):
+    """What the bot needs from the library. Implementations are called from one worker thread only."""
+
+    def paintings(self) -> Sequence[CorpusPainting]:
+        """The corpus paintings users can pick, with title/painter when known."""
+        ...
+
+    def load_image(self, data: bytes | Path) -> Image.Image:
+        """Decode untrusted bytes (or a corpus file) to RGB; raises ``lamuse.errors.ImageError``."""
+        ...
+
+    def reinterpret(
+        self,
+        painting: Image.Image,
+        *,
+        name: str,
+        options: ReinterpretOptions,
+        on_stage: StageCallback | None = None,
+        cutout_weights: Mapping[str, float] | None = None,
+        background_weights: Mapping[str, float] | None = None,
+    ) -> Reinterpretation:
+        """Swap the painting's elements and re-paint it; the trace says what became what."""
+        ...
+
+    def show_masks(self, painting: Image.Image, *, name: str) -> Image.Image:
+        """The painting with the detected elements outlined."""
+        ...
+
+    def upscale(self, image: Image.Image, scale: int) -> Image.Image:
+        """Enlarge an image by an integer factor."""
+        ...
+
+
+def decode_image(
+    data: bytes | Path, *, max_pixels: int = 40_000_000, max_bytes: int = 30 << 20
+) -> Image.Image:
+    """Decode with the library's guarded loader (bomb, truncation and size checks), flattened to RGB."""
+    from lamuse.io import load_image
+
+    loaded = load_image(data, max_pixels=max_pixels, max_bytes=max_bytes)
+    return loaded.image.convert("RGB") if loaded.image.mode != "RGB" else loaded.image
+
+
+class LamuseEngine:
+    """The real engine: ``lamuse.pipeline`` built lazily from settings on the worker thread.
+
+    The cut-out library is built from ``photos`` on first use when ``library`` does not exist yet.
+    """
+
+    def __init__(self, settings: Settings) -> None:
+        self._settings = settings
+        self._corpus = Corpus(settings.corpus)
+        self._pipeline: Any = None
+        self._lock = threading.Lock()
+
+    def paintings(self) -> Sequence[CorpusPainting]:
+        return self._corpus.all()
+
+    def load_image(self, data: bytes | Path) -> Image.Image:
+        return decode_image(data)
+
+    def _get_pipeline(self) -> Any:
+        """Build the pipeline once (slow: loads weights); later calls reuse it."""
+        with self._lock:
+            if self._pipeline is None:
+                from lamuse.pipeline import load_pipeline
+
+                s = self._settings
+                if not s.library.exists() and s.photos is not None:
+                    from lamuse.library import build_library
+
+                    log.info("cut-out library %s missing: building it from %s", s.library, s.photos)
+                    summary = build_library(s.photos, s.library, s.annotations)
+                    log.info("cut-out library built: %s", summary)
+                annotations = [s.annotations] if s.annotations is not None else None
+                self._pipeline = load_pipeline(
+                    library=s.library,
+                    annotations=annotations,
+                    backgrounds=s.backgrounds,
+                    stylizer=s.stylizer,
+                    upscaler=s.upscaler,
+                    device=s.device,
+                )
+            return self._pipeline
+
+    def reinterpret(
+        self,
+        painting: Image.Image,
+        *,
+        name: str,
+        options: ReinterpretOptions,
+        on_stage: StageCallback | None = None,
+        cutout_weights: Mapping[str, float] | None = None,
+        background_weights: Mapping[str, float] | None = None,
+    ) -> Reinterpretation:
+        result: Reinterpretation = self._get_pipeline().reinterpret(
+            painting,
+            name=name,
+            options=options,
+            on_stage=on_stage,
+            cutout_weights=cutout_weights,
+            background_weights=background_weights,
+        )
+        return result
+
+    def show_masks(self, painting: Image.Image, *, name: str) -> Image.Image:
+        image: Image.Image = self._get_pipeline().show_masks(painting, name=name)
+        return image
+
+    def upscale(self, image: Image.Image, scale: int) -> Image.Image:
+        result: Image.Image = self._get_pipeline().upscale(image, scale)
+        return result

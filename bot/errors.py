@@ -1,0 +1,56 @@
+"""Typed errors of the bot's services; the error-handler cog turns them into words."""
+
+from __future__ import annotations
+
+
+class BotError(Exception):
+    """Base of the errors the bot raises on purpose (user-facing, expected)."""
+
+
+class Busy(BotError):
+    """The global queue is full; ``retry_after_s`` is an honest estimate of when a slot frees up."""
+
+    def __init__(self, retry_after_s: float) -> None:
+        super().__init__(f"queue full, retry in ~{retry_after_s:.0f}s")
+        self.retry_after_s = retry_after_s
+
+
+class UserLimitReached(BotError):
+    """This user already has their running job plus the allowed number waiting."""
+
+    def __init__(self, running: int, queued: int) -> None:
+        super().__init__(f"user has {running} running and {queued} queued jobs")
+        self.running = running
+        self.queued = queued
+
+
+class JobTimeout(BotError):
+    """A job ran longer than the configured limit."""
+
+    def __init__(self, timeout_s: float) -> None:
+        super().__init__(f"job took longer than {timeout_s:.0f}s")
+        self.timeout_s = timeout_s
+
+
+class JobCancelled(BotError):
+    """The job was cancelled (its message was deleted, or the bot is shutting down)."""
+
+
+class JobInterrupted(BotError):
+    """The bot restarted while the job was running and it was not retried (too many tries)."""
+
+
+class UnknownPainting(BotError):
+    """The requested corpus painting does not exist."""
+
+    def __init__(self, name: str) -> None:
+        super().__init__(f"unknown painting {name!r}")
+        self.name = name
+
+
+class OutputNotFound(BotError):
+    """A button refers to an output the store no longer has (deleted by retention)."""
+
+
+class EmptyCorpus(BotError):
+    """The corpus folder has no paintings, so no random or daily painting can be chosen."""

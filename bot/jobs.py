@@ -1,0 +1,479 @@
+"""An in-process job queue over ONE inference worker thread, persisted in SQLite.
+
+- The event loop never runs model code: work functions run on a dedicated one-thread executor.
+- Fair: the next job is taken round-robin across users, FIFO within a user.
+- Bounded: one running job plus ``per_user_queued`` waiting per user; ``max_pending`` waiting in all.
+  A full queue answers ``Busy`` at once; nothing is dropped once accepted.
+- Every state change is a row update, so a restart re-queues (or reports) what was unfinished.
+- The worker task exists only while there is work; it wakes on submit, no polling.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import math
+import time
+import uuid
+from collections import deque
+from collections.abc import Awaitable, Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from enum import StrEnum
+from typing import Any, Protocol
+
+from bot.errors import Busy, JobCancelled, JobInterrupted, JobTimeout, UserLimitReached
+from bot.store import Store
+
+log = logging.getLogger(__name__)
+
+Clock = Callable[[], datetime]
+StageCallback = Callable[[str], None]
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+class JobStatus(StrEnum):
+    QUEUED = "queued"
+    RUNNING = "running"
+    DONE = "done"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+
+
+def new_id() -> str:
+    return uuid.uuid4().hex[:16]
+
+
+@dataclass
+class Job:
+    """One unit of inference work; every field is persisted so the job can be re-run after a restart."""
+
+    kind: str
+    user_id: int
+    params: dict[str, Any]
+    guild_id: int | None = None
+    channel_id: int | None = None
+    source_message_id: int | None = None
+    response_message_id: int | None = None
+    id: str = field(default_factory=new_id)
+    status: JobStatus = JobStatus.QUEUED
+    tries: int = 0
+    error: str | None = None
+    output_id: str | None = None
+    created_at: datetime | None = None
+    started_at: datetime | None = None
+    finished_at: datetime | None = None
+
+    def to_row(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "kind": self.kind,
+            "user_id": self.user_id,
+            "guild_id": self.guild_id,
+            "channel_id": self.channel_id,
+            "source_message_id": self.source_message_id,
+            "response_message_id": self.response_message_id,
+            "params": self.params,
+            "status": str(self.status),
+            "tries": self.tries,
+            "error": self.error,
+            "output_id": self.output_id,
+            "created_at": self.created_at.isoformat() if self.created_at else None,
+            "started_at": self.started_at.isoformat() if self.started_at else None,
+            "finished_at": self.finished_at.isoformat() if self.finished_at else None,
+        }
+
+    @classmethod
+    def from_row(cls, row: dict[str, Any]) -> Job:
+        def when(value: str | None) -> datetime | None:
+            return datetime.fromisoformat(value) if value else None
+
+        return cls(
+            id=row["id"],
+            kind=row["kind"],
+            user_id=row["user_id"],
+            guild_id=row["guild_id"],
+            channel_id=row["channel_id"],
+            source_message_id=row["source_message_id"],
+            response_message_id=row["response_message_id"],
+            params=row["params"],
+            status=JobStatus(row["status"]),
+            tries=row["tries"],
+            error=row["error"],
+            output_id=row["output_id"],
+            created_at=when(row["created_at"]),
+            started_at=when(row["started_at"]),
+            finished_at=when(row["finished_at"]),
+        )
+
+
+class JobListener(Protocol):
+    """How a job's progress reaches its user (the cog implements it; jobs.py knows no Discord)."""
+
+    async def queued(self, job: Job, position: int, eta_s: float) -> None: ...
+
+    async def stage(self, job: Job, stage: str) -> None: ...
+
+    async def done(self, job: Job, result: Any) -> None: ...
+
+    async def failed(self, job: Job, error: BaseException) -> None: ...
+
+
+Work = Callable[[Job, StageCallback], Any]
+"""The synchronous job body, run on the inference thread; ``on_stage`` raises JobCancelled when asked."""
+
+Gate = Callable[[Job], Awaitable[None]]
+
+
+@dataclass
+class LagProbe:
+    """Measures event-loop lag (how late a short sleep wakes) while inference runs; milliseconds."""
+
+    interval_s: float = 0.005
+    samples: list[float] = field(default_factory=list)
+    max_samples: int = 20_000
+
+    async def run(self, stop: asyncio.Event) -> None:
+        while not stop.is_set():
+            start = time.perf_counter()
+            await asyncio.sleep(self.interval_s)
+            lag_ms = (time.perf_counter() - start - self.interval_s) * 1000.0
+            if len(self.samples) < self.max_samples:
+                self.samples.append(max(0.0, lag_ms))
+
+    def percentile(self, q: float) -> float:
+        if not self.samples:
+            return 0.0
+        ordered = sorted(self.samples)
+        index = min(len(ordered) - 1, max(0, math.ceil(q / 100.0 * len(ordered)) - 1))
+        return ordered[index]
+
+
+class JobQueue:
+    """Round-robin job queue feeding one worker thread; see the module docstring for the rules."""
+
+    def __init__(
+        self,
+        store: Store,
+        work: Work,
+        *,
+        per_user_queued: int = 2,
+        max_pending: int = 20,
+        timeout_s: float = 300.0,
+        max_tries: int = 2,
+        clock: Clock = utc_now,
+        gate: Gate | None = None,
+        expected_run_s: float = 20.0,
+    ) -> None:
+        self.store = store
+        self.work = work
+        self.per_user_queued = per_user_queued
+        self.max_pending = max_pending
+        self.timeout_s = timeout_s
+        self.max_tries = max_tries
+        self.clock = clock
+        self.gate = gate
+        self.lag = LagProbe()
+        self.avg_run_s = expected_run_s
+        self._executor: ThreadPoolExecutor | None = None
+        self._by_user: dict[int, deque[Job]] = {}
+        self._turns: deque[int] = deque()
+        self._listeners: dict[str, JobListener] = {}
+        self._running: Job | None = None
+        self._cancelled: set[str] = set()
+        self._worker: asyncio.Task[None] | None = None
+        self._background: set[asyncio.Task[Any]] = set()
+        self._idle = asyncio.Event()
+        self._idle.set()
+        self._closed = False
+        self.max_user_active_seen = 0
+
+    # --- admission --------------------------------------------------------------------------------
+
+    @property
+    def pending(self) -> int:
+        return sum(len(q) for q in self._by_user.values())
+
+    @property
+    def running(self) -> Job | None:
+        return self._running
+
+    def user_jobs(self, user_id: int) -> tuple[int, int]:
+        """``(running, queued)`` for the user."""
+        running = 1 if self._running is not None and self._running.user_id == user_id else 0
+        return running, len(self._by_user.get(user_id, ()))
+
+    def check_admission(self, user_id: int) -> None:
+        """Raise UserLimitReached or Busy when a new job of ``user_id`` would not be accepted now."""
+        running, queued = self.user_jobs(user_id)
+        if running + queued >= 1 + self.per_user_queued:
+            raise UserLimitReached(running, queued)
+        if self.pending >= self.max_pending:
+            raise Busy(retry_after_s=max(5.0, self.avg_run_s))
+
+    def eta_s(self, position: int) -> float:
+        """Rough wait before a job at ``position`` (1 = next) starts."""
+        return self.avg_run_s * (position - 1 + (1 if self._running is not None else 0))
+
+    def position(self, job_id: str) -> int | None:
+        """1-based place of a waiting job in the round-robin order the worker will follow."""
+        for index, job in enumerate(self._planned_order(), start=1):
+            if job.id == job_id:
+                return index
+        return None
+
+    def _planned_order(self) -> list[Job]:
+        queues = {user: deque(q) for user, q in self._by_user.items()}
+        turns = deque(self._turns)
+        order: list[Job] = []
+        while turns:
+            user = turns.popleft()
+            queue = queues[user]
+            order.append(queue.popleft())
+            if queue:
+                turns.append(user)
+        return order
+
+    async def submit(self, job: Job, listener: JobListener) -> int:
+        """Persist and enqueue ``job``; returns its position. Raises UserLimitReached or Busy."""
+        if self._closed:
+            raise JobCancelled("the bot is shutting down")
+        self.check_admission(job.user_id)
+        job.status = JobStatus.QUEUED
+        job.created_at = job.created_at or self.clock()
+        self.store.insert_job(job.to_row())
+        self._enqueue(job, listener)
+        position = self.position(job.id) or 1
+        log.info("job %s %s queued for user %s at position %d", job.id, job.kind, job.user_id, position)
+        await self._notify(listener.queued(job, position, self.eta_s(position)), job)
+        self._ensure_worker()
+        return position
+
+    def _enqueue(self, job: Job, listener: JobListener) -> None:
+        self._listeners[job.id] = listener
+        queue = self._by_user.setdefault(job.user_id, deque())
+        queue.append(job)
+        if job.user_id not in self._turns:
+            self._turns.append(job.user_id)
+        running, queued = self.user_jobs(job.user_id)
+        self.max_user_active_seen = max(self.max_user_active_seen, running + queued)
+
+    def attach_response(self, job_id: str, message_id: int) -> None:
+        """Remember the message showing the job's progress (cancelled if that message is deleted)."""
+        for job in self._all_jobs():
+            if job.id == job_id:
+                job.response_message_id = message_id
+        self.store.update_job(job_id, response_message_id=message_id)
+
+    # --- cancellation -----------------------------------------------------------------------------
+
+    def _all_jobs(self) -> list[Job]:
+        jobs = [job for queue in self._by_user.values() for job in queue]
+        if self._running is not None:
+            jobs.append(self._running)
+        return jobs
+
+    def cancel(self, job_id: str) -> bool:
+        """Cancel a waiting job at once, or a running one at its next stage boundary."""
+        if self._running is not None and self._running.id == job_id:
+            self._cancelled.add(job_id)
+            log.info("job %s cancel requested while running", job_id)
+            return True
+        for user, queue in self._by_user.items():
+            for job in queue:
+                if job.id == job_id:
+                    queue.remove(job)
+                    if not queue:
+                        del self._by_user[user]
+                        self._turns.remove(user)
+                    self._finish(job, JobStatus.CANCELLED, error="cancelled")
+                    self._listeners.pop(job.id, None)
+                    log.info("job %s cancelled while queued", job_id)
+                    return True
+        return False
+
+    def cancel_for_message(self, message_id: int) -> list[str]:
+        """Cancel every job whose request or progress message was ``message_id`` (it was deleted)."""
+        hits = [
+            job.id
+            for job in self._all_jobs()
+            if message_id in (job.source_message_id, job.response_message_id)
+        ]
+        return [job_id for job_id in hits if self.cancel(job_id)]
+
+    # --- worker -----------------------------------------------------------------------------------
+
+    def _ensure_worker(self) -> None:
+        if self._worker is None or self._worker.done():
+            self._idle.clear()
+            self._worker = asyncio.get_running_loop().create_task(self._run_worker(), name="lamuse-worker")
+
+    def _next_job(self) -> Job | None:
+        if not self._turns:
+            return None
+        user = self._turns.popleft()
+        queue = self._by_user[user]
+        job = queue.popleft()
+        if queue:
+            self._turns.append(user)
+        else:
+            del self._by_user[user]
+        return job
+
+    async def _run_worker(self) -> None:
+        try:
+            while not self._closed:
+                job = self._next_job()
+                if job is None:
+                    break
+                await self._run_one(job)
+        finally:
+            self._running = None
+            self._idle.set()
+
+    async def _run_one(self, job: Job) -> None:
+        listener = self._listeners.pop(job.id, None)
+        self._running = job
+        job.status = JobStatus.RUNNING
+        job.tries += 1
+        job.started_at = self.clock()
+        self.store.update_job(
+            job.id, status=str(job.status), tries=job.tries, started_at=job.started_at.isoformat()
+        )
+        waited = (job.started_at - job.created_at).total_seconds() if job.created_at else 0.0
+        started = time.perf_counter()
+        try:
+            if self.gate is not None:
+                await self.gate(job)
+            if job.id in self._cancelled:
+                raise JobCancelled("cancelled before it started")
+            result = await self._in_worker(job, listener)
+        except JobCancelled:
+            self._finish(job, JobStatus.CANCELLED, error="cancelled")
+            log.info("job %s queued %.1fs -> cancelled", job.id, waited)
+            return
+        except asyncio.CancelledError:
+            log.info("job %s interrupted by shutdown; left %s for the next start", job.id, job.status)
+            raise
+        except Exception as error:  # noqa: BLE001 - a failed job must not stop the worker
+            elapsed = time.perf_counter() - started
+            self._finish(job, JobStatus.FAILED, error=f"{type(error).__name__}: {error}")
+            if isinstance(error, JobTimeout):
+                log.warning("job %s queued %.1fs -> timed out after %.1fs", job.id, waited, elapsed)
+            else:
+                log.error(
+                    "job %s queued %.1fs -> failed after %.1fs", job.id, waited, elapsed, exc_info=error
+                )
+            if listener is not None:
+                await self._notify(listener.failed(job, error), job)
+            return
+        finally:
+            self._cancelled.discard(job.id)
+            self._running = None
+        elapsed = time.perf_counter() - started
+        self.avg_run_s = 0.7 * self.avg_run_s + 0.3 * elapsed
+        job.output_id = getattr(result, "output_id", None)
+        self._finish(job, JobStatus.DONE)
+        log.info("job %s queued %.1fs -> done %.2fs", job.id, waited, elapsed)
+        if listener is not None:
+            await self._notify(listener.done(job, result), job)
+
+    async def _in_worker(self, job: Job, listener: JobListener | None) -> Any:
+        loop = asyncio.get_running_loop()
+        if self._executor is None:
+            self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="lamuse-inference")
+
+        def on_stage(stage: str) -> None:
+            if job.id in self._cancelled:
+                raise JobCancelled(f"cancelled before {stage}")
+            if listener is not None:
+                loop.call_soon_threadsafe(self._spawn, listener.stage(job, stage), job)
+
+        stop = asyncio.Event()
+        probe = loop.create_task(self.lag.run(stop), name="lamuse-lag-probe")
+        try:
+            future = loop.run_in_executor(self._executor, self.work, job, on_stage)
+            try:
+                return await asyncio.wait_for(future, timeout=self.timeout_s)
+            except TimeoutError as error:
+                self._cancelled.add(job.id)  # the thread cannot be killed; it stops at its next stage
+                raise JobTimeout(self.timeout_s) from error
+        finally:
+            stop.set()
+            await probe
+
+    def _spawn(self, coro: Awaitable[None], job: Job) -> None:
+        task = asyncio.get_running_loop().create_task(self._notify(coro, job))
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
+
+    async def _notify(self, coro: Awaitable[None], job: Job) -> None:
+        """Run a listener call; a failed notification (Discord outage) must not stop the queue."""
+        try:
+            await coro
+        except Exception:  # noqa: BLE001
+            log.exception("notifying job %s failed", job.id)
+
+    def _finish(self, job: Job, status: JobStatus, *, error: str | None = None) -> None:
+        job.status = status
+        job.error = error
+        job.finished_at = self.clock()
+        self.store.update_job(
+            job.id,
+            status=str(status),
+            error=error,
+            output_id=job.output_id,
+            finished_at=job.finished_at.isoformat(),
+        )
+
+    # --- lifecycle --------------------------------------------------------------------------------
+
+    async def recover(self, listener_for: Callable[[Job], JobListener]) -> tuple[list[Job], list[Job]]:
+        """Re-queue jobs a previous run left unfinished, or report them when out of tries.
+
+        Returns ``(resumed, reported)``.
+        """
+        resumed: list[Job] = []
+        reported: list[Job] = []
+        for row in self.store.unfinished_jobs():
+            job = Job.from_row(row)
+            if any(j.id == job.id for j in self._all_jobs()):
+                continue
+            listener = listener_for(job)
+            if job.tries >= self.max_tries:
+                self._finish(job, JobStatus.FAILED, error="interrupted by a restart")
+                reported.append(job)
+                await self._notify(listener.failed(job, JobInterrupted(job.id)), job)
+                continue
+            job.status = JobStatus.QUEUED
+            self.store.update_job(job.id, status=str(job.status))
+            self._enqueue(job, listener)
+            resumed.append(job)
+        if resumed:
+            log.info("resuming %d unfinished jobs, reporting %d", len(resumed), len(reported))
+            self._ensure_worker()
+        return resumed, reported
+
+    async def drain(self) -> None:
+        """Wait until no job is waiting or running (tests and graceful shutdown)."""
+        await self._idle.wait()
+        if self._background:
+            await asyncio.gather(*self._background, return_exceptions=True)
+
+    async def close(self) -> None:
+        """Stop taking jobs; waiting and running rows stay in the database for the next start."""
+        self._closed = True
+        if self._worker is not None and not self._worker.done():
+            self._worker.cancel()
+            try:
+                await self._worker
+            except asyncio.CancelledError:
+                pass
+        for task in list(self._background):
+            task.cancel()
+        if self._executor is not None:
+            self._executor.shutdown(wait=False, cancel_futures=True)

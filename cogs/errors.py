@@ -1,0 +1,103 @@
+"""One place that turns exceptions into replies and log lines (user mistake: debug; bug: exception)."""
+
+from __future__ import annotations
+
+import logging
+import uuid
+
+import discord
+from discord import app_commands
+from discord.ext import commands
+
+from bot.errors import Busy, EmptyCorpus, UnknownPainting, UserLimitReached
+from bot.i18n import language_of, t
+from lamuse.errors import ImageError
+
+log = logging.getLogger(__name__)
+
+
+def describe_error(error: BaseException, language: str) -> str | None:
+    """The user-facing text for an expected error, or None for a bug."""
+    if isinstance(error, Busy):
+        return t("busy", language, seconds=round(error.retry_after_s))
+    if isinstance(error, UserLimitReached):
+        return t("user_limit", language, running=error.running, queued=error.queued)
+    if isinstance(error, ImageError):
+        return t("not_image", language, reason=error.reason.replace("_", " "))
+    if isinstance(error, UnknownPainting):
+        return t("unknown_painting", language, name=discord.utils.escape_markdown(error.name[:100]))
+    if isinstance(error, EmptyCorpus):
+        return t("empty_corpus", language)
+    return None
+
+
+class Errors(commands.Cog):
+    """Global handlers for prefix and app-command errors."""
+
+    def __init__(self, bot: commands.Bot) -> None:
+        self.bot = bot
+
+    @commands.Cog.listener()
+    async def on_app_command_error(
+        self, interaction: discord.Interaction, error: app_commands.AppCommandError
+    ) -> None:
+        original = getattr(error, "original", error)
+        language = language_of(str(interaction.locale))
+        if isinstance(error, app_commands.CheckFailure):
+            text = t("not_admin", language)
+            log.debug("check failed for %s on %s", interaction.user.id, interaction.command)
+        elif (text := describe_error(original, language)) is not None:  # type: ignore[assignment]
+            log.debug("user error in %s: %s", interaction.command, original)
+        else:
+            error_id = uuid.uuid4().hex[:8]
+            log.error(
+                "error %s in command %s (user %s, guild %s)",
+                error_id,
+                interaction.command.qualified_name if interaction.command else "?",
+                interaction.user.id,
+                interaction.guild_id,
+                exc_info=original,
+            )
+            text = t("failed", language, error_id=error_id)
+        await self._reply(interaction, text)
+
+    async def _reply(self, interaction: discord.Interaction, text: str) -> None:
+        try:
+            if interaction.response.is_done():
+                await interaction.edit_original_response(content=text, attachments=[], embed=None, view=None)
+            else:
+                await interaction.response.send_message(text, ephemeral=True)
+        except discord.HTTPException:
+            log.warning("could not send the error reply for interaction %s", interaction.id)
+
+    @commands.Cog.listener()
+    async def on_command_error(
+        self, ctx: commands.Context[commands.Bot], error: commands.CommandError
+    ) -> None:
+        if getattr(error, "handled", False) or isinstance(error, commands.CommandNotFound):
+            return
+        original = getattr(error, "original", error)
+        language = language_of(str(ctx.guild.preferred_locale) if ctx.guild else None)
+        text = describe_error(original, language)
+        if text is None:
+            if isinstance(error, commands.UserInputError | commands.CheckFailure):
+                text = str(error)
+            else:
+                error_id = uuid.uuid4().hex[:8]
+                log.error(
+                    "error %s in prefix command %s (user %s, guild %s)",
+                    error_id,
+                    ctx.command,
+                    ctx.author.id,
+                    ctx.guild.id if ctx.guild else None,
+                    exc_info=original,
+                )
+                text = t("failed", language, error_id=error_id)
+        try:
+            await ctx.reply(text, mention_author=False)
+        except discord.HTTPException:
+            log.warning("could not send the error reply in channel %s", ctx.channel.id)
+
+
+async def setup(bot: commands.Bot) -> None:
+    await bot.add_cog(Errors(bot))

@@ -1,0 +1,96 @@
+"""Turn a job outcome into what Discord shows: file, embed (escaped user text), buttons."""
+
+from __future__ import annotations
+
+import io
+from typing import Any
+
+import discord
+
+from bot.i18n import t
+from bot.work import Outcome, swaps_of
+from cogs.muse._views import MuseButton
+
+EMBED_COLOUR = discord.Colour(0xB0843C)
+
+
+def _clip(text: str, limit: int) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def _escape(text: Any) -> str:
+    return discord.utils.escape_mentions(discord.utils.escape_markdown(str(text)))
+
+
+def painting_title(outcome: Outcome, language: str) -> str:
+    meta = outcome.painting_meta
+    if meta is not None and meta.title:
+        title = meta.title + (f" — {meta.painter}" if meta.painter else "")
+    elif outcome.painting:
+        title = outcome.painting
+    else:
+        title = t("painting_unknown", language)
+    return _clip(_escape(title), 256)
+
+
+def swap_lines(trace: dict[str, Any], language: str) -> list[str]:
+    """One line per swap: what became what, with the photo's credit."""
+    lines = []
+    for swap in swaps_of(trace):
+        what = swap.get("class") or swap.get("class_name") or "?"
+        source = swap.get("source") or swap.get("cutout_class") or swap.get("cutout_id") or "?"
+        line = t("swap_line", language, what=_escape(what), source=_escape(source))
+        if swap.get("credit"):
+            line += f" ({t('credit', language, credit=_escape(swap['credit']))})"
+        lines.append(line)
+    return lines
+
+
+def render(
+    outcome: Outcome, language: str
+) -> tuple[discord.Embed, list[discord.File], discord.ui.View | None]:
+    """Embed, files and (for reinterpretations) the persistent buttons of one outcome."""
+    title = painting_title(outcome, language)
+    embed = discord.Embed(colour=EMBED_COLOUR)
+    files = [discord.File(io.BytesIO(outcome.encoded.data), filename=outcome.encoded.filename)]
+    if outcome.kind == "masks":
+        embed.title = _clip(t("masks_title", language, title=title), 256)
+    elif outcome.kind == "upscale":
+        embed.title = _clip(
+            t("upscaled_title", language, title=title, scale=outcome.trace.get("scale", 2)), 256
+        )
+    else:
+        embed.title = title
+        explanation = outcome.explanation
+        if explanation:
+            embed.description = _clip(_escape(explanation), 4000)
+        lines = swap_lines(outcome.trace, language)
+        value = "\n".join(lines) if lines else t("no_swaps", language)
+        embed.add_field(name=t("swaps", language), value=_clip(value, 1024), inline=False)
+    footer = []
+    if outcome.seed is not None:
+        footer.append(t("seed", language, seed=outcome.seed))
+    footer.append(outcome.output_id)
+    if outcome.encoded.extension != "png":
+        footer.append(t("downsized", language, fmt=outcome.encoded.extension.upper()))
+    embed.set_footer(text=" · ".join(footer))
+    embed.set_image(url=f"attachment://{outcome.encoded.filename}")
+    if outcome.original is not None:
+        files.append(
+            discord.File(io.BytesIO(outcome.original.data), filename=f"original.{outcome.original.extension}")
+        )
+    view = buttons(outcome.output_id, language) if outcome.kind == "muse" else None
+    return embed, files, view
+
+
+def buttons(output_id: str, language: str) -> discord.ui.View:
+    """The four buttons; their custom ids carry the output id so they work after a restart."""
+    view = discord.ui.View(timeout=None)
+    for action, key, style in (
+        ("again", "button.again", discord.ButtonStyle.primary),
+        ("up2", "button.upscale", discord.ButtonStyle.secondary),
+        ("masks", "button.masks", discord.ButtonStyle.secondary),
+        ("keep", "button.keep", discord.ButtonStyle.secondary),
+    ):
+        view.add_item(MuseButton(action, output_id, label=t(key, language), style=style))
+    return view

@@ -1,0 +1,43 @@
+"""Persistent buttons: the custom id ``muse:<action>:<output id>`` is all the state they need."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import discord
+
+ACTIONS = ("again", "up2", "masks", "keep")
+
+
+class MuseButton(
+    discord.ui.DynamicItem[discord.ui.Button[Any]],
+    template=r"muse:(?P<action>again|up2|masks|keep):(?P<output>[0-9a-f]{8,32})",
+):
+    """A button on an output; the callback reloads the output from the store (survives restarts)."""
+
+    def __init__(
+        self,
+        action: str,
+        output_id: str,
+        *,
+        label: str | None = None,
+        style: discord.ButtonStyle = discord.ButtonStyle.secondary,
+    ) -> None:
+        super().__init__(
+            discord.ui.Button(label=label or action, style=style, custom_id=f"muse:{action}:{output_id}")
+        )
+        self.action = action
+        self.output_id = output_id
+
+    @classmethod
+    async def from_custom_id(
+        cls, interaction: discord.Interaction, item: discord.ui.Button[Any], match: re.Match[str], /
+    ) -> MuseButton:
+        return cls(match["action"], match["output"], label=item.label, style=item.style)
+
+    async def callback(self, interaction: discord.Interaction) -> None:
+        cog: Any = interaction.client.get_cog("Muse")  # type: ignore[attr-defined]
+        if cog is None:
+            return
+        await cog.on_button(interaction, self.action, self.output_id)

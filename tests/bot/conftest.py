@@ -1,0 +1,112 @@
+"""Fixtures: settings in tmp_path, the engine double, a gate to hold the worker, and a simcord world."""
+
+from __future__ import annotations
+
+import asyncio
+import io
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+from PIL import Image
+
+from bot.app import MuseBot, create_bot
+from bot.jobs import Job
+from bot.settings import Settings
+from tests.bot.fakes import FakeEngine
+
+DATA = Path("/work/shared/data")
+PAINTINGS = DATA / "paintings"
+ANNOTATIONS = DATA / "annotations" / "paintings.json"
+
+
+class Gate:
+    """Holds the worker before each job (a declared external wait, so simcord settles around it)."""
+
+    def __init__(self) -> None:
+        self.env: Any = None
+        self.held = False
+        self._event = asyncio.Event()
+        self.waiting: list[str] = []
+
+    def hold(self) -> None:
+        self.held = True
+        self._event = asyncio.Event()
+
+    def release(self) -> None:
+        self.held = False
+        self._event.set()
+
+    async def __call__(self, job: Job) -> None:
+        if self.held and self.env is not None:
+            self.waiting.append(job.id)
+            await self.env.external_wait(self._event.wait(), reason="test gate holds the worker")
+
+
+def make_settings(tmp_path: Path, **overrides: Any) -> Settings:
+    values: dict[str, Any] = {
+        "corpus": PAINTINGS,
+        "annotations": ANNOTATIONS,
+        "db": tmp_path / "lamuse.db",
+        "data_dir": tmp_path / "files",
+        "output_size": 512,
+        "library": tmp_path / "library",
+    }
+    values.update(overrides)
+    return Settings(_env_file=None, **values)  # type: ignore[call-arg]
+
+
+@pytest.fixture
+def settings(tmp_path: Path) -> Settings:
+    return make_settings(tmp_path)
+
+
+@pytest.fixture
+def engine() -> FakeEngine:
+    return FakeEngine(PAINTINGS, ANNOTATIONS)
+
+
+@pytest.fixture
+def gate() -> Gate:
+    return Gate()
+
+
+@pytest.fixture
+def simcord_bot(settings: Settings, engine: FakeEngine, gate: Gate) -> MuseBot:
+    return create_bot(settings, engine, gate=gate)
+
+
+@dataclass
+class World:
+    env: Any
+    bot: MuseBot
+    guild: Any
+    channel: Any
+    alice: Any
+    bob: Any
+    gate: Gate
+
+
+@pytest.fixture
+async def world(simcord_env: Any, gate: Gate) -> World:
+    gate.env = simcord_env
+    guild = simcord_env.create_guild()
+    channel = guild.create_text_channel("art")
+    alice = guild.add_member(simcord_env.create_user("alice"))
+    bob = guild.add_member(simcord_env.create_user("bob"))
+    return World(simcord_env, simcord_env.bot, guild, channel, alice, bob, gate)
+
+
+def painting_bytes(name: str) -> bytes:
+    return (PAINTINGS / name).read_bytes()
+
+
+def image_size(data: bytes) -> tuple[int, int]:
+    with Image.open(io.BytesIO(data)) as image:
+        return image.size
+
+
+def image_format(data: bytes) -> str:
+    with Image.open(io.BytesIO(data)) as image:
+        return str(image.format)

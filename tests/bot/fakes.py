@@ -1,0 +1,110 @@
+"""A fast, deterministic engine double with the real Engine protocol (no torch)."""
+
+from __future__ import annotations
+
+import json
+import random
+import threading
+import time
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from lamuse.types import ReinterpretOptions, Reinterpretation
+from PIL import Image, ImageDraw, ImageOps
+
+from bot.corpus import Corpus, CorpusPainting
+from bot.engine import decode_image
+
+CUTOUTS = [f"cut{i:02d}" for i in range(8)]
+SOURCES = ["cat", "teapot", "bicycle", "giraffe", "umbrella", "pizza", "astronaut", "bear"]
+
+
+class FakeEngine:
+    """Resizes to ``options.size``, posterizes by seed and invents swaps from the shared annotations."""
+
+    def __init__(self, corpus: Path, annotations: Path | None = None, *, delay_s: float = 0.0) -> None:
+        self.corpus = Corpus(corpus)
+        self.delay_s = delay_s
+        self.calls: list[dict[str, Any]] = []
+        self.threads: set[str] = set()
+        self.lock = threading.Lock()
+        self.before_call: Callable[[], None] | None = None
+        self._classes: dict[str, list[str]] = {}
+        if annotations is not None and annotations.is_file():
+            data = json.loads(annotations.read_text())
+            names = {c["id"]: c["name"] for c in data["categories"]}
+            files = {i["id"]: Path(i["file_name"]).stem for i in data["images"]}
+            for ann in data["annotations"]:
+                self._classes.setdefault(files[ann["image_id"]], []).append(names[ann["category_id"]])
+
+    def paintings(self) -> Sequence[CorpusPainting]:
+        return self.corpus.all()
+
+    def load_image(self, data: bytes | Path) -> Image.Image:
+        return decode_image(data)
+
+    def _record(self, kind: str, **info: Any) -> None:
+        with self.lock:
+            self.calls.append({"kind": kind, "thread": threading.current_thread().name, **info})
+        if self.before_call is not None:
+            self.before_call()
+        if self.delay_s:
+            time.sleep(self.delay_s)
+
+    def reinterpret(
+        self,
+        painting: Image.Image,
+        *,
+        name: str,
+        options: ReinterpretOptions,
+        on_stage: Callable[[str], None] | None = None,
+        cutout_weights: Mapping[str, float] | None = None,
+        background_weights: Mapping[str, float] | None = None,
+    ) -> Reinterpretation:
+        stage = on_stage or (lambda _s: None)
+        stage("segment")
+        self._record("reinterpret", name=name, seed=options.seed, keep_colors=options.keep_colors)
+        rng = random.Random(options.seed)
+        image = painting.copy()
+        image.thumbnail((options.size, options.size), Image.Resampling.BILINEAR)
+        stage("substitute")
+        classes = self._classes.get(name) or ["person"]
+        weights = [float((cutout_weights or {}).get(c, 1.0)) for c in CUTOUTS]
+        swaps = []
+        for index, cls in enumerate(classes[:4]):
+            cutout = rng.choices(CUTOUTS, weights=weights, k=1)[0]
+            swaps.append(
+                {
+                    "class": cls,
+                    "box": [index * 10, index * 10, index * 10 + 50, index * 10 + 50],
+                    "cutout_id": cutout,
+                    "source": SOURCES[CUTOUTS.index(cutout)],
+                    "credit": "Jane *Doe* @everyone (CC BY 4.0)",
+                    "shape_distance": 0.1,
+                    "mask_iou": 0.8,
+                }
+            )
+        stage("stylize")
+        styled = image if options.keep_colors else ImageOps.posterize(image, 3 + options.seed % 4)
+        explanation = " ".join(f"The {s['class']} became a {s['source']}." for s in swaps)
+        trace = {
+            "painting": name,
+            "segmenter": "fake",
+            "seed": options.seed,
+            "swaps": swaps,
+            "background": {"id": f"bg{options.seed % 3}"} if options.background == "swap" else None,
+            "timings": {"total": 0.0},
+            "explanation": explanation if options.language == "en" else explanation.replace("became", "est devenu"),
+        }
+        return Reinterpretation(image=styled, collage=image, trace=trace)
+
+    def show_masks(self, painting: Image.Image, *, name: str) -> Image.Image:
+        self._record("show_masks", name=name)
+        image = painting.copy()
+        ImageDraw.Draw(image).rectangle([5, 5, image.width // 2, image.height // 2], outline=(255, 0, 0), width=4)
+        return image
+
+    def upscale(self, image: Image.Image, scale: int) -> Image.Image:
+        self._record("upscale", size=image.size)
+        return image.resize((image.width * scale, image.height * scale), Image.Resampling.BILINEAR)
