@@ -11,6 +11,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import logging
 import math
 import time
@@ -187,6 +188,7 @@ class JobQueue:
         self._cancelled: set[str] = set()
         self._worker: asyncio.Task[None] | None = None
         self._background: set[asyncio.Task[Any]] = set()
+        self._last_note: dict[str, asyncio.Task[Any]] = {}
         self._idle = asyncio.Event()
         self._idle.set()
         self._closed = False
@@ -291,7 +293,9 @@ class JobQueue:
                         del self._by_user[user]
                         self._turns.remove(user)
                     self._finish(job, JobStatus.CANCELLED, error="cancelled")
-                    self._listeners.pop(job.id, None)
+                    listener = self._listeners.pop(job.id, None)
+                    if listener is not None:
+                        self._spawn(listener.failed(job, JobCancelled("cancelled while queued")), job)
                     log.info("job %s cancelled while queued", job_id)
                     return True
         return False
@@ -355,6 +359,9 @@ class JobQueue:
         except JobCancelled:
             self._finish(job, JobStatus.CANCELLED, error="cancelled")
             log.info("job %s queued %.1fs -> cancelled", job.id, waited)
+            if listener is not None:
+                await self._flush(job)
+                await self._notify(listener.failed(job, JobCancelled(job.id)), job)
             return
         except asyncio.CancelledError:
             log.info("job %s interrupted by shutdown; left %s for the next start", job.id, job.status)
@@ -369,6 +376,7 @@ class JobQueue:
                     "job %s queued %.1fs -> failed after %.1fs", job.id, waited, elapsed, exc_info=error
                 )
             if listener is not None:
+                await self._flush(job)
                 await self._notify(listener.failed(job, error), job)
             return
         finally:
@@ -380,6 +388,7 @@ class JobQueue:
         self._finish(job, JobStatus.DONE)
         log.info("job %s queued %.1fs -> done %.2fs", job.id, waited, elapsed)
         if listener is not None:
+            await self._flush(job)
             await self._notify(listener.done(job, result), job)
 
     async def _in_worker(self, job: Job, listener: JobListener | None) -> Any:
@@ -387,11 +396,13 @@ class JobQueue:
         if self._executor is None:
             self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="lamuse-inference")
 
+        context = contextvars.copy_context()  # callbacks from the thread run in the loop's context
+
         def on_stage(stage: str) -> None:
             if job.id in self._cancelled:
                 raise JobCancelled(f"cancelled before {stage}")
             if listener is not None:
-                loop.call_soon_threadsafe(self._spawn, listener.stage(job, stage), job)
+                loop.call_soon_threadsafe(self._spawn_stage, listener, job, stage, context=context)
 
         stop = asyncio.Event()
         probe = loop.create_task(self.lag.run(stop), name="lamuse-lag-probe")
@@ -406,10 +417,28 @@ class JobQueue:
             stop.set()
             await probe
 
+    def _spawn_stage(self, listener: JobListener, job: Job, stage: str) -> None:
+        self._spawn(listener.stage(job, stage), job)
+
     def _spawn(self, coro: Awaitable[None], job: Job) -> None:
-        task = asyncio.get_running_loop().create_task(self._notify(coro, job))
+        """Send a notification in the background, after the job's earlier ones (edits must not reorder)."""
+        previous = self._last_note.get(job.id)
+
+        async def ordered() -> None:
+            if previous is not None and not previous.done():
+                await asyncio.wait([previous])
+            await self._notify(coro, job)
+
+        task = asyncio.get_running_loop().create_task(ordered())
+        self._last_note[job.id] = task
         self._background.add(task)
         task.add_done_callback(self._background.discard)
+
+    async def _flush(self, job: Job) -> None:
+        """Wait for the job's pending progress notifications, so the final reply comes last."""
+        previous = self._last_note.pop(job.id, None)
+        if previous is not None and not previous.done():
+            await asyncio.wait([previous])
 
     async def _notify(self, coro: Awaitable[None], job: Job) -> None:
         """Run a listener call; a failed notification (Discord outage) must not stop the queue."""

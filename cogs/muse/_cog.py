@@ -16,7 +16,7 @@ from discord.ext import commands
 
 from bot import steering
 from bot.corpus import find_painting, search_paintings
-from bot.errors import BotError, EmptyCorpus, JobInterrupted, JobTimeout, UnknownPainting
+from bot.errors import BotError, EmptyCorpus, JobCancelled, JobInterrupted, JobTimeout, UnknownPainting
 from bot.i18n import MESSAGES, language_of, t
 from bot.jobs import Job, new_id
 from bot.render import DEFAULT_UPLOAD_LIMIT
@@ -39,6 +39,8 @@ def failure_text(job: Job, error: BaseException, language: str) -> str:
     """Words for a failed job; bugs get the job id as their error id (it is in the log line)."""
     if isinstance(error, JobTimeout):
         return t("timeout", language, seconds=round(error.timeout_s))
+    if isinstance(error, JobCancelled):
+        return t("cancelled", language)
     if isinstance(error, JobInterrupted):
         return t("interrupted", language, user_id=job.user_id)
     return describe_error(error, language) or t("failed", language, error_id=job.id)
@@ -352,21 +354,25 @@ class Muse(commands.Cog):
     async def muse_prefix(self, ctx: commands.Context[Any], *, painting: str | None = None) -> None:
         """Reinterpret the attached image (or a named / random painting)."""
         language = language_of(str(ctx.guild.preferred_locale) if ctx.guild else None)
-        self.bot.jobs.check_admission(ctx.author.id)
         attachment = ctx.message.attachments[0] if ctx.message.attachments else None
-        data = await attachment.read() if attachment is not None else None
-        job = await self.prepare_muse(
-            user_id=ctx.author.id,
-            guild_id=ctx.guild.id if ctx.guild else None,
-            channel_id=ctx.channel.id,
-            language=language,
-            upload_limit=self.upload_limit(ctx.guild),
-            data=data,
-            filename=attachment.filename if attachment is not None else None,
-            painting=painting if attachment is None else None,
-            source_message_id=ctx.message.id,
-        )
-        await self.bot.jobs.submit(job, MessageReply(self, ctx, language))
+        try:
+            self.bot.jobs.check_admission(ctx.author.id)
+            data = await attachment.read() if attachment is not None else None
+            job = await self.prepare_muse(
+                user_id=ctx.author.id,
+                guild_id=ctx.guild.id if ctx.guild else None,
+                channel_id=ctx.channel.id,
+                language=language,
+                upload_limit=self.upload_limit(ctx.guild),
+                data=data,
+                filename=attachment.filename if attachment is not None else None,
+                painting=painting if attachment is None else None,
+                source_message_id=ctx.message.id,
+            )
+            await self.bot.jobs.submit(job, MessageReply(self, ctx, language))
+        except (BotError, ImageError) as error:  # expected: answered here, not by the global handler
+            log.debug("!muse refused for user %s: %s", ctx.author.id, error)
+            await ctx.reply(describe_error(error, language), mention_author=False, allowed_mentions=NO_MENTIONS)
 
     # --- buttons --------------------------------------------------------------------------------------
 

@@ -29,6 +29,7 @@ class Gate:
         self.held = False
         self._event = asyncio.Event()
         self.waiting: list[str] = []
+        self.seen: list[tuple[str, int]] = []
 
     def hold(self) -> None:
         self.held = True
@@ -39,6 +40,7 @@ class Gate:
         self._event.set()
 
     async def __call__(self, job: Job) -> None:
+        self.seen.append((job.id, job.user_id))
         if self.held and self.env is not None:
             self.waiting.append(job.id)
             await self.env.external_wait(self._event.wait(), reason="test gate holds the worker")

@@ -22,3 +22,156 @@ async def test_slash_muse_with_attachment_returns_png_of_the_paintings_aspect(wo
     assert "Paris Street; Rainy Day" in (embed.title or "")
     assert "seed" in (embed.footer.text or "")
     assert len(response.components) >= 1
+
+
+async def test_slash_muse_painting_by_name(world: World) -> None:
+    """/muse painting:<name> reinterprets that corpus painting and titles it."""
+    result = await world.alice.slash(world.channel, "muse", painting="vermeer_milkmaid", seed=7)
+    response = result.response
+    assert response is not None and response.attachments
+    width, height = image_size(await response.attachments[0].read())
+    assert abs(width / height - 1068 / 1200) < 0.02 * (1068 / 1200)
+    embed = response.embeds[0]
+    assert embed.title == "The Milkmaid — Johannes Vermeer"
+    assert "seed 7" in (embed.footer.text or "")
+
+
+async def test_painting_autocomplete_is_fuzzy_and_capped(world: World) -> None:
+    """Autocomplete finds accents-insensitive matches and never returns more than 25 choices."""
+    choices = await world.alice.autocomplete(world.channel, "muse", "painting", "velazquez")
+    assert choices[0]["value"] == "velazquez_las_meninas"
+    everything = await world.alice.autocomplete(world.channel, "muse", "painting", "")
+    assert len(everything) == 25
+
+
+async def test_slash_muse_without_input_picks_a_corpus_painting(world: World) -> None:
+    """/muse with neither image nor painting reinterprets a random corpus painting."""
+    result = await world.alice.slash(world.channel, "muse")
+    response = result.response
+    assert response is not None and response.attachments
+    assert response.embeds[0].title
+
+
+async def test_unknown_painting_is_refused_clearly(world: World) -> None:
+    """/muse painting:<nonsense> says it does not know that painting."""
+    result = await world.alice.slash(world.channel, "muse", painting="zzzz not a painting")
+    assert result.response is not None
+    assert "don't know the painting" in result.response.content
+
+
+async def test_prefix_muse_with_attachment(world: World) -> None:
+    """!muse with an attached image answers with the picture and the embed."""
+    await world.alice.send(world.channel, "!muse", attachments=[(SMALL, painting_bytes(SMALL))])
+    message = world.channel.last_message
+    assert message.attachments
+    data = await message.attachments[0].read()
+    width, height = image_size(data)
+    assert abs(width / height - 1200 / 909) < 0.02 * (1200 / 909)
+    assert message.embeds[0].fields[0].value
+
+
+async def test_non_image_attachment_gets_a_clear_error_and_the_bot_keeps_answering(world: World) -> None:
+    """A text file named .png is refused with words, and the next /muse still works."""
+    bad = await world.alice.slash(world.channel, "muse", image=("fake.png", b"hello, not an image" * 10))
+    assert bad.response is not None
+    assert "can't use that file" in bad.response.content
+    assert not bad.response.attachments
+    good = await world.alice.slash(world.channel, "muse", image=(SMALL, painting_bytes(SMALL)))
+    assert good.response is not None and good.response.attachments
+
+
+async def test_prefix_non_image_attachment_gets_a_clear_error(world: World) -> None:
+    """!muse with a text attachment replies with the same clear refusal."""
+    await world.alice.send(world.channel, "!muse", attachments=[("notes.txt", b"just text")])
+    assert "can't use that file" in world.channel.last_message.content
+
+
+async def test_each_button_works(world: World, engine) -> None:  # type: ignore[no-untyped-def]
+    """Another one, Upscale ×2, Show masks and Same-keep-colours each answer with a new picture."""
+    first = await world.alice.slash(world.channel, "muse", painting="vermeer_milkmaid", seed=11)
+    assert first.response is not None
+    size = image_size(await first.response.attachments[0].read())
+
+    again = await world.bob.click(first.response, label="Another one")
+    assert again.response is not None and again.response.attachments
+    assert "seed 11" not in (again.response.embeds[0].footer.text or "")
+
+    upscaled = await world.alice.click(first.response, label="Upscale ×2")
+    assert upscaled.response is not None
+    assert image_size(await upscaled.response.attachments[0].read()) == (size[0] * 2, size[1] * 2)
+
+    masks = await world.alice.click(first.response, label="Show masks")
+    assert masks.response is not None and masks.response.attachments
+    assert "What I found" in (masks.response.embeds[0].title or "")
+
+    keep = await world.alice.click(first.response, label="Same, keep colours")
+    assert keep.response is not None and keep.response.attachments
+    assert "seed 11" in (keep.response.embeds[0].footer.text or "")
+    kinds = [c["kind"] for c in engine.calls]
+    assert kinds == ["reinterpret", "reinterpret", "upscale", "show_masks", "reinterpret"]
+    assert engine.calls[-1]["keep_colors"] is True
+
+
+async def test_buttons_work_after_a_restart(world: World) -> None:
+    """The buttons' custom ids carry the output id, so they still work on a fresh bot."""
+    from bot.app import create_bot
+
+    first = await world.alice.slash(world.channel, "muse", painting="vermeer_milkmaid", seed=3)
+    assert first.response is not None
+    old = world.bot
+    await world.env.restart_bot(create_bot(old.settings, old.engine, gate=world.gate))
+    upscaled = await world.alice.click(first.response, label="Upscale ×2")
+    assert upscaled.response is not None and upscaled.response.attachments
+
+
+async def test_output_is_recorded_with_trace_and_cutouts(world: World) -> None:
+    """The store keeps the output's message, painting, seed, trace, cut-out ids and applied weights."""
+    result = await world.alice.slash(world.channel, "muse", painting="vermeer_milkmaid", seed=5)
+    assert result.response is not None
+    output = world.bot.store.output_by_message(result.response.id)
+    assert output is not None
+    assert output["painting"] == "vermeer_milkmaid" and output["seed"] == 5
+    assert output["trace"]["swaps"] and output["cutout_ids"]
+    assert output["trace"]["weights"]["rule"] == "smoothed-ratio-v1"
+    assert output["guild_id"] == world.guild.id
+
+
+async def test_upload_is_capped_to_the_limit(world: World, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """An output over the upload limit is re-encoded (WebP/JPEG) to fit; simcord does not check this."""
+    world.bot.settings.upload_limit_bytes = 60_000
+    result = await world.alice.slash(world.channel, "muse", painting="vermeer_milkmaid", seed=1)
+    assert result.response is not None
+    data = await result.response.attachments[0].read()
+    assert len(data) <= 60_000
+    assert image_format(data) in {"WEBP", "JPEG"}
+
+
+async def test_embed_escapes_user_text_and_mentions_nobody(world: World) -> None:
+    """Credits with markdown and @everyone are escaped in the embed."""
+    result = await world.alice.slash(world.channel, "muse", painting="vermeer_milkmaid")
+    assert result.response is not None
+    value = result.response.embeds[0].fields[0].value or ""
+    assert "\\*Doe\\*" in value
+    assert "@everyone" not in value.replace("@\u200beveryone", "")
+
+
+async def test_command_descriptions_are_localized_in_french(world: World) -> None:
+    """The synced /muse command carries French descriptions (app_commands Translator)."""
+    synced = [r for r in world.env.http_requests if r.method == "PUT" and r.path.endswith("/commands")]
+    muse = next(c for c in synced[-1].json if c["name"] == "muse")
+    assert muse["description_localizations"]["fr"].startswith("Réinterpréter")
+    image = next(o for o in muse["options"] if o["name"] == "image")
+    assert image["description_localizations"]["fr"] == "Ton propre tableau (un fichier image)"
+
+
+async def test_progress_is_shown_while_working(world: World) -> None:
+    """The deferred reply is edited with the queue position and each stage before the picture."""
+    await world.alice.slash(world.channel, "muse", painting="vermeer_milkmaid")
+    edits = [
+        r.json.get("content")
+        for r in world.env.http_requests
+        if r.method == "PATCH" and "/messages/@original" in r.path and isinstance(r.json, dict)
+    ]
+    texts = " | ".join(e for e in edits if e)
+    for expected in ("In the queue", "Finding the figures", "Swapping", "Painting"):
+        assert expected in texts
