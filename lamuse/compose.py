@@ -50,7 +50,7 @@ def cover(background: Image.Image, size: tuple[int, int]) -> np.ndarray:
     )
     left = (resized.width - width) // 2
     top = (resized.height - height) // 2
-    return np.asarray(resized.crop((left, top, left + width, top + height)))
+    return np.array(resized.crop((left, top, left + width, top + height)))
 
 
 def plain_canvas(painting: np.ndarray) -> np.ndarray:

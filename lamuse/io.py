@@ -186,6 +186,7 @@ def save_png_atomic(image: Image.Image, path: Path) -> None:
     try:
         with os.fdopen(fd, "wb") as handle:
             image.save(handle, format="PNG", optimize=False)
+        os.chmod(tmp, 0o644)
         os.replace(tmp, path)
     finally:
         Path(tmp).unlink(missing_ok=True)

@@ -1,0 +1,97 @@
+"""The cut-out library: built from real photos, idempotent, with classes, credits and shape features."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from lamuse.cli import main
+from lamuse.errors import LibraryError
+from lamuse.library import CutoutLibrary, read_classes, read_credits
+
+from .conftest import PHOTO_ANNOTATIONS, PHOTOS
+
+
+def test_annotated_library_has_classes_credits_and_features(annotated_library: Path) -> None:
+    """Every COCO-annotated person/dog/... becomes a credited RGBA cut-out with shape features."""
+    library = CutoutLibrary(annotated_library)
+    counts = library.class_counts()
+    assert counts["person"] >= 15 and counts["dog"] >= 1 and counts["suitcase"] >= 5
+    for cutout in library.cutouts:
+        assert cutout.file.is_file()
+        assert cutout.credit and "source unknown" not in cutout.credit
+        assert cutout.hu.shape == (7,) and 0 < cutout.fill <= 1 and cutout.aspect > 0
+        assert max(cutout.silhouette.shape) == 64
+    person = next(c for c in library.cutouts if c.class_name == "person")
+    rgba = np.asarray(person.load_rgba())
+    alpha = rgba[..., 3] > 0
+    assert 0.1 < alpha.mean() < 1.0  # a real silhouette, not its box
+    assert person.fill == pytest.approx(alpha.mean(), abs=0.05)
+
+
+def test_adding_the_same_photos_twice_adds_nothing(tmp_path: Path) -> None:
+    """A second `library add` of the same folder adds 0 rows (photos are keyed by content)."""
+    argv = ["library", "add", str(PHOTOS), "--annotations", str(PHOTO_ANNOTATIONS)]
+    argv += ["--library", str(tmp_path / "lib"), "--no-progress"]
+    assert main(argv) == 0
+    first = len(CutoutLibrary(tmp_path / "lib").cutouts)
+    assert main(argv) == 0
+    assert len(CutoutLibrary(tmp_path / "lib").cutouts) == first > 50
+
+
+def test_folder_layout_and_salient_cutter(tmp_path: Path) -> None:
+    """Without annotations, the folder name gives the class and the salient model cuts the subject."""
+    photos = tmp_path / "objets"
+    (photos / "cat").mkdir(parents=True)
+    (photos / "dog").mkdir()
+    (photos / "cat" / "chelsea.png").symlink_to(PHOTOS / "cat_chelsea_skimage.png")
+    (photos / "dog" / "trap.jpg").symlink_to(PHOTOS / "dog_camera_trap.jpg")
+    (photos / "dog" / "trap.json").write_text(
+        json.dumps({"subject": "a dog", "author": "A. N.", "licence": "CC0"})
+    )
+    assert main(["library", "add", str(photos), "--library", str(tmp_path / "lib"), "--no-progress"]) == 0
+    library = CutoutLibrary(tmp_path / "lib")
+    assert library.class_counts() == {"cat": 1, "dog": 1}
+    dog = next(c for c in library.cutouts if c.class_name == "dog")
+    assert dog.credit == "A. N., CC0" and dog.subject == "a dog"
+    cat = next(c for c in library.cutouts if c.class_name == "cat")
+    alpha = np.asarray(Image.open(cat.file))[..., 3] > 0
+    assert 0.2 < alpha.mean() < 0.95
+
+
+def test_class_sidecar_names_photos(tmp_path: Path) -> None:
+    """A class sidecar labels photos that have neither annotations nor a class folder."""
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    (photos / "boat_at_pier_kodim11.png").symlink_to(PHOTOS / "boat_at_pier_kodim11.png")
+    sidecar = tmp_path / "classes.json"
+    sidecar.write_text(json.dumps({"boat_at_pier_kodim11.png": "boat"}))
+    argv = ["library", "add", str(photos), "--classes", str(sidecar), "--library", str(tmp_path / "lib")]
+    assert main([*argv, "--no-progress"]) == 0
+    assert CutoutLibrary(tmp_path / "lib").class_counts() == {"boat": 1}
+
+
+def test_unknown_class_in_sidecar_is_refused(tmp_path: Path) -> None:
+    """A sidecar naming a non-COCO class is an error, not a silently empty library."""
+    sidecar = tmp_path / "classes.json"
+    sidecar.write_text(json.dumps({"x.jpg": "unicorn"}))
+    with pytest.raises(LibraryError, match="unicorn"):
+        read_classes(sidecar)
+
+
+def test_credits_are_read_from_the_sources_table() -> None:
+    """The shared SOURCES.md photo table gives subject, author and licence per file."""
+    credits = read_credits(PHOTOS)
+    credit = credits["tennis_player_indoor_coco189775.jpg"]
+    assert credit.subject == "tennis player returning a volley"
+    assert credit.licence == "CC BY 2.0" and "Flickr" in credit.author
+
+
+def test_missing_library_is_a_clear_error(tmp_path: Path) -> None:
+    """Using a library that was never built says how to build one."""
+    with pytest.raises(LibraryError, match="lamuse library add"):
+        CutoutLibrary(tmp_path / "nothing").cutouts

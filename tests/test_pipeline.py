@@ -1,0 +1,132 @@
+"""`lamuse reinterpret` end to end on real paintings, real cut-outs and the shipped style weights."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from lamuse.cli import main
+from lamuse.segment.annotations import AnnotationSegmenter
+
+from .conftest import PAINTING_ANNOTATIONS, PAINTINGS, SHARED_DATA
+
+SEURAT = PAINTINGS / "seurat_grande_jatte.jpg"
+
+
+def _reinterpret(out: Path, library: Path, painting: Path = SEURAT, *extra: str) -> int:
+    argv = ["reinterpret", str(painting), "--library", str(library), "--out", str(out), *extra]
+    return main(argv)
+
+
+@pytest.fixture(scope="module")
+def seurat_run(tmp_path_factory: pytest.TempPathFactory, annotated_library: Path) -> Path:
+    out = tmp_path_factory.mktemp("seurat")
+    extra = ("--annotations", str(PAINTING_ANNOTATIONS), "--variations", "3", "--seed", "7", "--size", "512")
+    assert _reinterpret(out, annotated_library, SEURAT, *extra) == 0
+    return out
+
+
+def test_three_variations_with_the_output_contract(seurat_run: Path) -> None:
+    """Three PNG + JSON pairs, with every contract key and the painting's aspect ratio."""
+    for k in range(3):
+        image = Image.open(seurat_run / f"seurat_grande_jatte-{k}.png")
+        assert abs(image.width / image.height - 2000 / 1331) < 0.02 * 2000 / 1331
+        trace = json.loads((seurat_run / f"seurat_grande_jatte-{k}.json").read_text())
+        for key in ("painting", "segmenter", "seed", "swaps", "background", "timings", "explanation"):
+            assert key in trace
+        assert trace["segmenter"] == "annotations" and trace["seed"] == 7 and trace["stylized"]
+        for swap in trace["swaps"]:
+            for key in ("class", "box", "cutout_id", "source", "credit", "shape_distance", "mask_iou"):
+                assert key in swap
+        assert set(trace["timings"]) >= {"segment", "substitute", "stylize"}
+        assert all(len(m["sha256"]) == 64 for m in trace["models"].values())
+        assert "is now" in trace["explanation"]
+
+
+def test_every_annotated_instance_is_swapped_with_good_fit(seurat_run: Path, annotated_library: Path) -> None:
+    """Each annotated element whose class the library has is swapped; mean pasted-vs-original IoU ≥ 0.6."""
+    from lamuse.library import CutoutLibrary
+
+    painting = Image.open(SEURAT)
+    annotated = AnnotationSegmenter([PAINTING_ANNOTATIONS]).segment(painting, name=SEURAT.name)
+    classes = CutoutLibrary(annotated_library).class_counts()
+    expected = sorted(i.class_name for i in annotated if i.class_name in classes)
+    ious = []
+    for k in range(3):
+        trace = json.loads((seurat_run / f"seurat_grande_jatte-{k}.json").read_text())
+        swapped = sorted(s["class"] for s in trace["swaps"] if s["same_class"])
+        assert swapped == expected
+        assert len({s["cutout_id"] for s in trace["swaps"]}) == len(trace["swaps"])
+        ious += [s["mask_iou"] for s in trace["swaps"]]
+    assert np.mean(ious) >= 0.6, ious
+
+
+def test_same_seed_gives_identical_pixels(seurat_run: Path, annotated_library: Path, tmp_path: Path) -> None:
+    """Running the same command again gives byte-identical PNGs; another seed does not."""
+    extra = ("--annotations", str(PAINTING_ANNOTATIONS), "--variations", "1", "--seed", "7", "--size", "512")
+    assert _reinterpret(tmp_path / "again", annotated_library, SEURAT, *extra) == 0
+    name = "seurat_grande_jatte-0.png"
+    assert (tmp_path / "again" / name).read_bytes() == (seurat_run / name).read_bytes()
+    other = (*extra[:-3], "8", "--size", "512")
+    assert _reinterpret(tmp_path / "other", annotated_library, SEURAT, *other) == 0
+    assert (tmp_path / "other" / name).read_bytes() != (seurat_run / name).read_bytes()
+
+
+def test_unknown_painting_falls_back_to_salient(
+    annotated_library: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A painting with no masks and no Mask R-CNN weights is still reinterpreted, and the JSON says how."""
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "empty-torch-home"))
+    painting = PAINTINGS / "klimt_the_kiss.jpg"
+    assert not AnnotationSegmenter([PAINTING_ANNOTATIONS]).has(Image.open(painting), painting.name)
+    extra = ("--annotations", str(PAINTING_ANNOTATIONS), "--size", "384", "--stylizer", "none")
+    assert _reinterpret(tmp_path, annotated_library, painting, *extra) == 0
+    trace = json.loads((tmp_path / "klimt_the_kiss-0.json").read_text())
+    assert trace["segmenter"] == "salient"
+    assert trace["swaps"] and not trace["swaps"][0]["same_class"]
+    assert "chosen by shape" in trace["explanation"]
+
+
+@pytest.mark.parametrize("mode", ["swap", "none"])
+def test_background_modes(mode: str, annotated_library: Path, tmp_path: Path) -> None:
+    """`swap` puts the elements in front of a background photo, `none` on a plain canvas."""
+    extra = ["--annotations", str(PAINTING_ANNOTATIONS), "--size", "384", "--stylizer", "none"]
+    extra += ["--background", mode, "--backgrounds", str(SHARED_DATA / "backgrounds")]
+    assert _reinterpret(tmp_path, annotated_library, SEURAT, *extra) == 0
+    trace = json.loads((tmp_path / "seurat_grande_jatte-0.json").read_text())
+    assert trace["background"]["mode"] == mode
+    if mode == "swap":
+        assert (SHARED_DATA / "backgrounds" / trace["background"]["source"]).is_file()
+    image = np.asarray(Image.open(tmp_path / "seurat_grande_jatte-0.png"))
+    original = np.asarray(Image.open(SEURAT).resize((image.shape[1], image.shape[0])))
+    assert np.abs(image.astype(int) - original).mean() > 20  # the setting really changed
+
+
+def test_greyscale_watermark_french_and_palette(annotated_library: Path, tmp_path: Path) -> None:
+    """Greyscale output is grey, the watermark marks a corner, the explanation is French on request."""
+    extra = ["--annotations", str(PAINTING_ANNOTATIONS), "--size", "384", "--stylizer", "none"]
+    extra += ["--greyscale", "--watermark", "La Muse", "--language", "fr"]
+    assert _reinterpret(tmp_path, annotated_library, SEURAT, *extra) == 0
+    image = np.asarray(Image.open(tmp_path / "seurat_grande_jatte-0.png")).astype(int)
+    assert np.abs(image[..., 0] - image[..., 1]).max() <= 1
+    trace = json.loads((tmp_path / "seurat_grande_jatte-0.json").read_text())
+    assert "devient" in trace["explanation"]
+    assert len(trace["palette"]) == 5 and all(c["name"].isalpha() for c in trace["palette"])
+
+
+@pytest.mark.parametrize(
+    ("painting", "message"),
+    [("does-not-exist.jpg", "does not exist"), ("not-an-image.jpg", "not an image")],
+)
+def test_bad_input_exits_2_with_one_error_line(
+    painting: str, message: str, annotated_library: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Bad input: exit status 2 and a single `error:` line on stderr, no traceback."""
+    (tmp_path / "not-an-image.jpg").write_text("hello")
+    assert _reinterpret(tmp_path / "out", annotated_library, tmp_path / painting) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("error:") and message in err[0]

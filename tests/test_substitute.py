@@ -1,0 +1,157 @@
+"""Substitution geometry: silhouettes are fitted by placed IoU, with flips, rotation and bounded aspect."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+from lamuse.library import Cutout, silhouette_of
+from lamuse.shapes import hu_moments, iou, mask_box, orientation
+from lamuse.substitute import choose_cutouts
+from lamuse.types import Instance
+
+
+def _cutout(mask: np.ndarray, cutout_id: str, class_id: int = 1, source: str | None = None) -> Cutout:
+    x0, y0, x1, y1 = mask_box(mask)
+    crop = mask[y0:y1, x0:x1]
+    angle, elongation = orientation(crop)
+    return Cutout(
+        id=cutout_id,
+        class_id=class_id,
+        class_name="person" if class_id == 1 else "dog",
+        source=source or f"{cutout_id}.jpg",
+        subject="test shape",
+        credit="test",
+        file=Path("/nonexistent.png"),
+        aspect=(y1 - y0) / (x1 - x0),
+        fill=float(crop.mean()),
+        orientation=angle,
+        elongation=elongation,
+        hu=hu_moments(crop),
+        lab=(50.0, 0.0, 0.0),
+        truncated=False,
+        silhouette=silhouette_of(crop),
+    )
+
+
+def _instance(mask: np.ndarray, class_id: int = 1) -> Instance:
+    return Instance(class_id=class_id, class_name="person", score=1.0, mask=mask, box=mask_box(mask))
+
+
+def _ellipse(
+    size: tuple[int, int], center: tuple[int, int], axes: tuple[int, int], angle: float
+) -> np.ndarray:
+    mask = np.zeros(size, np.uint8)
+    cv2.ellipse(mask, center, axes, angle, 0, 360, 1, -1)
+    return mask.astype(bool)
+
+
+def _right_triangle(size: int, mirrored: bool) -> np.ndarray:
+    mask = np.zeros((size, size), np.uint8)
+    points = np.array([[10, 10], [10, size - 10], [size // 2, size - 10]], np.int32)
+    cv2.fillPoly(mask, [points], 1)
+    return mask[:, ::-1].astype(bool) if mirrored else mask.astype(bool)
+
+
+def test_rotation_follows_the_element() -> None:
+    """An upright ellipse chosen for a tilted one is rotated to the tilt and fits it closely."""
+    target = _instance(_ellipse((300, 300), (150, 150), (25, 90), 20))
+    upright = _cutout(_ellipse((200, 100), (50, 100), (22, 80), 0), "upright")
+    [choice] = choose_cutouts([target], [upright], rng=np.random.default_rng(0), chaos=0.0)
+    # cv2.ellipse's angle turns clockwise on screen, i.e. -20 in cv2.getRotationMatrix2D's convention.
+    assert choice.placement.rotation == pytest.approx(-20, abs=3)
+    assert choice.predicted_iou > 0.85
+
+
+def test_flip_is_chosen_for_a_mirrored_shape() -> None:
+    """A right triangle is flipped to fit its mirror image."""
+    target = _instance(_right_triangle(200, mirrored=True))
+    candidate = _cutout(_right_triangle(120, mirrored=False), "triangle")
+    [choice] = choose_cutouts([target], [candidate], rng=np.random.default_rng(0), chaos=0.0)
+    assert choice.placement.flip
+    assert choice.predicted_iou > 0.8
+
+
+def test_aspect_change_is_bounded() -> None:
+    """A round cut-out for a tall element is stretched by at most 20%, never to the box."""
+    target = _instance(_ellipse((400, 200), (100, 200), (30, 150), 0))
+    round_shape = _cutout(_ellipse((200, 200), (100, 100), (80, 80), 0), "round")
+    [choice] = choose_cutouts([target], [round_shape], rng=np.random.default_rng(0), chaos=0.0)
+    assert 0.8 <= choice.placement.aspect_change <= 1.2
+    assert choice.placement.height / choice.placement.width <= 1.2 * 1.05
+
+
+def test_best_silhouette_wins_at_zero_chaos_and_same_class_first() -> None:
+    """With chaos 0 the closest same-class silhouette is taken, even when another class fits better."""
+    target_mask = _ellipse((300, 300), (150, 150), (30, 100), 0)
+    target = _instance(target_mask)
+    good = _cutout(_ellipse((200, 100), (50, 100), (20, 70), 0), "good")
+    poor = _cutout(_ellipse((200, 200), (100, 100), (90, 90), 0), "poor")
+    other_class = _cutout(target_mask, "exact-dog", class_id=18)
+    [choice] = choose_cutouts([target], [poor, good, other_class], rng=np.random.default_rng(0), chaos=0.0)
+    assert choice.cutout.id == "good" and choice.same_class
+
+
+def test_missing_class_falls_back_by_shape_and_says_so() -> None:
+    """With no cut-out of the element's class, the best shape of any class is used, flagged."""
+    target = _instance(_ellipse((300, 300), (150, 150), (30, 100), 0), class_id=18)
+    tall = _cutout(_ellipse((200, 100), (50, 100), (20, 70), 0), "tall")
+    wide = _cutout(_ellipse((100, 200), (100, 50), (70, 20), 0), "wide")
+    [choice] = choose_cutouts([target], [wide, tall], rng=np.random.default_rng(0), chaos=0.0)
+    assert choice.cutout.id == "tall" and not choice.same_class
+
+
+def test_chaos_spreads_the_choices_and_seed_repeats_them() -> None:
+    """At chaos 1 many candidates get picked over seeds; the same seed repeats the same pick."""
+    target = _instance(_ellipse((300, 300), (150, 150), (30, 100), 0))
+    pool = [_cutout(_ellipse((200, 200), (100, 100), (20 + 8 * i, 80), 0), f"c{i}") for i in range(8)]
+    calm = {
+        choose_cutouts([target], pool, rng=np.random.default_rng(s), chaos=0.0)[0].cutout.id
+        for s in range(20)
+    }
+    wild = {
+        choose_cutouts([target], pool, rng=np.random.default_rng(s), chaos=1.0)[0].cutout.id
+        for s in range(20)
+    }
+    assert len(calm) == 1 and len(wild) >= 4
+    again = [
+        choose_cutouts([target], pool, rng=np.random.default_rng(5), chaos=0.6)[0].cutout.id for _ in range(3)
+    ]
+    assert len(set(again)) == 1
+
+
+def test_vote_weights_shift_the_choice() -> None:
+    """A large vote weight on one candidate makes it picked far more often than without votes."""
+    target = _instance(_ellipse((300, 300), (150, 150), (30, 100), 0))
+    pool = [_cutout(_ellipse((200, 200), (100, 100), (20 + 8 * i, 80), 0), f"c{i}") for i in range(6)]
+
+    def count_c3(weights: dict[str, float] | None) -> int:
+        picks = [
+            choose_cutouts([target], pool, rng=np.random.default_rng(s), chaos=0.5, cutout_weights=weights)
+            for s in range(60)
+        ]
+        return sum(p[0].cutout.id == "c3" for p in picks)
+
+    baseline, voted = count_c3(None), count_c3({"c3": 20.0})
+    assert voted >= 30 and voted >= 2 * baseline
+
+
+def test_a_photo_is_not_used_twice_while_others_remain() -> None:
+    """Two identical elements get cut-outs from two different photos."""
+    mask = _ellipse((300, 300), (150, 150), (30, 100), 0)
+    pool = [_cutout(_ellipse((200, 100), (50, 100), (20, 70), 0), f"c{i}") for i in range(2)]
+    choices = choose_cutouts(
+        [_instance(mask), _instance(mask)], pool, rng=np.random.default_rng(0), chaos=0.0
+    )
+    assert {c.cutout.source for c in choices} == {"c0.jpg", "c1.jpg"}
+
+
+def test_iou_helper() -> None:
+    """IoU of a mask with itself is 1, with a half-shifted copy 1/3."""
+    a = np.zeros((10, 10), bool)
+    a[:, :6] = True
+    b = np.roll(a, 3, axis=1)
+    assert iou(a, a) == 1.0 and iou(a, b) == pytest.approx(3 / 9)
