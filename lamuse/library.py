@@ -176,7 +176,7 @@ class CutoutLibrary:
         """
         summary = AddSummary()
         db = self._db()
-        table = db["cutouts"]
+        table = db.table("cutouts")
         known_sources = (
             {row["source_sha256"] for row in db.query("select distinct source_sha256 from cutouts")}
             if "cutouts" in db.table_names()

@@ -94,4 +94,4 @@ def test_credits_are_read_from_the_sources_table() -> None:
 def test_missing_library_is_a_clear_error(tmp_path: Path) -> None:
     """Using a library that was never built says how to build one."""
     with pytest.raises(LibraryError, match="lamuse library add"):
-        CutoutLibrary(tmp_path / "nothing").cutouts
+        _ = CutoutLibrary(tmp_path / "nothing").cutouts
