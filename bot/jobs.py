@@ -189,6 +189,7 @@ class JobQueue:
         self._worker: asyncio.Task[None] | None = None
         self._background: set[asyncio.Task[Any]] = set()
         self._last_note: dict[str, asyncio.Task[Any]] = {}
+        self._stuck: asyncio.Future[Any] | None = None
         self._idle = asyncio.Event()
         self._idle.set()
         self._closed = False
@@ -380,7 +381,8 @@ class JobQueue:
                 await self._notify(listener.failed(job, error), job)
             return
         finally:
-            self._cancelled.discard(job.id)
+            if self._stuck is None:
+                self._cancelled.discard(job.id)
             self._running = None
         elapsed = time.perf_counter() - started
         self.avg_run_s = 0.7 * self.avg_run_s + 0.3 * elapsed
@@ -404,18 +406,30 @@ class JobQueue:
             if listener is not None:
                 loop.call_soon_threadsafe(self._spawn_stage, listener, job, stage, context=context)
 
+        if self._stuck is not None and not self._stuck.done():
+            # A timed-out job still holds the one inference thread; the next job's clock starts after it.
+            await asyncio.wait([self._stuck])
+        self._stuck = None
         stop = asyncio.Event()
         probe = loop.create_task(self.lag.run(stop), name="lamuse-lag-probe")
         try:
             future = loop.run_in_executor(self._executor, self.work, job, on_stage)
-            try:
-                return await asyncio.wait_for(future, timeout=self.timeout_s)
-            except TimeoutError as error:
+            done, _pending = await asyncio.wait([future], timeout=self.timeout_s)
+            if not done:
                 self._cancelled.add(job.id)  # the thread cannot be killed; it stops at its next stage
-                raise JobTimeout(self.timeout_s) from error
+                future.add_done_callback(lambda f, job_id=job.id: self._stuck_done(f, job_id))
+                self._stuck = future
+                raise JobTimeout(self.timeout_s)
+            return future.result()
         finally:
             stop.set()
             await probe
+
+    def _stuck_done(self, future: asyncio.Future[Any], job_id: str) -> None:
+        """A timed-out job's thread finally returned: retrieve its outcome and forget its cancel flag."""
+        self._cancelled.discard(job_id)
+        if not future.cancelled() and future.exception() is not None:
+            log.info("timed-out job %s ended with %r", job_id, future.exception())
 
     def _spawn_stage(self, listener: JobListener, job: Job, stage: str) -> None:
         self._spawn(listener.stage(job, stage), job)

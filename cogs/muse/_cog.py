@@ -372,7 +372,9 @@ class Muse(commands.Cog):
             await self.bot.jobs.submit(job, MessageReply(self, ctx, language))
         except (BotError, ImageError) as error:  # expected: answered here, not by the global handler
             log.debug("!muse refused for user %s: %s", ctx.author.id, error)
-            await ctx.reply(describe_error(error, language), mention_author=False, allowed_mentions=NO_MENTIONS)
+            await ctx.reply(
+                describe_error(error, language), mention_author=False, allowed_mentions=NO_MENTIONS
+            )
 
     # --- buttons --------------------------------------------------------------------------------------
 

@@ -10,11 +10,11 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from lamuse.types import ReinterpretOptions, Reinterpretation
 from PIL import Image, ImageDraw, ImageOps
 
 from bot.corpus import Corpus, CorpusPainting
 from bot.engine import decode_image
+from lamuse.types import Reinterpretation, ReinterpretOptions
 
 CUTOUTS = [f"cut{i:02d}" for i in range(8)]
 SOURCES = ["cat", "teapot", "bicycle", "giraffe", "umbrella", "pizza", "astronaut", "bear"]
@@ -95,14 +95,18 @@ class FakeEngine:
             "swaps": swaps,
             "background": {"id": f"bg{options.seed % 3}"} if options.background == "swap" else None,
             "timings": {"total": 0.0},
-            "explanation": explanation if options.language == "en" else explanation.replace("became", "est devenu"),
+            "explanation": explanation
+            if options.language == "en"
+            else explanation.replace("became", "est devenu"),
         }
         return Reinterpretation(image=styled, collage=image, trace=trace)
 
     def show_masks(self, painting: Image.Image, *, name: str) -> Image.Image:
         self._record("show_masks", name=name)
         image = painting.copy()
-        ImageDraw.Draw(image).rectangle([5, 5, image.width // 2, image.height // 2], outline=(255, 0, 0), width=4)
+        ImageDraw.Draw(image).rectangle(
+            [5, 5, image.width // 2, image.height // 2], outline=(255, 0, 0), width=4
+        )
         return image
 
     def upscale(self, image: Image.Image, scale: int) -> Image.Image:
