@@ -38,7 +38,13 @@ def swap_lines(trace: dict[str, Any], language: str) -> list[str]:
     lines = []
     for swap in swaps_of(trace):
         what = swap.get("class") or swap.get("class_name") or "?"
-        source = swap.get("source") or swap.get("cutout_class") or swap.get("cutout_id") or "?"
+        source = (
+            swap.get("subject")
+            or swap.get("cutout_class")
+            or swap.get("source")
+            or swap.get("cutout_id")
+            or "?"
+        )
         line = t("swap_line", language, what=_escape(what), source=_escape(source))
         if swap.get("credit"):
             line += f" ({t('credit', language, credit=_escape(swap['credit']))})"

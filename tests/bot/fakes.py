@@ -79,7 +79,9 @@ class FakeEngine:
                     "class": cls,
                     "box": [index * 10, index * 10, index * 10 + 50, index * 10 + 50],
                     "cutout_id": cutout,
-                    "source": SOURCES[CUTOUTS.index(cutout)],
+                    "cutout_class": SOURCES[CUTOUTS.index(cutout)],
+                    "subject": SOURCES[CUTOUTS.index(cutout)],
+                    "source": "photos/fake.jpg",
                     "credit": "Jane *Doe* @everyone (CC BY 4.0)",
                     "shape_distance": 0.1,
                     "mask_iou": 0.8,
@@ -87,7 +89,7 @@ class FakeEngine:
             )
         stage("stylize")
         styled = image if options.keep_colors else ImageOps.posterize(image, 3 + options.seed % 4)
-        explanation = " ".join(f"The {s['class']} became a {s['source']}." for s in swaps)
+        explanation = " ".join(f"The {s['class']} became a {s['subject']}." for s in swaps)
         trace = {
             "painting": name,
             "segmenter": "fake",
