@@ -63,6 +63,11 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--library", type=Path, default=None)
     demo.add_argument("--out", type=Path, default=Path("out"))
     demo.add_argument("--stylizer", default="auto")
+    bench = commands.add_parser("bench", help="time every stage (models loaded once); prints JSON")
+    bench.add_argument("--data", type=Path, default=None, help="demo data folder (default ../shared/data)")
+    bench.add_argument("--library", type=Path, default=None, help="a built library (default: from --data)")
+    bench.add_argument("--runs", type=int, default=5, help="warm runs per stage (median and p90)")
+    bench.add_argument("--device", default="auto")
     return parser
 
 
@@ -99,6 +104,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _reinterpret(args)
         if args.command == "demo":
             return _demo(args)
+        if args.command == "bench":
+            from lamuse import bench
+
+            return bench.main(_data_dir(args.data), args.library, args.runs, args.device)
     except LamuseError as exc:
         print(f"error: {exc}", file=sys.stderr)  # noqa: T201
         return 2
@@ -219,15 +228,20 @@ def default_data_dir() -> Path | None:
     return next((c for c in candidates if (c / "paintings").is_dir()), None)
 
 
-def _demo(args: argparse.Namespace) -> int:
-    from lamuse.library import demo_classes_file
-
-    data = args.data or default_data_dir()
+def _data_dir(given: Path | None) -> Path:
+    data = given or default_data_dir()
     if data is None or not (data / "paintings").is_dir() or not (data / "photos").is_dir():
         raise LamuseError(
             "no demo data found: pass --data DIR (a folder with paintings/, photos/ and "
             "annotations/) or set LAMUSE_DATA"
         )
+    return data
+
+
+def _demo(args: argparse.Namespace) -> int:
+    from lamuse.library import demo_classes_file
+
+    data = _data_dir(args.data)
     library_dir = args.library or args.out / "library"
     photo_annotations = data / "annotations" / "photos.json"
     summary = build_library(

@@ -261,7 +261,10 @@ class CutoutLibrary:
     ) -> dict[str, Any] | None:
         mask = instance.mask
         area = int(mask.sum())
-        x0, y0, x1, y1 = mask_box(mask)
+        box = mask_box(mask)
+        if box is None:
+            return None
+        x0, y0, x1, y1 = box
         if area < MIN_AREA_FRACTION * mask.size or min(x1 - x0, y1 - y0) < MIN_SIDE_PX:
             return None
         rgb = np.asarray(image.convert("RGB"))[y0:y1, x0:x1]

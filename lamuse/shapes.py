@@ -10,12 +10,12 @@ import numpy as np
 from lamuse.types import Box
 
 
-def mask_box(mask: np.ndarray) -> Box:
-    """Tight box ``(x0, y0, x1, y1)`` of a non-empty bool mask (x1, y1 exclusive)."""
+def mask_box(mask: np.ndarray) -> Box | None:
+    """Tight box ``(x0, y0, x1, y1)`` of a bool mask (x1, y1 exclusive); None when the mask is empty."""
     rows = np.flatnonzero(mask.any(axis=1))
-    cols = np.flatnonzero(mask.any(axis=0))
     if rows.size == 0:
-        return (0, 0, 0, 0)
+        return None
+    cols = np.flatnonzero(mask.any(axis=0))
     return (int(cols[0]), int(rows[0]), int(cols[-1]) + 1, int(rows[-1]) + 1)
 
 

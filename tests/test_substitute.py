@@ -15,7 +15,9 @@ from lamuse.types import Instance
 
 
 def _cutout(mask: np.ndarray, cutout_id: str, class_id: int = 1, source: str | None = None) -> Cutout:
-    x0, y0, x1, y1 = mask_box(mask)
+    box = mask_box(mask)
+    assert box is not None
+    x0, y0, x1, y1 = box
     crop = mask[y0:y1, x0:x1]
     angle, elongation = orientation(crop)
     return Cutout(
@@ -38,7 +40,9 @@ def _cutout(mask: np.ndarray, cutout_id: str, class_id: int = 1, source: str | N
 
 
 def _instance(mask: np.ndarray, class_id: int = 1) -> Instance:
-    return Instance(class_id=class_id, class_name="person", score=1.0, mask=mask, box=mask_box(mask))
+    box = mask_box(mask)
+    assert box is not None
+    return Instance(class_id=class_id, class_name="person", score=1.0, mask=mask, box=box)
 
 
 def _ellipse(

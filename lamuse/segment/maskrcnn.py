@@ -126,6 +126,8 @@ class MaskRCNNSegmenter:
         import torch
         from torchvision.models.detection import maskrcnn_resnet50_fpn, maskrcnn_resnet50_fpn_v2
 
+        from lamuse.devices import torch_device
+
         if version not in _TORCHVISION_FILES:
             raise ValueError(f"unknown Mask R-CNN version {version!r}; use 'v1' or 'v2'")
         path = _resolve_weights(version, weights, cache_dir, allow_download)
@@ -142,9 +144,7 @@ class MaskRCNNSegmenter:
         if path is not None:
             model.load_state_dict(torch.load(path, map_location="cpu", weights_only=True))
         self.weights_id = "random" if path is None else path.name
-        if device == "auto":
-            device = "cuda" if torch.cuda.is_available() else "cpu"
-        self.device = torch.device(device)
+        self.device = torch_device(device)
         self.bf16 = self.device.type == "cpu" and (_cpu_has_bf16() if bf16 == "auto" else bool(bf16))
         self.model = model.eval().to(self.device)
         self.version = version

@@ -8,22 +8,13 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from lamuse.devices import torch_device
 from lamuse.style.base import DEFAULT_CACHE_SIZE, DEFAULT_SIZE, MagentaStylizer
 from lamuse.style.models import magenta_style_predictor, magenta_transformer
 from lamuse.style.weights import STYLE_PREDICTOR, STYLE_TRANSFORMER
 from lamuse.weights import resolve
 
 log = logging.getLogger(__name__)
-
-
-def torch_device(device: str) -> torch.device:
-    """ "auto" -> CUDA when present, else CPU; anything else is passed to torch (raises if CUDA is absent)."""
-    if device == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    chosen = torch.device(device)
-    if chosen.type == "cuda" and not torch.cuda.is_available():
-        raise ValueError("device 'cuda' was asked for but torch sees no CUDA device")
-    return chosen
 
 
 class MagentaTorchStylizer(MagentaStylizer):

@@ -10,22 +10,13 @@ import numpy as np
 import torch
 from PIL import Image
 
+from lamuse.devices import torch_device
 from lamuse.upscale.base import DEFAULT_OVERLAP, DEFAULT_TILE, check_scale, tiled, to_pixels
 from lamuse.upscale.srvgg import SRVGGNetCompact, srvgg_from_ncnn
 from lamuse.upscale.weights import BINS, PARAMS
 from lamuse.weights import resolve
 
 log = logging.getLogger(__name__)
-
-
-def torch_device(device: str) -> torch.device:
-    """ "auto" -> CUDA when present, else CPU; an explicit "cuda" without CUDA raises."""
-    if device == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    chosen = torch.device(device)
-    if chosen.type == "cuda" and not torch.cuda.is_available():
-        raise ValueError("device 'cuda' was asked for but torch sees no CUDA device")
-    return chosen
 
 
 class RealEsrganTorchUpscaler:

@@ -1,0 +1,180 @@
+"""`lamuse bench`: time each stage with models loaded once, and the La Muse-style chain, in one run.
+
+Prints one JSON object to stdout. Speed targets are checked here, never in unit tests.
+"""
+
+from __future__ import annotations
+
+import json
+import platform
+import resource
+import statistics
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from PIL import Image
+
+from lamuse import __version__
+from lamuse.io import fit_long_side, load_image
+from lamuse.types import ReinterpretOptions
+
+BENCH_PAINTINGS = ("seurat_grande_jatte.jpg", "cezanne_basket_of_apples.jpg", "monet_woman_with_parasol.jpg")
+"""Annotated paintings with three or more elements each."""
+
+
+def _stats(samples: list[float]) -> dict[str, float]:
+    ordered = sorted(samples)
+    p90 = ordered[min(len(ordered) - 1, round(0.9 * (len(ordered) - 1)))]
+    return {"median_s": round(statistics.median(ordered), 4), "p90_s": round(p90, 4), "runs": len(ordered)}
+
+
+def _time(fn: Callable[[int], object], runs: int, warmup: int = 1) -> dict[str, float]:
+    """Median/p90 of ``runs`` warm calls; ``fn`` gets the run index (to rotate inputs)."""
+    for i in range(warmup):
+        fn(i)
+    samples = []
+    for i in range(runs):
+        start = time.perf_counter()
+        fn(i)
+        samples.append(time.perf_counter() - start)
+    return _stats(samples)
+
+
+def _peak_rss_mb() -> float:
+    return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
+
+
+def run_bench(
+    data: Path,
+    library_dir: Path | None,
+    *,
+    runs: int = 5,
+    device: str = "auto",
+    stylizer_name: str = "auto",
+    upscaler_name: str = "auto",
+    progress: Callable[[str], None] = lambda _: None,
+) -> dict[str, Any]:
+    """Load every model once, then time every stage over the sample paintings."""
+    import torch
+
+    from lamuse.cli import build_library
+    from lamuse.pipeline import Pipeline
+    from lamuse.segment import AnnotationSegmenter, ChainSegmenter, MaskRCNNSegmenter, SalientSegmenter
+    from lamuse.style import create_stylizer
+    from lamuse.upscale import create_upscaler
+
+    paintings_dir = data / "paintings"
+    annotations = data / "annotations" / "paintings.json"
+    names = [n for n in BENCH_PAINTINGS if (paintings_dir / n).is_file()]
+    paintings = {n: load_image(paintings_dir / n).image for n in names}
+    at_512 = {n: fit_long_side(p, 512) for n, p in paintings.items()}
+
+    with tempfile.TemporaryDirectory() as scratch:
+        if library_dir is None or not (library_dir / "library.db").is_file():
+            library_dir = Path(scratch) / "library"
+            progress("building a cut-out library from the demo photos")
+            photo_annotations = [data / "annotations" / "photos.json"]
+            build_library(data / "photos", library_dir, photo_annotations, None, progress=False)
+
+        progress("loading models")
+        annotation_segmenter = AnnotationSegmenter([annotations])
+        salient = SalientSegmenter()
+        maskrcnn = MaskRCNNSegmenter("v2", None, device=device)
+        stylizer = create_stylizer(stylizer_name, device=device)
+        upscaler = create_upscaler(upscaler_name, device=device)
+        from lamuse.library import CutoutLibrary
+
+        library = CutoutLibrary(library_dir)
+        pipeline = Pipeline(
+            segmenter=ChainSegmenter([annotation_segmenter, salient]), library=library, stylizer=stylizer
+        )
+        _ = library.cutouts
+        cycle = [at_512[n] for n in names]
+
+        def pick(i: int) -> Image.Image:
+            return cycle[i % len(cycle)]
+
+        stages: dict[str, dict[str, float]] = {}
+        progress("segmenters")
+        stages["segment_annotations_512"] = _time(
+            lambda i: annotation_segmenter.segment(pick(i), name=names[i % len(names)]), runs
+        )
+        stages["segment_salient_512"] = _time(lambda i: salient.segment(pick(i)), runs)
+        stages["segment_maskrcnn_512"] = _time(lambda i: maskrcnn.segment(pick(i)), runs)
+        progress("substitute")
+        no_style = ReinterpretOptions(size=512, stylize=False)
+        segmentations = {n: pipeline.segment(at_512[n], name=n) for n in names}
+        stages["substitute"] = _time(
+            lambda i: pipeline.reinterpret(
+                at_512[names[i % len(names)]],
+                name=names[i % len(names)],
+                options=no_style,
+                variation=i,
+                segmentation=segmentations[names[i % len(names)]],
+            ),
+            runs,
+        )
+        progress("stylize")
+        for side in (512, 1024):
+            contents = [fit_long_side(p, side) for p in paintings.values()]
+            stages[f"stylize_{side}"] = _time(
+                lambda i, c=contents: stylizer.stylize(c[i % len(c)], c[(i + 1) % len(c)]), runs  # type: ignore[misc]
+            )
+        progress("upscale")
+        stages["upscale_x2_512"] = _time(lambda i: upscaler.upscale(pick(i), 2), runs)
+        progress("reinterpret")
+        full = ReinterpretOptions(size=512)
+        stages["reinterpret_512"] = _time(
+            lambda i: pipeline.reinterpret(
+                paintings[names[i % len(names)]], name=names[i % len(names)], options=full, variation=i
+            ),
+            runs,
+        )
+        progress("La Muse-style chain (models re-created per image)")
+
+        def lamuse_chain(i: int) -> None:
+            """As the original did per image: build Mask R-CNN and run it, build the style model, then
+            reinterpret (the same annotated elements are swapped, so the substitution work is equal)."""
+            name = names[i % len(names)]
+            MaskRCNNSegmenter("v1", None, device=device).segment(at_512[name])
+            fresh = Pipeline(
+                segmenter=ChainSegmenter([AnnotationSegmenter([annotations])]),
+                library=CutoutLibrary(library_dir),
+                stylizer=create_stylizer(stylizer_name, device=device),
+            )
+            fresh.reinterpret(paintings[name], name=name, options=full, variation=i)
+
+        stages["lamuse_chain_512"] = _time(lamuse_chain, runs, warmup=0)
+
+    speedup = stages["lamuse_chain_512"]["median_s"] / stages["reinterpret_512"]["median_s"]
+    return {
+        "lamuse_version": __version__,
+        "device": _device_name(torch, device),
+        "torch_threads": torch.get_num_threads(),
+        "python": platform.python_version(),
+        "models": {
+            "stylizer": stylizer.name,
+            "upscaler": upscaler.name,
+            "maskrcnn": "v2 (v1 in the La Muse chain), random weights: real ones are not offline; same cost",
+        },
+        "paintings": names,
+        "peak_rss_mb": _peak_rss_mb(),
+        "stages": stages,
+        "speedup_vs_lamuse": round(speedup, 2),
+    }
+
+
+def _device_name(torch: Any, device: str) -> str:
+    if device in ("auto", "cuda") and torch.cuda.is_available():
+        return f"cuda: {torch.cuda.get_device_name(0)}"
+    return f"cpu: {platform.processor() or platform.machine()}, {torch.get_num_threads()} threads"
+
+
+def main(data: Path, library: Path | None, runs: int, device: str) -> int:
+    report = run_bench(data, library, runs=runs, device=device, progress=lambda m: print(m, file=sys.stderr))  # noqa: T201
+    print(json.dumps(report, indent=2))  # noqa: T201
+    return 0
