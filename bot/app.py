@@ -55,6 +55,8 @@ FRENCH: dict[str, str] = {
     "Stop the daily post": "Arrêter le tableau du jour",
     "Show the daily post settings": "Voir les réglages du tableau du jour",
     "Post today's prompt now": "Publier le tableau du jour maintenant",
+    "Which reactions count as votes": "Quelles réactions comptent comme votes",
+    "Emoji separated by spaces, e.g. ⭐ 👍 🔥": "Émojis séparés par des espaces, par ex. ⭐ 👍 🔥",
 }
 
 

@@ -241,11 +241,15 @@ class JobQueue:
                 turns.append(user)
         return order
 
-    async def submit(self, job: Job, listener: JobListener) -> int:
-        """Persist and enqueue ``job``; returns its position. Raises UserLimitReached or Busy."""
+    async def submit(self, job: Job, listener: JobListener, *, bypass_limits: bool = False) -> int:
+        """Persist and enqueue ``job``; returns its position. Raises UserLimitReached or Busy.
+
+        ``bypass_limits`` is for the bot's own scheduled work (daily posts), never for user requests.
+        """
         if self._closed:
             raise JobCancelled("the bot is shutting down")
-        self.check_admission(job.user_id)
+        if not bypass_limits:
+            self.check_admission(job.user_id)
         job.status = JobStatus.QUEUED
         job.created_at = job.created_at or self.clock()
         self.store.insert_job(job.to_row())

@@ -83,6 +83,7 @@ MIGRATIONS: list[tuple[int, str, list[str]]] = [
                 daily_timezone TEXT,
                 daily_language TEXT NOT NULL DEFAULT 'en',
                 daily_enabled INTEGER NOT NULL DEFAULT 0,
+                daily_since TEXT,
                 vote_emoji TEXT
             )""",
             """CREATE TABLE daily_posts (
@@ -118,6 +119,7 @@ class GuildSettings:
     daily_timezone: str | None = None
     daily_language: str = "en"
     daily_enabled: bool = False
+    daily_since: str | None = None
     vote_emoji: str | None = None
 
 

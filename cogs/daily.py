@@ -1,9 +1,285 @@
-"""Daily painting prompt (issue 5)."""
+"""Daily prompt: each configured guild gets a reinterpretation of a corpus painting at its local time."""
 
 from __future__ import annotations
 
-from discord.ext import commands
+import logging
+from datetime import UTC, datetime, time
+from typing import TYPE_CHECKING, Any, Literal
+
+import discord
+from discord import app_commands
+from discord.app_commands import locale_str as _
+from discord.ext import commands, tasks
+
+from bot.daily import due_slot, painter_prompt, parse_time, parse_zone, slot_instant
+from bot.errors import BotError
+from bot.i18n import language_of, t
+from bot.jobs import Job
+from bot.store import GuildSettings
+from bot.work import Outcome
+from cogs.muse._render import render
+
+if TYPE_CHECKING:
+    from bot.app import MuseBot
+
+log = logging.getLogger(__name__)
+
+NO_MENTIONS = discord.AllowedMentions.none()
+MIDNIGHT_UTC = time(0, 0, tzinfo=UTC)
 
 
-async def setup(bot: commands.Bot) -> None:
-    return None
+def is_admin(interaction: discord.Interaction) -> bool:
+    """Server-side check: the Discord UI hides admin commands, but guild admins can re-grant them."""
+    user = interaction.user
+    return isinstance(user, discord.Member) and user.guild_permissions.manage_guild
+
+
+class DailyReply:
+    """Posts the finished daily reinterpretation with the original, the prompt and a thread for answers."""
+
+    def __init__(self, cog: Daily, guild_id: int, slot: str) -> None:
+        self.cog = cog
+        self.guild_id = guild_id
+        self.slot = slot
+
+    async def queued(self, job: Job, position: int, eta_s: float) -> None:
+        return None
+
+    async def stage(self, job: Job, stage: str) -> None:
+        return None
+
+    async def done(self, job: Job, result: Outcome) -> None:
+        bot = self.cog.bot
+        language = str(job.params.get("language", "en"))
+        embed, files, view = render(result, language)
+        prompt = painter_prompt(result.trace, language)
+        channel = bot.get_partial_messageable(job.channel_id or 0, guild_id=job.guild_id)
+        kwargs: dict[str, Any] = {"content": prompt, "embed": embed, "files": files}
+        if view is not None:
+            kwargs["view"] = view
+        message = await channel.send(allowed_mentions=NO_MENTIONS, **kwargs)
+        muse: Any = bot.get_cog("Muse")
+        muse.record_output(job, result, message.id, message.channel.id)
+        bot.store.finish_daily_post(
+            self.guild_id,
+            self.slot,
+            painting=result.painting or "",
+            output_id=result.output_id,
+            message_id=message.id,
+        )
+        try:
+            title = (
+                (result.painting_meta.title if result.painting_meta else None) or result.painting or "daily"
+            )
+            await message.create_thread(name=f"{title[:80]} · {self.slot}"[:100])
+        except (discord.HTTPException, AttributeError) as error:
+            log.warning("daily post %s in guild %s: no thread (%s)", self.slot, self.guild_id, error)
+        log.info("daily post %s for guild %s: %s", self.slot, self.guild_id, result.painting)
+
+    async def failed(self, job: Job, error: BaseException) -> None:
+        log.warning("daily post %s for guild %s failed: %s", self.slot, self.guild_id, error)
+        self.cog.bot.store.release_daily_slot(self.guild_id, self.slot)
+
+
+class Daily(commands.Cog):
+    """``/muse-admin daily …`` and the loop that posts each guild's daily prompt once per local day."""
+
+    admin = app_commands.Group(
+        name="muse-admin",
+        description=_("Configure La Muse for this server"),
+        default_permissions=discord.Permissions(manage_guild=True),
+        guild_only=True,
+    )
+    daily = app_commands.Group(name="daily", description=_("The daily painting prompt"), parent=admin)
+
+    def __init__(self, bot: MuseBot) -> None:
+        self.bot = bot
+
+    async def cog_load(self) -> None:
+        self.daily_loop.change_interval(time=self._loop_times())
+        self.daily_loop.start()
+
+    async def cog_unload(self) -> None:
+        self.daily_loop.cancel()
+
+    # --- scheduling -----------------------------------------------------------------------------------
+
+    def _loop_times(self) -> list[time]:
+        """The UTC times of day at which some guild's next slot falls (recomputed after each tick: DST)."""
+        now = self.bot.now()
+        times = set()
+        for settings in self.bot.store.daily_guilds():
+            try:
+                at, zone = parse_time(settings.daily_time or ""), parse_zone(settings.daily_timezone or "")
+            except ValueError:
+                continue
+            for day in (now.astimezone(zone).date(),):
+                instant = slot_instant(day, at, zone)
+                times.add(instant.timetz().replace(tzinfo=UTC))
+        return sorted(times, key=lambda t: (t.hour, t.minute)) or [MIDNIGHT_UTC]
+
+    def _reschedule(self) -> None:
+        self.daily_loop.change_interval(time=self._loop_times())
+        if self.daily_loop.is_running():
+            self.daily_loop.restart()
+
+    @tasks.loop(time=MIDNIGHT_UTC)
+    async def daily_loop(self) -> None:
+        await self.post_due()
+        self.daily_loop.change_interval(time=self._loop_times())
+
+    @daily_loop.before_loop
+    async def before_daily_loop(self) -> None:
+        await self.bot.wait_until_ready()
+        await self.post_due()  # a slot missed while the bot was down is posted once, now
+
+    async def post_due(self) -> int:
+        """Post every guild's due slot that is not posted yet; returns how many were started."""
+        now = self.bot.now()
+        started = 0
+        for settings in self.bot.store.daily_guilds():
+            try:
+                at, zone = parse_time(settings.daily_time or ""), parse_zone(settings.daily_timezone or "")
+            except ValueError:
+                log.warning("guild %s has an invalid daily schedule", settings.guild_id)
+                continue
+            since = datetime.fromisoformat(settings.daily_since) if settings.daily_since else None
+            slot = due_slot(now, at, zone, since)
+            if slot is None or not self.bot.store.claim_daily_slot(settings.guild_id, slot, now):
+                continue
+            if await self.post(settings, slot):
+                started += 1
+        return started
+
+    async def post(self, settings: GuildSettings, slot: str) -> bool:
+        """Queue the daily reinterpretation (a painting the guild has not had recently)."""
+        muse: Any = self.bot.get_cog("Muse")
+        if muse is None or settings.daily_channel_id is None or self.bot.user is None:
+            self.bot.store.release_daily_slot(settings.guild_id, slot)
+            return False
+        recent = self.bot.store.recent_daily_paintings(settings.guild_id, self.bot.settings.recent_paintings)
+        guild = self.bot.get_guild(settings.guild_id)
+        try:
+            job = await muse.prepare_muse(
+                user_id=self.bot.user.id,
+                guild_id=settings.guild_id,
+                channel_id=settings.daily_channel_id,
+                language=settings.daily_language,
+                upload_limit=muse.upload_limit(guild),
+                with_original=True,
+                exclude=frozenset(recent),
+            )
+            job.params["daily_slot"] = slot
+            await self.bot.jobs.submit(job, DailyReply(self, settings.guild_id, slot), bypass_limits=True)
+        except BotError as error:
+            log.warning("daily post %s for guild %s not started: %s", slot, settings.guild_id, error)
+            self.bot.store.release_daily_slot(settings.guild_id, slot)
+            return False
+        return True
+
+    def listener_for(self, job: Job) -> DailyReply:
+        """Delivery for a daily job resumed after a restart."""
+        return DailyReply(self, job.guild_id or 0, str(job.params["daily_slot"]))
+
+    # --- admin commands -------------------------------------------------------------------------------
+
+    async def _refuse(self, interaction: discord.Interaction) -> bool:
+        if is_admin(interaction):
+            return False
+        await interaction.response.send_message(
+            t("not_admin", language_of(str(interaction.locale))), ephemeral=True
+        )
+        return True
+
+    def _status_text(self, settings: GuildSettings) -> str:
+        if not settings.daily_enabled:
+            return "Daily post: off."
+        return (
+            f"Daily post: on, in <#{settings.daily_channel_id}> at {settings.daily_time} "
+            f"({settings.daily_timezone}), language {settings.daily_language}."
+        )
+
+    @daily.command(name="set", description=_("Post the daily prompt in a channel at a local time"))
+    @app_commands.describe(
+        channel=_("Channel for the daily post"),
+        at=_("Local time, HH:MM"),
+        timezone=_("Time zone, e.g. Europe/Paris"),
+        language=_("Language of the post"),
+    )
+    async def daily_set(
+        self,
+        interaction: discord.Interaction,
+        channel: discord.TextChannel,
+        at: str,
+        timezone: str = "UTC",
+        language: Literal["en", "fr"] = "en",
+    ) -> None:
+        """Turn the daily post on."""
+        if await self._refuse(interaction) or interaction.guild_id is None:
+            return
+        try:
+            parsed, _zone = parse_time(at), parse_zone(timezone)
+        except ValueError as error:
+            await interaction.response.send_message(str(error), ephemeral=True)
+            return
+        settings = self.bot.store.update_guild_settings(
+            interaction.guild_id,
+            daily_channel_id=channel.id,
+            daily_time=parsed.strftime("%H:%M"),
+            daily_timezone=timezone.strip(),
+            daily_language=language,
+            daily_enabled=1,
+            daily_since=self.bot.now().isoformat(),
+        )
+        self._reschedule()
+        await interaction.response.send_message(self._status_text(settings), ephemeral=True)
+
+    @daily.command(name="off", description=_("Stop the daily post"))
+    async def daily_off(self, interaction: discord.Interaction) -> None:
+        """Turn the daily post off."""
+        if await self._refuse(interaction) or interaction.guild_id is None:
+            return
+        settings = self.bot.store.update_guild_settings(interaction.guild_id, daily_enabled=0)
+        self._reschedule()
+        await interaction.response.send_message(self._status_text(settings), ephemeral=True)
+
+    @daily.command(name="status", description=_("Show the daily post settings"))
+    async def daily_status(self, interaction: discord.Interaction) -> None:
+        """Show the daily post settings."""
+        if await self._refuse(interaction) or interaction.guild_id is None:
+            return
+        settings = self.bot.store.guild_settings(interaction.guild_id)
+        posts = self.bot.store.daily_posts(interaction.guild_id)
+        last = f" Last post: {posts[-1]['slot']} ({posts[-1]['painting']})." if posts else ""
+        await interaction.response.send_message(self._status_text(settings) + last, ephemeral=True)
+
+    @daily.command(name="now", description=_("Post today's prompt now"))
+    async def daily_now(self, interaction: discord.Interaction) -> None:
+        """Post a daily prompt now (does not use up today's slot)."""
+        if await self._refuse(interaction) or interaction.guild_id is None:
+            return
+        settings = self.bot.store.guild_settings(interaction.guild_id)
+        if settings.daily_channel_id is None:
+            await interaction.response.send_message(
+                "Set a channel first: /muse-admin daily set", ephemeral=True
+            )
+            return
+        await interaction.response.defer(ephemeral=True, thinking=True)
+        slot = f"manual-{self.bot.now().strftime('%Y%m%dT%H%M%S')}"
+        self.bot.store.claim_daily_slot(interaction.guild_id, slot, self.bot.now())
+        started = await self.post(settings, slot)
+        await interaction.followup.send("Posting now." if started else "Could not post now.", ephemeral=True)
+
+    @admin.command(name="vote-emoji", description=_("Which reactions count as votes"))
+    @app_commands.describe(emoji=_("Emoji separated by spaces, e.g. ⭐ 👍 🔥"))
+    async def vote_emoji(self, interaction: discord.Interaction, emoji: str) -> None:
+        """Set which reactions count as votes in this server."""
+        if await self._refuse(interaction) or interaction.guild_id is None:
+            return
+        chosen = [e for e in emoji.replace(",", " ").split() if e][:10]
+        self.bot.store.update_guild_settings(interaction.guild_id, vote_emoji=",".join(chosen) or None)
+        await interaction.response.send_message(f"Votes: {' '.join(chosen) or 'default'}", ephemeral=True)
+
+
+async def setup(bot: MuseBot) -> None:
+    await bot.add_cog(Daily(bot))

@@ -436,7 +436,10 @@ class Muse(commands.Cog):
             return
         self._recovered = True
 
-        def listener_for(job: Job) -> ChannelReply:
+        def listener_for(job: Job) -> Any:
+            daily: Any = self.bot.get_cog("Daily")
+            if job.params.get("daily_slot") and daily is not None:
+                return daily.listener_for(job)
             return ChannelReply(self, str(job.params.get("language", "en")))
 
         resumed, reported = await self.bot.jobs.recover(listener_for)

@@ -1,0 +1,83 @@
+"""Daily-post scheduling maths and the painters' prompt; pure functions (no Discord, no clock reads)."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime, time, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+
+def parse_time(text: str) -> time:
+    """``"HH:MM"`` to a time; raises ValueError with a readable message."""
+    try:
+        hour, minute = (int(part) for part in text.strip().split(":"))
+        return time(hour, minute)
+    except (ValueError, TypeError) as error:
+        raise ValueError(f"{text!r} is not a time like 09:30") from error
+
+
+def parse_zone(name: str) -> ZoneInfo:
+    try:
+        return ZoneInfo(name.strip())
+    except (ZoneInfoNotFoundError, ValueError) as error:
+        raise ValueError(f"{name!r} is not a time zone like Europe/Paris") from error
+
+
+def slot_instant(day: date, at: time, zone: ZoneInfo) -> datetime:
+    """The UTC instant of local ``at`` on local ``day`` (DST handled by zoneinfo)."""
+    return datetime.combine(day, at, tzinfo=zone).astimezone(UTC)
+
+
+def latest_slot(now: datetime, at: time, zone: ZoneInfo) -> tuple[str, datetime]:
+    """The most recent slot at or before ``now``: ``(local date ISO, UTC instant)``."""
+    local_today = now.astimezone(zone).date()
+    for day in (local_today, local_today - timedelta(days=1)):
+        instant = slot_instant(day, at, zone)
+        if instant <= now:
+            return day.isoformat(), instant
+    day = local_today - timedelta(days=2)
+    return day.isoformat(), slot_instant(day, at, zone)
+
+
+def due_slot(now: datetime, at: time, zone: ZoneInfo, since: datetime | None) -> str | None:
+    """The slot to post now, if any: the latest one, only when it fell after the feature was enabled.
+
+    Missed slots after downtime collapse into this one slot, so a long outage posts once, not N times.
+    """
+    slot, instant = latest_slot(now, at, zone)
+    if since is not None and instant < since:
+        return None
+    return slot
+
+
+FRENCH_CLASSES = {
+    "person": "le personnage",
+    "dog": "le chien",
+    "cat": "le chat",
+    "horse": "le cheval",
+    "bird": "l'oiseau",
+    "boat": "le bateau",
+    "umbrella": "le parapluie",
+    "chair": "la chaise",
+    "bottle": "la bouteille",
+    "cup": "la tasse",
+    "vase": "le vase",
+    "bed": "le lit",
+    "dining table": "la table",
+    "apple": "la pomme",
+    "bear": "l'ours",
+    "bowl": "le bol",
+}
+
+
+def painter_prompt(trace: dict[str, Any], language: str) -> str:
+    """A short prompt for painters from the swaps, e.g. "Paint what the dog became"."""
+    swaps = [s for s in trace.get("swaps") or [] if isinstance(s, dict) and s.get("class")]
+    if not swaps:
+        if language == "fr":
+            return "🎨 À vos pinceaux : peignez votre propre version de ce tableau !"
+        return "🎨 Your turn: paint your own version of this painting!"
+    what = str(swaps[0]["class"])
+    if language == "fr":
+        return f"🎨 À vos pinceaux : peignez ce qu'est devenu {FRENCH_CLASSES.get(what, f'« {what} »')} !"
+    return f"🎨 Your turn: paint what the {what} became!"

@@ -1,0 +1,123 @@
+"""Daily prompt in virtual time: two time zones, once per day, catch-up after downtime, admin-only."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import discord
+import pytest
+import simcord
+
+from bot.app import create_bot
+from bot.daily import due_slot, latest_slot, painter_prompt, parse_time, parse_zone
+from tests.bot.conftest import World
+
+
+def posted(world: World, guild_id: int) -> list[dict]:  # type: ignore[type-arg]
+    return [p for p in world.env.bot.store.daily_posts(guild_id) if p["message_id"] is not None]
+
+
+def post_message(channel: object, message_id: int) -> discord.Message:
+    return next(m for m in channel.history() if m.id == message_id)  # type: ignore[attr-defined]
+
+
+async def setup_two_guilds(world: World) -> tuple[object, object, object, object]:
+    env = world.env
+    paris = world.guild
+    admin_role = paris.create_role("admins", permissions=discord.Permissions(manage_guild=True))
+    paris_admin = paris.add_member(env.create_user("paris-admin"), roles=[admin_role])
+    york = env.create_guild("New York")
+    york_channel = york.create_text_channel("daily")
+    york_role = york.create_role("admins", permissions=discord.Permissions(manage_guild=True))
+    york_admin = york.add_member(env.create_user("york-admin"), roles=[york_role])
+    r1 = await paris_admin.slash(
+        world.channel,
+        "muse-admin daily set",
+        channel=world.channel,
+        at="09:00",
+        timezone="Europe/Paris",
+        language="fr",
+    )
+    assert "on" in r1.response.content
+    await york_admin.slash(
+        york_channel, "muse-admin daily set", channel=york_channel, at="09:00", timezone="America/New_York"
+    )
+    return paris, york, york_channel, paris_admin
+
+
+@pytest.mark.simcord(settle_timeout=60)
+async def test_daily_posts_at_local_time_in_two_time_zones_once_per_day(world: World) -> None:
+    """09:00 Paris (08:00Z) and 09:00 New York (14:00Z) each get one post a day, with prompt and original."""
+    paris, york, york_channel, _admin = await setup_two_guilds(world)
+    await world.env.advance_time(8 * 3600 - 60)  # 07:59Z: nothing yet
+    assert posted(world, paris.id) == [] and posted(world, york.id) == []
+    await world.env.advance_time(120)  # 08:01Z
+    assert [p["slot"] for p in posted(world, paris.id)] == ["2026-01-01"]
+    assert posted(world, york.id) == []
+    message = post_message(world.channel, posted(world, paris.id)[0]["message_id"])
+    assert "peignez" in message.content
+    assert len(world.channel.threads) == 1, "a thread for answers"
+    assert len(message.attachments) == 2  # the reinterpretation and the original beside it
+    assert message.embeds[0].fields
+    await world.env.advance_time(6 * 3600)  # 14:01Z
+    assert [p["slot"] for p in posted(world, york.id)] == ["2026-01-01"]
+    york_post = post_message(york_channel, posted(world, york.id)[0]["message_id"])
+    assert "Your turn: paint what the" in york_post.content
+    await world.env.advance_time(24 * 3600)
+    assert [p["slot"] for p in posted(world, paris.id)] == ["2026-01-01", "2026-01-02"]
+    assert [p["slot"] for p in posted(world, york.id)] == ["2026-01-01", "2026-01-02"]
+    paintings = [p["painting"] for p in posted(world, paris.id)]
+    assert len(set(paintings)) == 2, "a painting is not reused while recent"
+
+
+@pytest.mark.simcord(settle_timeout=60)
+async def test_missed_slots_after_downtime_are_posted_once(world: World) -> None:
+    """Two days down: on start each guild gets one catch-up post, not two, then the schedule goes on."""
+    paris, york, _york_channel, _admin = await setup_two_guilds(world)
+    await world.env.advance_time(15 * 3600)  # both posted on day 1
+    world.bot.get_cog("Daily").daily_loop.cancel()  # type: ignore[union-attr]  # the bot is "down"
+    await world.env.advance_time(2 * 24 * 3600)  # 2026-01-03T15:00Z: two slots missed per guild
+    await world.env.restart_bot(create_bot(world.bot.settings, world.bot.engine, gate=world.gate))
+    assert [p["slot"] for p in posted(world, paris.id)] == ["2026-01-01", "2026-01-03"]
+    assert [p["slot"] for p in posted(world, york.id)] == ["2026-01-01", "2026-01-03"]
+    await world.env.advance_time(24 * 3600)
+    assert [p["slot"] for p in posted(world, paris.id)][-1] == "2026-01-04"
+    assert len(posted(world, york.id)) == 3
+
+
+async def test_admin_commands_refuse_non_admins(world: World) -> None:
+    """Discord hides /muse-admin from non-admins; if a server re-grants it, the bot still refuses."""
+    with pytest.raises(simcord.SetupError):
+        await world.bob.slash(world.channel, "muse-admin daily off")
+    commands = await world.bot.tree.fetch_commands()
+    admin = next(c for c in commands if c.name == "muse-admin")
+    world.guild.set_command_permissions(admin, {world.bob: True})
+    result = await world.bob.slash(world.channel, "muse-admin daily set", channel=world.channel, at="09:00")
+    assert result.ephemeral and "Manage Server" in result.response.content
+    assert not world.bot.store.guild_settings(world.guild.id).daily_enabled
+
+
+async def test_daily_status_and_off(world: World) -> None:
+    """status reports the schedule, off stops it."""
+    owner_role = world.guild.create_role("admins", permissions=discord.Permissions(manage_guild=True))
+    admin = world.guild.add_member(world.env.create_user("boss"), roles=[owner_role])
+    await admin.slash(
+        world.channel, "muse-admin daily set", channel=world.channel, at="18:30", timezone="Asia/Tokyo"
+    )
+    status = await admin.slash(world.channel, "muse-admin daily status")
+    assert "18:30" in status.response.content and "Asia/Tokyo" in status.response.content
+    off = await admin.slash(world.channel, "muse-admin daily off")
+    assert "off" in off.response.content
+    bad = await admin.slash(world.channel, "muse-admin daily set", channel=world.channel, at="25:99")
+    assert "not a time" in bad.response.content
+
+
+def test_slot_maths_handles_time_zones_and_the_enable_instant() -> None:
+    """The latest slot is local-date based; slots before enabling are not owed."""
+    at, paris = parse_time("09:00"), parse_zone("Europe/Paris")
+    assert latest_slot(datetime(2026, 7, 1, 7, 0, tzinfo=UTC), at, paris)[0] == "2026-07-01"  # CEST: 07:00Z
+    assert latest_slot(datetime(2026, 7, 1, 6, 59, tzinfo=UTC), at, paris)[0] == "2026-06-30"
+    enabled = datetime(2026, 7, 1, 10, 0, tzinfo=UTC)
+    assert due_slot(datetime(2026, 7, 1, 11, 0, tzinfo=UTC), at, paris, enabled) is None
+    assert due_slot(datetime(2026, 7, 2, 7, 0, tzinfo=UTC), at, paris, enabled) == "2026-07-02"
+    assert painter_prompt({"swaps": [{"class": "dog"}]}, "en") == "🎨 Your turn: paint what the dog became!"
