@@ -14,13 +14,14 @@ from PIL import Image
 
 from lamuse.substitute import Choice, Placement
 
-INPAINT_LONG_SIDE = 512
+INPAINT_LONG_SIDE = 320
 COLOUR_MATCH_STRENGTH = 0.75
 
 
 def remove_elements(painting: np.ndarray, masks: Sequence[np.ndarray]) -> np.ndarray:
     """Inpaint (Telea) the union of the elements' masks so what the new cut-outs leave uncovered is
-    background, not the ghost of the old element. Runs at ≤512 px and only replaces masked pixels."""
+    background, not the ghost of the old element. Runs at ≤320 px (the style pass repaints it anyway) and only
+    replaces masked pixels."""
     if not masks:
         return painting.copy()
     height, width = painting.shape[:2]

@@ -112,37 +112,49 @@ def _oriented(silhouette: np.ndarray, flip: bool, rotation: float) -> np.ndarray
     return rotated[rows[0] : rows[-1] + 1, cols[0] : cols[-1] + 1]
 
 
-def _place_in_grid(
-    shape: np.ndarray, target: _Target, aspect_factor: float
-) -> tuple[np.ndarray, int, int, tuple[float, float]]:
-    """Render ``shape`` with its area matched to the target's and centroids aligned; return grid mask,
-    full-resolution width/height and the shape's centroid offset inside its box (fraction)."""
-    height, width = shape.shape
-    fill = max(float(shape.mean()), 1e-6)
+@dataclass(frozen=True)
+class _Shape:
+    """An oriented silhouette with the statistics every aspect trial reuses."""
+
+    mask: np.ndarray
+    fill: float
+    offset: tuple[float, float]
+    """Mask centroid inside the silhouette's box, as fractions of its width and height."""
+
+    @classmethod
+    def of(cls, mask: np.ndarray) -> _Shape:
+        height, width = mask.shape
+        ys, xs = np.nonzero(mask)
+        offset = ((xs.mean() + 0.5) / width, (ys.mean() + 0.5) / height)
+        return cls(mask=mask.astype(np.float32), fill=max(len(xs) / mask.size, 1e-6), offset=offset)
+
+
+def _place_in_grid(shape: _Shape, target: _Target, aspect_factor: float) -> tuple[np.ndarray, int, int]:
+    """Render ``shape`` with its area matched to the target's and centroids aligned; return the grid
+    mask and the full-resolution width and height it stands for."""
+    height, width = shape.mask.shape
     aspect = (height / width) * aspect_factor
-    full_w = math.sqrt(target.area / (fill * aspect))
+    full_w = math.sqrt(target.area / (shape.fill * aspect))
     full_h = aspect * full_w
-    ys, xs = np.nonzero(shape)
-    offset = ((xs.mean() + 0.5) / width, (ys.mean() + 0.5) / height)
     grid_w = max(1, round(full_w * target.grid_scale))
     grid_h = max(1, round(full_h * target.grid_scale))
-    resized = cv2.resize(shape.astype(np.float32), (grid_w, grid_h), interpolation=cv2.INTER_LINEAR) >= 0.5
+    resized = cv2.resize(shape.mask, (grid_w, grid_h), interpolation=cv2.INTER_LINEAR) >= 0.5
     cx = (target.center[0] - target.grid_origin[0]) * target.grid_scale
     cy = (target.center[1] - target.grid_origin[1]) * target.grid_scale
-    left, top = round(cx - offset[0] * grid_w), round(cy - offset[1] * grid_h)
+    left, top = round(cx - shape.offset[0] * grid_w), round(cy - shape.offset[1] * grid_h)
     canvas = np.zeros((GRID_SIDE, GRID_SIDE), dtype=bool)
     sx0, sy0 = max(0, -left), max(0, -top)
     dx0, dy0 = max(0, left), max(0, top)
     dx1, dy1 = min(GRID_SIDE, left + grid_w), min(GRID_SIDE, top + grid_h)
     if dx1 > dx0 and dy1 > dy0:
         canvas[dy0:dy1, dx0:dx1] = resized[sy0 : sy0 + dy1 - dy0, sx0 : sx0 + dx1 - dx0]
-    return canvas, max(1, round(full_w)), max(1, round(full_h)), offset
+    return canvas, max(1, round(full_w)), max(1, round(full_h))
 
 
 def best_placement(cutout: Cutout, target: _Target) -> tuple[Placement, float]:
     """Try flips, a rotation to the target's orientation and ±20% aspect; keep the best grid IoU."""
     best: tuple[Placement, float] | None = None
-    target_sum = target.grid_mask.sum()
+    target_sum = int(target.grid_mask.sum())
     for flip in (False, True):
         source_angle = -cutout.orientation if flip else cutout.orientation
         rotations = [0.0]
@@ -155,9 +167,9 @@ def best_placement(cutout: Cutout, target: _Target) -> tuple[Placement, float]:
         ):
             rotations.append(delta)
         for rotation in rotations:
-            shape = _oriented(cutout.silhouette, flip, rotation)
+            shape = _Shape.of(_oriented(cutout.silhouette, flip, rotation))
             for factor in ASPECT_FACTORS:
-                grid, width, height, offset = _place_in_grid(shape, target, factor)
+                grid, width, height = _place_in_grid(shape, target, factor)
                 inter = np.logical_and(grid, target.grid_mask).sum()
                 union = grid.sum() + target_sum - inter
                 score = float(inter / union) if union else 0.0
