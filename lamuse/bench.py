@@ -61,7 +61,7 @@ def run_bench(
     """Load every model once, then time every stage over the sample paintings."""
     import torch
 
-    from lamuse.cli import build_library
+    from lamuse.library import build_library
     from lamuse.pipeline import Pipeline
     from lamuse.segment import AnnotationSegmenter, ChainSegmenter, MaskRCNNSegmenter, SalientSegmenter
     from lamuse.style import create_stylizer

@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from lamuse.errors import LamuseError
-from lamuse.library import AddSummary
+from lamuse.library import AddSummary, build_library
 from lamuse.types import ReinterpretOptions
 
 log = logging.getLogger(__name__)
@@ -130,30 +130,6 @@ def _library(args: argparse.Namespace) -> int:
     )
     _print_summary(summary, args.library)
     return 0
-
-
-def build_library(
-    photos: Path,
-    library_dir: Path,
-    annotations: Sequence[Path] | None,
-    classes_file: Path | None,
-    *,
-    progress: bool = True,
-) -> AddSummary:
-    """Add the photos of a folder to a library, with annotations, a class sidecar and the salient cutter."""
-    from lamuse.library import CutoutLibrary, read_classes
-    from lamuse.segment.annotations import AnnotationSegmenter
-    from lamuse.segment.salient import SalientSegmenter
-
-    if not photos.is_dir():
-        raise LamuseError(f"{photos} is not a folder of photos")
-    return CutoutLibrary(library_dir).add_photos(
-        photos,
-        annotations=AnnotationSegmenter(list(annotations), image_dirs=[photos]) if annotations else None,
-        salient=SalientSegmenter(),
-        classes=read_classes(classes_file) if classes_file else None,
-        progress=progress,
-    )
 
 
 def _print_summary(summary: AddSummary, library_dir: Path) -> None:

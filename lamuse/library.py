@@ -12,7 +12,7 @@ import logging
 import os
 import re
 from collections import Counter
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
@@ -307,6 +307,29 @@ class CutoutLibrary:
             "silhouette": np.packbits(silhouette.ravel()).tobytes(),
             "silhouette_shape": f"{silhouette.shape[0]}x{silhouette.shape[1]}",
         }
+
+
+def build_library(
+    photos: Path,
+    library_dir: Path,
+    annotations: Sequence[Path] | None,
+    classes_file: Path | None,
+    *,
+    progress: bool = True,
+) -> AddSummary:
+    """Add the photos of a folder to a library, with annotations, a class sidecar and the salient cutter."""
+    from lamuse.segment.annotations import AnnotationSegmenter
+    from lamuse.segment.salient import SalientSegmenter
+
+    if not photos.is_dir():
+        raise LibraryError(f"{photos} is not a folder of photos")
+    return CutoutLibrary(library_dir).add_photos(
+        photos,
+        annotations=AnnotationSegmenter(list(annotations), image_dirs=[photos]) if annotations else None,
+        salient=SalientSegmenter(),
+        classes=read_classes(classes_file) if classes_file else None,
+        progress=progress,
+    )
 
 
 def silhouette_of(crop_mask: np.ndarray, side: int = SILHOUETTE_SIDE) -> np.ndarray:
