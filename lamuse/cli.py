@@ -9,6 +9,7 @@ import argparse
 import json
 import logging
 import os
+import re
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -150,6 +151,11 @@ def _reinterpret(args: argparse.Namespace) -> int:
 
     if args.variations < 1:
         raise LamuseError("--variations must be at least 1")
+    for given in (args.painting, args.style):
+        if given is not None and re.match(r"^[a-z][a-z0-9+.-]*:/", str(given)):
+            raise LamuseError(
+                f"{given} is a URL; lamuse does not download images: save the file and pass its path"
+            )
     painting = load_image(args.painting).image
     style = load_image(args.style).image if args.style else None
     pipeline = load_pipeline(

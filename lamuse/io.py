@@ -70,7 +70,11 @@ def load_image(
     except UnidentifiedImageError as exc:
         raise ImageError("this file is not an image Pillow can read", reason="not_an_image") from exc
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
-        raise ImageError("the image has too many pixels", reason="too_many_pixels") from exc
+        raise ImageError(
+            "the image declares too many pixels to decode safely; "
+            f"the limit is {max_pixels / 1e6:.0f} megapixels",
+            reason="too_many_pixels",
+        ) from exc
     except (OSError, ValueError, SyntaxError) as exc:
         raise ImageError(f"the image header is damaged ({exc})", reason="unreadable") from exc
 
