@@ -11,6 +11,8 @@ from discord import app_commands
 from discord.app_commands import locale_str as _
 from discord.ext import commands
 
+from bot.corpus import find_painting
+
 if TYPE_CHECKING:
     from bot.app import MuseBot
 
@@ -105,7 +107,10 @@ class Votes(commands.Cog):
             link = (
                 f"https://discord.com/channels/{interaction.guild_id}/{row['channel_id']}/{row['message_id']}"
             )
-            name = discord.utils.escape_markdown(row["painting"] or "upload")
+            known = (
+                find_painting(list(self.bot.engine.paintings()), row["painting"]) if row["painting"] else None
+            )
+            name = discord.utils.escape_markdown(known.label if known else (row["painting"] or "upload"))
             lines.append(f"{rank}. [{name}]({link}) — {row['votes']} ⭐")
         embed = discord.Embed(title=f"La Muse — top ({period})", description="\n".join(lines))
         await interaction.response.send_message(embed=embed, allowed_mentions=discord.AllowedMentions.none())
