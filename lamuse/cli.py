@@ -13,6 +13,7 @@ import re
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Literal
 
 from lamuse.errors import LamuseError
 from lamuse.library import AddSummary, build_library
@@ -64,6 +65,12 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--library", type=Path, default=None)
     demo.add_argument("--out", type=Path, default=Path("out"))
     demo.add_argument("--stylizer", default="auto")
+    weights = commands.add_parser("weights", help="model files: where they are, fetch the downloadable ones")
+    weights_commands = weights.add_subparsers(dest="weights_command", required=True)
+    weights_commands.add_parser("list", help="every model file and whether it is available offline")
+    fetch = weights_commands.add_parser("fetch", help="download Mask R-CNN weights into the cache")
+    fetch.add_argument("versions", nargs="*", choices=("v1", "v2"), default=["v2"])
+
     bench = commands.add_parser("bench", help="time every stage (models loaded once); prints JSON")
     bench.add_argument("--data", type=Path, default=None, help="demo data folder (default ../shared/data)")
     bench.add_argument("--library", type=Path, default=None, help="a built library (default: from --data)")
@@ -88,6 +95,8 @@ def _add_pipeline_options(parser: argparse.ArgumentParser, library: Path) -> Non
     parser.add_argument("--stylizer", default="auto", help='stylizer name, or "none" for the bare collage')
     parser.add_argument("--upscaler", default="auto")
     parser.add_argument("--maskrcnn-weights", type=Path, help="local Mask R-CNN state dict")
+    parser.add_argument("--maskrcnn-version", choices=("v1", "v2"), default="v2")
+    parser.add_argument("--score-threshold", type=_chaos, default=0.5, help="Mask R-CNN detection score")
     parser.add_argument("--device", default="auto")
     parser.add_argument("--greyscale", action="store_true")
     parser.add_argument("--watermark", help="visible text mark in the corner")
@@ -105,6 +114,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _reinterpret(args)
         if args.command == "demo":
             return _demo(args)
+        if args.command == "weights":
+            return _weights(args)
         if args.command == "bench":
             from lamuse import bench
 
@@ -166,6 +177,8 @@ def _reinterpret(args: argparse.Namespace) -> int:
         upscaler=args.upscaler if args.upscale > 1 else "none",
         device=args.device,
         maskrcnn_weights=args.maskrcnn_weights,
+        maskrcnn_version=args.maskrcnn_version,
+        score_threshold=args.score_threshold,
     )
     options = ReinterpretOptions(
         seed=args.seed,
@@ -208,6 +221,37 @@ def default_data_dir() -> Path | None:
     checkout = Path(__file__).resolve().parents[1]
     candidates += [Path.cwd().parent / "shared" / "data", checkout.parent / "shared" / "data"]
     return next((c for c in candidates if (c / "paintings").is_dir()), None)
+
+
+def _weights(args: argparse.Namespace) -> int:
+    from lamuse.segment.maskrcnn import MaskRCNNSegmenter, torch_hub_checkpoints
+    from lamuse.segment.salient import U2NETP
+    from lamuse.style.weights import STYLE_PREDICTOR, STYLE_TRANSFORMER
+    from lamuse.upscale.weights import BINS, PARAMS
+    from lamuse.weights import WeightsEntry, resolve
+
+    if args.weights_command == "fetch":
+        for version in args.versions:
+            MaskRCNNSegmenter(version, "DEFAULT", device="cpu", allow_download=True)
+            print(f"Mask R-CNN {version}: cached in {torch_hub_checkpoints()}")  # noqa: T201
+        return 0
+    entries: list[WeightsEntry] = [
+        U2NETP,
+        STYLE_PREDICTOR,
+        STYLE_TRANSFORMER,
+        *PARAMS.values(),
+        *BINS.values(),
+    ]
+    for entry in entries:
+        try:
+            print(f"{entry.name:>28}  {resolve(entry, allow_download=False)}")  # noqa: T201
+        except LamuseError as exc:
+            print(f"{entry.name:>28}  unavailable: {exc}")  # noqa: T201
+    versions: tuple[Literal["v1", "v2"], ...] = ("v1", "v2")
+    for version in versions:
+        state = "cached" if MaskRCNNSegmenter.is_available(version, "DEFAULT") else "not cached"
+        print(f"{'maskrcnn-' + version:>28}  {state} (lamuse weights fetch {version})")  # noqa: T201
+    return 0
 
 
 def _data_dir(given: Path | None) -> Path:

@@ -12,7 +12,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Literal, Protocol
 
 import cv2
 import numpy as np
@@ -328,6 +328,8 @@ def load_pipeline(
     upscaler: str = "auto",
     device: str = "auto",
     maskrcnn_weights: Path | None = None,
+    maskrcnn_version: Literal["v1", "v2"] = "v2",
+    score_threshold: float = 0.5,
 ) -> Pipeline:
     """Build the stages from names and paths (heavy models load here, once).
 
@@ -346,7 +348,13 @@ def load_pipeline(
 
         upscale_stage = create_upscaler(upscaler, device=device)
     return Pipeline(
-        segmenter=default_chain(list(annotations) if annotations else None, maskrcnn_weights, device=device),
+        segmenter=default_chain(
+            list(annotations) if annotations else None,
+            maskrcnn_weights,
+            device=device,
+            maskrcnn_version=maskrcnn_version,
+            score_threshold=score_threshold,
+        ),
         library=CutoutLibrary(library),
         stylizer=style_stage,
         upscaler=upscale_stage,

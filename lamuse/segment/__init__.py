@@ -45,17 +45,24 @@ def default_chain(
     *,
     device: str = "auto",
     maskrcnn_version: Version = "v2",
+    score_threshold: float = 0.5,
 ) -> ChainSegmenter:
-    """annotations (if any files) → Mask R-CNN (if its weights are given or cached: never downloads here)
-    → salient objects."""
+    """annotations (if any files) → Mask R-CNN (if its weights are given or cached: never downloads here;
+    `lamuse weights fetch` does) → salient objects."""
     chain: list[Segmenter] = []
     if annotations:
         chain.append(AnnotationSegmenter(list(annotations)))
     version = maskrcnn_version
     if maskrcnn_weights is not None:
-        chain.append(MaskRCNNSegmenter(version, maskrcnn_weights, device=device))
+        chain.append(
+            MaskRCNNSegmenter(version, maskrcnn_weights, device=device, score_threshold=score_threshold)
+        )
     elif MaskRCNNSegmenter.is_available(version, "DEFAULT"):
-        chain.append(MaskRCNNSegmenter(version, "DEFAULT", device=device, allow_download=False))
+        chain.append(
+            MaskRCNNSegmenter(
+                version, "DEFAULT", device=device, allow_download=False, score_threshold=score_threshold
+            )
+        )
     else:
         log.info("no Mask R-CNN %s weights offline; the chain skips it", version)
     chain.append(SalientSegmenter())
