@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping, Sequence
 from typing import Any, Literal
 
@@ -53,13 +54,18 @@ def _article_en(noun: str) -> str:
     return ("an " if noun[:1].lower() in "aeiou" else "a ") + noun
 
 
+def _short_credit(credit: str) -> str:
+    """Drop bracketed links from a credit: the sentence names author and licence, the JSON keeps all."""
+    return re.sub(r"\s*\((?:photo )?https?://[^)]*\)", "", credit).strip() or "source unknown"
+
+
 def describe_swap(swap: Mapping[str, Any], size: tuple[int, int], language: Language) -> str:
     """One sentence for one swap, e.g. "The person on the left is now a tennis player (photo: …)"."""
     where = position_words(swap["box"], size, language)
     original = swap["class"]
     new_class = swap["cutout_class"]
     subject = swap.get("subject") or new_class
-    credit = swap.get("credit") or ""
+    credit = _short_credit(str(swap.get("credit") or ""))
     if language == "fr":
         noun = _FRENCH_CLASSES.get(original, original)
         new = _FRENCH_CLASSES.get(new_class, new_class)

@@ -130,3 +130,31 @@ def test_bad_input_exits_2_with_one_error_line(
     assert _reinterpret(tmp_path / "out", annotated_library, tmp_path / painting) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and err[0].startswith("error:") and message in err[0]
+
+
+def test_explanation_credits_author_and_licence_without_links() -> None:
+    """Sentences name the photo's author and licence; bracketed links stay in the JSON only."""
+    from lamuse.explain import explain
+
+    swap = {
+        "class": "person",
+        "cutout_class": "person",
+        "box": [0, 0, 10, 10],
+        "subject": "tennis player returning a volley",
+        "credit": "Flickr user (photo http://farm9.example/x.jpg), CC BY 2.0",
+        "same_class": True,
+    }
+    text = explain({"swaps": [swap], "background": {"mode": "keep"}}, (100, 100))
+    assert "The person in the upper left is now a person from a photo of tennis player" in text
+    assert "(photo: Flickr user, CC BY 2.0)" in text and "http" not in text
+    french = explain({"swaps": [swap], "background": {"mode": "keep"}}, (100, 100), "fr")
+    assert french.startswith("La personne en haut à gauche devient la personne")
+
+
+def test_weights_list_names_every_shipped_file(capsys: pytest.CaptureFixture[str]) -> None:
+    """`lamuse weights list` finds the shipped files and says Mask R-CNN is to be fetched."""
+    assert main(["weights", "list"]) == 0
+    out = capsys.readouterr().out
+    for name in ("u2netp", "magenta-arbitrary-predict", "realesr-animevideov3-x4-bin"):
+        assert name in out
+    assert "maskrcnn-v2" in out
