@@ -1,0 +1,162 @@
+"""Metrics on synthetic cases whose answer is known by construction, and CIEDE2000 on published pairs."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+from lamuse import metrics
+from lamuse.palette import to_lab
+
+# Sharma, Wu & Dalal (2005), Table 1: (Lab 1, Lab 2, ΔE00). Chosen to cover the chroma, hue-wrap and
+# achromatic branches where plausible implementations go wrong.
+SHARMA_PAIRS = [
+    ((50.0, 2.6772, -79.7751), (50.0, 0.0, -82.7485), 2.0425),
+    ((50.0, 3.1571, -77.2803), (50.0, 0.0, -82.7485), 2.8615),
+    ((50.0, -1.3802, -84.2814), (50.0, 0.0, -82.7485), 1.0000),
+    ((50.0, 0.0, 0.0), (50.0, -1.0, 2.0), 2.3669),
+    ((50.0, 2.49, -0.001), (50.0, -2.49, 0.0009), 7.1792),
+    ((50.0, 2.49, -0.001), (50.0, -2.49, 0.0011), 7.2195),
+    ((50.0, -0.001, 2.49), (50.0, 0.0009, -2.49), 4.8045),
+    ((50.0, 2.5, 0.0), (50.0, 0.0, -2.5), 4.3065),
+    ((50.0, 2.5, 0.0), (73.0, 25.0, -18.0), 27.1492),
+    ((60.2574, -34.0099, 36.2677), (60.4626, -34.1751, 39.4387), 1.2644),
+    ((2.0776, 0.0795, -1.1350), (0.9033, -0.0636, -0.5514), 0.9082),
+]
+
+
+@pytest.mark.parametrize(("lab1", "lab2", "expected"), SHARMA_PAIRS)
+def test_ciede2000_matches_sharma_reference_pairs(
+    lab1: tuple[float, ...], lab2: tuple[float, ...], expected: float
+) -> None:
+    """Both orders give the published value to 4 decimals (the formula is symmetric)."""
+    assert float(metrics.ciede2000(np.array(lab1), np.array(lab2))) == pytest.approx(expected, abs=1e-4)
+    assert float(metrics.ciede2000(np.array(lab2), np.array(lab1))) == pytest.approx(expected, abs=1e-4)
+
+
+def test_ciede2000_broadcasts_and_is_zero_on_identity() -> None:
+    labs = np.array([p[0] for p in SHARMA_PAIRS])
+    table = metrics.ciede2000(labs[:, None, :], labs[None, :, :])
+    assert table.shape == (len(labs), len(labs))
+    assert np.allclose(np.diag(table), 0.0)
+
+
+def _square(shape: tuple[int, int], x0: int, y0: int, side: int) -> np.ndarray:
+    mask = np.zeros(shape, dtype=bool)
+    mask[y0 : y0 + side, x0 : x0 + side] = True
+    return mask
+
+
+def test_shifted_square_gives_known_iou_and_centroid_shift() -> None:
+    """A 40x40 square moved 10 px right: overlap 30x40, union 50x40 → IoU 0.6; shift 10 px."""
+    original = _square((100, 100), 20, 20, 40)
+    placed = _square((100, 100), 30, 20, 40)
+    assert metrics.mask_iou(placed, original) == pytest.approx(0.6)
+    shift = metrics.centroid_shift(placed, original)
+    assert shift == pytest.approx(10 / math.hypot(100, 100))  # 7.1% of the diagonal: moved
+    assert metrics.centroid_kept([shift]) == 0.0
+
+
+def test_centroid_kept_threshold_is_five_percent_of_the_diagonal() -> None:
+    original = _square((200, 200), 50, 50, 60)
+    near = _square((200, 200), 55, 50, 60)  # 5 px of a 283 px diagonal: 1.8%
+    far = _square((200, 200), 70, 50, 60)  # 20 px: 7.1%
+    shifts = [metrics.centroid_shift(m, original) for m in (original, near, far)]
+    assert shifts[0] == 0.0
+    assert metrics.centroid_kept(shifts) == pytest.approx(2 / 3)
+    assert metrics.centroid_shift(np.zeros_like(original), original) == 1.0
+
+
+def test_aspect_distortion() -> None:
+    assert metrics.aspect_distortion((100, 200), (50, 100)) == pytest.approx(0.0)
+    assert metrics.aspect_distortion((100, 200), (100, 100)) == pytest.approx(math.log(2))
+    assert metrics.aspect_distortion((100, 100), (100, 120)) == pytest.approx(math.log(1.2))
+
+
+def test_coverage() -> None:
+    assert metrics.coverage(4, 3, 2) == (0.75, 0.5)
+    assert metrics.coverage(0, 0, 0) == (1.0, 1.0)
+
+
+def test_cosine() -> None:
+    v = np.arange(1.0, 101.0)
+    assert metrics.cosine(v, 3 * v) == pytest.approx(1.0)
+    assert metrics.cosine(v, -v) == pytest.approx(-1.0)
+    assert metrics.cosine(np.array([1.0, 0.0]), np.array([0.0, 2.0])) == pytest.approx(0.0)
+
+
+def test_palette_distance_identity_permutation_and_known_value() -> None:
+    """Same palette in another order → 0; one colour moved by a Sharma pair → that pair's ΔE / 5."""
+    palette = np.array([[50.0, 2.6772, -79.7751], [20, 5, 5], [70, -20, 30], [90, 0, 0], [40, 40, 10]])
+    assert metrics.palette_distance(palette, palette[::-1]) == pytest.approx(0.0, abs=1e-9)
+    moved = palette.copy()
+    moved[0] = [50.0, 0.0, -82.7485]
+    assert metrics.palette_distance(palette, moved[[3, 1, 0, 4, 2]]) == pytest.approx(2.0425 / 5, abs=1e-4)
+
+
+def test_palette_distance_picks_the_best_matching() -> None:
+    """Greedy nearest-first would pair badly here; the optimum pairs each colour with its twin."""
+    a = np.array([[50.0, 0, 0], [60.0, 0, 0]])
+    b = np.array([[61.0, 0, 0], [49.0, 0, 0]])
+    expected = (metrics.ciede2000(a[0], b[1]) + metrics.ciede2000(a[1], b[0])) / 2
+    assert metrics.palette_distance(a, b) == pytest.approx(float(expected))
+
+
+def _textured(shape: tuple[int, int], seed: int) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    return rng.integers(60, 200, size=(*shape, 3), dtype=np.uint8)
+
+
+def test_identical_images_give_zero_gap_and_unit_ratios() -> None:
+    """A flat image: a region does not stand out (gap 0); the same picture and masks → ratio 1."""
+    flat = np.full((80, 80, 3), 128, dtype=np.uint8)
+    mask = _square((80, 80), 20, 20, 30)
+    lab, gradient = metrics.lab_image(flat), metrics.gradient_magnitude(flat)
+    assert metrics.region_gap(lab, gradient, mask, metrics.ring(mask)) == pytest.approx(0.0, abs=1e-3)
+    image = _textured((80, 80), 0)
+    image[mask] = [200, 40, 40]
+    assert metrics.harmony_gap(image, [mask], image, [mask]) == pytest.approx(1.0)
+    assert metrics.seam_energy(image, [mask], image, [mask]) == pytest.approx(1.0)
+
+
+def test_region_gap_measures_a_known_colour_step() -> None:
+    """Two flat colours: the gap is the Euclidean Lab distance between them (no texture anywhere)."""
+    image = np.full((80, 80, 3), 100, dtype=np.uint8)
+    mask = _square((80, 80), 20, 20, 30)
+    image[mask] = [180, 60, 60]
+    expected = float(np.linalg.norm(np.diff(to_lab(np.array([[100, 100, 100], [180, 60, 60]])), axis=0)))
+    lab, gradient = metrics.lab_image(image), metrics.gradient_magnitude(image)
+    assert metrics.region_gap(lab, gradient, mask, metrics.ring(mask)) == pytest.approx(expected, rel=1e-3)
+
+
+def test_harmony_ratio_rises_when_a_pasted_region_stands_out() -> None:
+    """The painting's element blends in (same texture), the pasted one is a flat red patch → ratio ≫ 1."""
+    mask = _square((96, 96), 30, 30, 36)
+    painting = _textured((96, 96), 1)
+    painting[mask] = np.clip(painting[mask].astype(int) + 10, 0, 255).astype(np.uint8)
+    output = _textured((96, 96), 2)
+    output[mask] = [230, 20, 20]
+    assert metrics.harmony_gap(output, [mask], painting, [mask]) > 5
+
+
+def test_seam_energy_sees_a_hard_edge() -> None:
+    """A high-contrast pasted patch vs a painting whose element barely differs from its scene."""
+    mask = _square((96, 96), 30, 30, 36)
+    soft = np.full((96, 96, 3), 120, dtype=np.uint8)
+    soft[mask] = [125, 120, 120]
+    hard = np.full((96, 96, 3), 120, dtype=np.uint8)
+    hard[mask] = [250, 250, 250]
+    assert metrics.seam_energy(hard, [mask], soft, [mask]) > 10
+    assert math.isnan(metrics.edge_energy(soft, []))  # no outline at all: undefined, not zero
+
+
+def test_boundary_ignores_the_frame() -> None:
+    """A mask touching the frame has an outline only where it meets the rest of the picture."""
+    mask = np.zeros((50, 50), dtype=bool)
+    mask[:, :20] = True
+    band = metrics.boundary(mask)
+    assert band.any()
+    cols = np.flatnonzero(band.any(axis=0))
+    assert cols.min() >= 20 - metrics.SEAM_HALF_WIDTH and cols.max() <= 20 + metrics.SEAM_HALF_WIDTH
