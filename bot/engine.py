@@ -72,7 +72,7 @@ def decode_image(
 def build_cutout_library(photos: Path, library: Path, annotations: Path | None) -> Any:
     """Build the cut-out library from a photos folder (first start); slow, runs on the worker thread."""
     try:
-        from lamuse.library import build_library  # type: ignore[attr-defined]
+        from lamuse.library import build_library
     except ImportError:
         from lamuse.cli import build_library
     try:
