@@ -1,7 +1,7 @@
 """La Muse: reinterpret a known painting with new real elements, re-painted in its own style."""
 
 from lamuse.errors import ImageError, LamuseError, WeightsUnavailable
-from lamuse.types import Instance, ReinterpretOptions, Reinterpretation, Segmentation
+from lamuse.types import Instance, Reinterpretation, ReinterpretOptions, Segmentation
 
 __version__ = "0.1.0"
 

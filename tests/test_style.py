@@ -19,9 +19,11 @@ from lamuse.style.torch_backend import MagentaTorchStylizer
 from lamuse.style.weights import STYLE_PREDICTOR, STYLE_TRANSFORMER
 from lamuse.weights import resolve, sha256_file
 
+from .conftest import SHARED_DATA
+
 log = logging.getLogger(__name__)
 
-DATA = Path("/work/shared/data")
+DATA = SHARED_DATA
 STYLE_PATH = DATA / "paintings" / "seurat_grande_jatte.jpg"
 CONTENT_PATH = DATA / "photos" / "cat_chelsea_skimage.png"  # 451x300
 

@@ -18,9 +18,11 @@ from lamuse.upscale.torch_backend import RealEsrganTorchUpscaler
 from lamuse.upscale.weights import BINS, PARAMS
 from lamuse.weights import resolve, sha256_file
 
+from .conftest import PAINTINGS
+
 log = logging.getLogger(__name__)
 
-PAINTING = Path("/work/shared/data/paintings/seurat_grande_jatte.jpg")
+PAINTING = PAINTINGS / "seurat_grande_jatte.jpg"
 
 pytestmark = pytest.mark.skipif(not PAINTING.is_file(), reason="shared sample images not present")
 

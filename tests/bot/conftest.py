@@ -15,8 +15,9 @@ from bot.app import MuseBot, create_bot
 from bot.jobs import Job
 from bot.settings import Settings
 from tests.bot.fakes import FakeEngine
+from tests.conftest import SHARED_DATA
 
-DATA = Path("/work/shared/data")
+DATA = SHARED_DATA
 PAINTINGS = DATA / "paintings"
 ANNOTATIONS = DATA / "annotations" / "paintings.json"
 

@@ -9,18 +9,19 @@ import pytest
 from bot.app import create_bot
 from bot.settings import Settings
 from tests.bot.fakes import FakeEngine
+from tests.conftest import PAINTING_ANNOTATIONS, PAINTINGS
 
 
 def test_settings_read_env_and_hide_the_token(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     """LAMUSE_* and DISCORD_TOKEN are read; the token is a SecretStr; create_bot needs no token."""
     monkeypatch.setenv("DISCORD_TOKEN", "very-secret-token")
-    monkeypatch.setenv("LAMUSE_CORPUS", "/work/shared/data/paintings")
-    monkeypatch.setenv("LAMUSE_ANNOTATIONS", "/work/shared/data/annotations/paintings.json")
+    monkeypatch.setenv("LAMUSE_CORPUS", str(PAINTINGS))
+    monkeypatch.setenv("LAMUSE_ANNOTATIONS", str(PAINTING_ANNOTATIONS))
     monkeypatch.setenv("LAMUSE_LIBRARY", str(tmp_path / "lib"))
     monkeypatch.setenv("LAMUSE_DB", str(tmp_path / "muse.db"))
     monkeypatch.setenv("LAMUSE_DATA_DIR", str(tmp_path / "files"))
     settings = Settings(_env_file=None)  # type: ignore[call-arg]
-    assert settings.corpus == Path("/work/shared/data/paintings")
+    assert settings.corpus == PAINTINGS
     assert settings.db == tmp_path / "muse.db"
     assert settings.discord_token is not None
     assert settings.discord_token.get_secret_value() == "very-secret-token"
