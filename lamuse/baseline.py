@@ -9,6 +9,7 @@ out (BGR/RGB mix-up, aspect ratio of the output), everything else is as naive as
 from __future__ import annotations
 
 import time
+import zlib
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -92,7 +93,7 @@ class LaMuseBaseline:
         size: int = 512,
         segmentation: Segmentation | None = None,
     ) -> Reinterpretation:
-        """One variation, deterministic from ``(seed, variation)``."""
+        """One variation, deterministic from ``(seed, variation)`` and the painting's name."""
         return self.run(
             painting, name=name, seed=seed, variation=variation, size=size, segmentation=segmentation
         ).reinterpretation
@@ -109,7 +110,9 @@ class LaMuseBaseline:
     ) -> BaselineResult:
         """Like ``reinterpret``, also returning each pasted silhouette (for the evaluation)."""
         timings: dict[str, float] = {}
-        rng = np.random.default_rng([seed, variation])
+        # The name joins the seed so that, over a corpus, each painting gets its own draws instead of
+        # every painting with the same number of elements getting the same cut-outs and background.
+        rng = np.random.default_rng([seed, variation, zlib.crc32(name.encode("utf-8"))])
         working = fit_long_side(painting.convert("RGB"), size)
         start = time.perf_counter()
         if segmentation is None:
