@@ -69,21 +69,6 @@ def decode_image(
     return loaded.image.convert("RGB") if loaded.image.mode != "RGB" else loaded.image
 
 
-def build_cutout_library(photos: Path, library: Path, annotations: Path | None) -> Any:
-    """Build the cut-out library from a photos folder (first start); slow, runs on the worker thread."""
-    try:
-        from lamuse.library import build_library
-    except ImportError:
-        from lamuse.cli import build_library
-    try:
-        from lamuse.library import demo_classes_file
-
-        classes: Path | None = demo_classes_file()
-    except ImportError:
-        classes = None
-    return build_library(photos, library, [annotations] if annotations else None, classes, progress=False)
-
-
 class LamuseEngine:
     """The real engine: ``lamuse.pipeline`` built lazily from settings on the worker thread.
 
@@ -106,12 +91,19 @@ class LamuseEngine:
         """Build the pipeline once (slow: loads weights); later calls reuse it."""
         with self._lock:
             if self._pipeline is None:
+                from lamuse.library import build_library
                 from lamuse.pipeline import load_pipeline
 
                 s = self._settings
                 if s.photos is not None and not (s.library / "library.db").is_file():
                     log.info("cut-out library %s missing: building it from %s", s.library, s.photos)
-                    summary = build_cutout_library(s.photos, s.library, s.photo_annotations)
+                    summary = build_library(
+                        s.photos,
+                        s.library,
+                        [s.photo_annotations] if s.photo_annotations else None,
+                        s.photo_classes,
+                        progress=False,
+                    )
                     log.info("cut-out library built: %s", summary)
                 annotations = [s.annotations] if s.annotations is not None else None
                 self._pipeline = load_pipeline(

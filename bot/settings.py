@@ -27,6 +27,7 @@ class Settings(BaseSettings):
     library: Path = Path("lamuse-data/library")
     photos: Path | None = None
     photo_annotations: Path | None = None
+    photo_classes: Path | None = None
     backgrounds: Path | None = None
     db: Path = Path("lamuse-data/lamuse.db")
     data_dir: Path = Path("lamuse-data/files")
