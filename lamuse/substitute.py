@@ -15,7 +15,7 @@ import cv2
 import numpy as np
 
 from lamuse.library import Cutout
-from lamuse.shapes import centroid, hu_moments, orientation
+from lamuse.shapes import centroid, hu_moments, orientation, touches_border
 from lamuse.types import Instance
 
 GRID_SIDE = 64
@@ -24,6 +24,7 @@ ASPECT_FACTORS = (0.8, 0.9, 1.0, 1.1, 1.2)
 MAX_ROTATION_DEG = 30.0
 MIN_ELONGATION_TO_ROTATE = 2.0
 PREFILTER_KEEP = 24
+TRUNCATED_PENALTY = 0.15
 
 
 @dataclass(frozen=True)
@@ -220,7 +221,10 @@ def choose_cutouts(
         keep = PREFILTER_KEEP + int(chaos * len(pool))
         order = np.argsort(distances, kind="stable")[:keep]
         scored = [(pool[i], float(distances[i]), *best_placement(pool[i], target)) for i in order]
-        ious = np.array([s[3] - (0.05 if s[0].truncated else 0.0) for s in scored])
+        # A cut-out cropped by its photo's frame (a head-and-shoulders portrait) reads as a torso cut in
+        # mid-air when the element it replaces stands whole inside the painting.
+        penalty = 0.0 if touches_border(instance.mask) else TRUNCATED_PENALTY
+        ious = np.array([s[3] - (penalty if s[0].truncated else 0.0) for s in scored])
         logits = (ious - ious.max()) / temperature
         weights = np.exp(logits)
         if cutout_weights:
