@@ -14,7 +14,9 @@ from lamuse.substitute import choose_cutouts
 from lamuse.types import Instance
 
 
-def _cutout(mask: np.ndarray, cutout_id: str, class_id: int = 1, source: str | None = None) -> Cutout:
+def _cutout(
+    mask: np.ndarray, cutout_id: str, class_id: int = 1, source: str | None = None, truncated: bool = False
+) -> Cutout:
     box = mask_box(mask)
     assert box is not None
     x0, y0, x1, y1 = box
@@ -34,7 +36,7 @@ def _cutout(mask: np.ndarray, cutout_id: str, class_id: int = 1, source: str | N
         elongation=elongation,
         hu=hu_moments(crop),
         lab=(50.0, 0.0, 0.0),
-        truncated=False,
+        truncated=truncated,
         silhouette=silhouette_of(crop),
     )
 
@@ -159,3 +161,16 @@ def test_iou_helper() -> None:
     a[:, :6] = True
     b = np.roll(a, 3, axis=1)
     assert iou(a, a) == 1.0 and iou(a, b) == pytest.approx(3 / 9)
+
+
+def test_a_cropped_photo_subject_is_avoided_for_a_whole_element() -> None:
+    """A portrait cut by its photo's frame loses to a whole figure for an element inside the painting,
+    but not for an element the painting's own frame cuts."""
+    inside = _instance(_ellipse((300, 300), (150, 150), (30, 100), 0))
+    exact = _cutout(_ellipse((200, 100), (50, 100), (30, 100), 0), "cropped-portrait", truncated=True)
+    close = _cutout(_ellipse((200, 100), (50, 100), (24, 90), 0), "whole-figure")
+    [choice] = choose_cutouts([inside], [exact, close], rng=np.random.default_rng(0), chaos=0.0)
+    assert choice.cutout.id == "whole-figure"
+    at_edge = _instance(_ellipse((300, 300), (150, 250), (30, 100), 0))
+    [choice] = choose_cutouts([at_edge], [exact, close], rng=np.random.default_rng(0), chaos=0.0)
+    assert choice.cutout.id == "cropped-portrait"
