@@ -164,6 +164,7 @@ def create_bot(
         store,
         runner,
         per_user_queued=settings.per_user_queued,
+        per_user_per_minute=settings.per_user_per_minute,
         max_pending=settings.max_pending,
         timeout_s=settings.job_timeout_s,
         max_tries=settings.max_tries,

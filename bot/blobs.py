@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import hashlib
+import logging
 import os
 import tempfile
 from pathlib import Path
+
+log = logging.getLogger(__name__)
 
 
 class Blobs:
@@ -14,6 +17,17 @@ class Blobs:
     def __init__(self, root: Path) -> None:
         self.root = root
         root.mkdir(parents=True, exist_ok=True)
+        self.removed_partials = self._remove_partials()
+
+    def _remove_partials(self) -> int:
+        """Delete half-written ``.part`` files a killed process left behind (they are never referenced)."""
+        removed = 0
+        for partial in self.root.glob("*/.*.part"):
+            partial.unlink(missing_ok=True)
+            removed += 1
+        if removed:
+            log.info("removed %d half-written files under %s", removed, self.root)
+        return removed
 
     def path(self, kind: str, name: str) -> Path:
         """Where ``name`` of ``kind`` ("inputs", "outputs") lives; names are ids we made, never user text."""

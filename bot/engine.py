@@ -59,14 +59,37 @@ class Engine(Protocol):
         ...
 
 
+MAX_INPUT_BYTES = 30 << 20
+"""Largest upload read at all; checked on the attachment's declared size before downloading it."""
+MAX_INPUT_PIXELS = 40_000_000
+"""Largest pixel count decoded (about 120 MB as RGB); more is refused as a decompression bomb."""
+WORK_LONG_SIDE = 2048
+"""Inputs are downscaled to this long side before any model work (memory cap per job)."""
+
+
 def decode_image(
-    data: bytes | Path, *, max_pixels: int = 40_000_000, max_bytes: int = 30 << 20
+    data: bytes | Path, *, max_pixels: int = MAX_INPUT_PIXELS, max_bytes: int = MAX_INPUT_BYTES
 ) -> Image.Image:
     """Decode with the library's guarded loader (bomb, truncation and size checks), flattened to RGB."""
+    return decode_with_notes(data, max_pixels=max_pixels, max_bytes=max_bytes)[0]
+
+
+def decode_with_notes(
+    data: bytes | Path, *, max_pixels: int = MAX_INPUT_PIXELS, max_bytes: int = MAX_INPUT_BYTES
+) -> tuple[Image.Image, list[str]]:
+    """Like ``decode_image``, plus the loader's notes ("animated_first_frame", "exif_rotated", ...)."""
     from lamuse.io import load_image
 
     loaded = load_image(data, max_pixels=max_pixels, max_bytes=max_bytes)
-    return loaded.image.convert("RGB") if loaded.image.mode != "RGB" else loaded.image
+    image = loaded.image.convert("RGB") if loaded.image.mode != "RGB" else loaded.image
+    return image, list(loaded.notes)
+
+
+def fit_for_work(image: Image.Image, long_side: int = WORK_LONG_SIDE) -> Image.Image:
+    """Downscale (never upscale) so no model stage ever sees more than ``long_side`` on the long side."""
+    from lamuse.io import fit_long_side
+
+    return fit_long_side(image, long_side)
 
 
 class LamuseEngine:

@@ -54,3 +54,20 @@ class OutputNotFound(BotError):
 
 class EmptyCorpus(BotError):
     """The corpus folder has no paintings, so no random or daily painting can be chosen."""
+
+
+class LinkNotFetched(BotError):
+    """The user gave a link instead of attaching a file; the bot never downloads URLs (SSRF, size)."""
+
+    def __init__(self, url: str) -> None:
+        super().__init__("a link was given instead of an attachment")
+        self.url = url
+
+
+class RateLimited(BotError):
+    """The user asked for more jobs in the last minute than the per-user rate allows."""
+
+    def __init__(self, per_minute: int, retry_after_s: float) -> None:
+        super().__init__(f"more than {per_minute} requests a minute; retry in ~{retry_after_s:.0f}s")
+        self.per_minute = per_minute
+        self.retry_after_s = retry_after_s

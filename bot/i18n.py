@@ -29,6 +29,56 @@ MESSAGES: dict[str, dict[str, str]] = {
         "fr": "🖼️ Je ne peux pas utiliser ce fichier comme tableau ({reason}). "
         "Envoie une image PNG, JPEG ou WebP.",
     },
+    "image.empty": {
+        "en": "🖼️ That file is empty (0 bytes). Attach the image itself as a PNG, JPEG or WebP.",
+        "fr": "🖼️ Ce fichier est vide (0 octet). Joins l'image elle-même en PNG, JPEG ou WebP.",
+    },
+    "image.too_large": {
+        "en": "🖼️ That file is too big (over {limit_mb} MB). Send a smaller PNG, JPEG or WebP.",
+        "fr": "🖼️ Ce fichier est trop gros (plus de {limit_mb} Mo). Envoie un PNG, JPEG ou WebP plus léger.",
+    },
+    "image.not_an_image": {
+        "en": "🖼️ That file is not an image I can read. Send a PNG, JPEG or WebP picture.",
+        "fr": "🖼️ Ce fichier n'est pas une image que je sais lire. Envoie une image PNG, JPEG ou WebP.",
+    },
+    "image.too_many_pixels": {
+        "en": "🖼️ That image has too many pixels to open safely (limit {limit_mp} megapixels). "
+        "Send a smaller one.",
+        "fr": "🖼️ Cette image a trop de pixels pour l'ouvrir sans risque (limite {limit_mp} mégapixels). "
+        "Envoie-en une plus petite.",
+    },
+    "image.truncated": {
+        "en": "🖼️ That image is cut short or damaged (the upload may have stopped). Try sending it again.",
+        "fr": "🖼️ Cette image est incomplète ou abîmée (l'envoi s'est peut-être arrêté). Renvoie-la.",
+    },
+    "image.unreadable": {
+        "en": "🖼️ That image's header is damaged, so I can't open it. Re-save it as PNG or JPEG.",
+        "fr": "🖼️ L'en-tête de cette image est abîmé, je ne peux pas l'ouvrir. "
+        "Réenregistre-la en PNG ou JPEG.",
+    },
+    "image.too_small": {
+        "en": "🖼️ That image is too small (at least {min_side} pixels on each side, please).",
+        "fr": "🖼️ Cette image est trop petite (il faut au moins {min_side} pixels de chaque côté).",
+    },
+    "image.extreme_aspect": {
+        "en": "🖼️ That image is too long and thin (more than {max_aspect}:1). "
+        "Crop it closer to a painting's shape.",
+        "fr": "🖼️ Cette image est trop longue et fine (plus de {max_aspect}:1). Recadre-la comme un tableau.",
+    },
+    "link_not_fetched": {
+        "en": "🔗 I don't open links. Attach the image file to `/muse` (the image option) "
+        "or to `!muse` instead.",
+        "fr": "🔗 Je n'ouvre pas les liens. Joins plutôt le fichier image à `/muse` (option image) "
+        "ou à `!muse`.",
+    },
+    "rate_limited": {
+        "en": "🐢 That's more than {per_minute} requests in a minute. Try again in ~{seconds} s.",
+        "fr": "🐢 Ça fait plus de {per_minute} demandes en une minute. Réessaie dans ~{seconds} s.",
+    },
+    "note.animated_first_frame": {
+        "en": "animated image: I used its first frame",
+        "fr": "image animée : j'ai utilisé sa première image",
+    },
     "unknown_painting": {
         "en": "🤔 I don't know the painting “{name}”. Pick one from the suggestions.",
         "fr": "🤔 Je ne connais pas le tableau « {name} ». Choisis-en un dans les suggestions.",

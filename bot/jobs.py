@@ -24,7 +24,7 @@ from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any, Protocol
 
-from bot.errors import Busy, JobCancelled, JobInterrupted, JobTimeout, UserLimitReached
+from bot.errors import Busy, JobCancelled, JobInterrupted, JobTimeout, RateLimited, UserLimitReached
 from bot.store import Store
 
 log = logging.getLogger(__name__)
@@ -169,6 +169,7 @@ class JobQueue:
         clock: Clock = utc_now,
         gate: Gate | None = None,
         expected_run_s: float = 20.0,
+        per_user_per_minute: int | None = None,
     ) -> None:
         self.store = store
         self.work = work
@@ -180,6 +181,8 @@ class JobQueue:
         self.gate = gate
         self.lag = LagProbe()
         self.avg_run_s = expected_run_s
+        self.per_user_per_minute = per_user_per_minute
+        self._accepted_at: dict[int, deque[datetime]] = {}
         self._executor: ThreadPoolExecutor | None = None
         self._by_user: dict[int, deque[Job]] = {}
         self._turns: deque[int] = deque()
@@ -211,12 +214,34 @@ class JobQueue:
         return running, len(self._by_user.get(user_id, ()))
 
     def check_admission(self, user_id: int) -> None:
-        """Raise UserLimitReached or Busy when a new job of ``user_id`` would not be accepted now."""
+        """Raise RateLimited, UserLimitReached or Busy when a new job of ``user_id`` would be refused now."""
+        self._check_rate(user_id)
         running, queued = self.user_jobs(user_id)
         if running + queued >= 1 + self.per_user_queued:
             raise UserLimitReached(running, queued)
         if self.pending >= self.max_pending:
             raise Busy(retry_after_s=max(5.0, self.avg_run_s))
+
+    def _check_rate(self, user_id: int) -> None:
+        """Sliding one-minute window over the user's accepted jobs (quota bounds concurrency, this volume)."""
+        if self.per_user_per_minute is None:
+            return
+        window = self._accepted_at.get(user_id)
+        if not window:
+            return
+        now = self.clock()
+        while window and (now - window[0]).total_seconds() >= 60.0:
+            window.popleft()
+        if not window:
+            del self._accepted_at[user_id]
+            return
+        if len(window) >= self.per_user_per_minute:
+            retry = 60.0 - (now - window[0]).total_seconds()
+            raise RateLimited(self.per_user_per_minute, max(1.0, retry))
+
+    def _count_for_rate(self, user_id: int) -> None:
+        if self.per_user_per_minute is not None:
+            self._accepted_at.setdefault(user_id, deque()).append(self.clock())
 
     def eta_s(self, position: int) -> float:
         """Rough wait before a job at ``position`` (1 = next) starts."""
@@ -253,6 +278,8 @@ class JobQueue:
         job.status = JobStatus.QUEUED
         job.created_at = job.created_at or self.clock()
         self.store.insert_job(job.to_row())
+        if not bypass_limits:
+            self._count_for_rate(job.user_id)
         self._enqueue(job, listener)
         position = self.position(job.id) or 1
         log.info("job %s %s queued for user %s at position %d", job.id, job.kind, job.user_id, position)

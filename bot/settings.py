@@ -38,6 +38,7 @@ class Settings(BaseSettings):
     command_prefix: str = "!"
     sync_commands: bool = True
     per_user_queued: int = Field(default=2, ge=0)
+    per_user_per_minute: int = Field(default=6, ge=1)
     max_pending: int = Field(default=20, ge=1)
     job_timeout_s: float = Field(default=300.0, gt=0)
     max_tries: int = Field(default=2, ge=1)

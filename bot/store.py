@@ -103,6 +103,10 @@ MIGRATIONS: list[tuple[int, str, list[str]]] = [
 SCHEMA_VERSION = MIGRATIONS[-1][0]
 
 
+class SchemaTooNew(RuntimeError):
+    """The database was written by a newer release; running on it could corrupt rows we don't know."""
+
+
 def _iso(when: datetime) -> str:
     if when.tzinfo is None:
         raise ValueError("naive datetime: the store keeps UTC-aware times only")
@@ -162,6 +166,10 @@ class Store:
     def migrate(self, target: int = SCHEMA_VERSION) -> list[int]:
         """Apply pending migrations up to ``target``, all in one transaction; returns the versions applied."""
         current = self.version
+        if current > SCHEMA_VERSION:
+            raise SchemaTooNew(
+                f"database schema {current} is newer than this release's {SCHEMA_VERSION}; upgrade the bot"
+            )
         applied: list[int] = []
         with self.transaction():
             for version, what, statements in MIGRATIONS:

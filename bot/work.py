@@ -16,7 +16,7 @@ from PIL import Image
 
 from bot.blobs import Blobs
 from bot.corpus import CorpusPainting
-from bot.engine import Engine
+from bot.engine import WORK_LONG_SIDE, Engine, fit_for_work
 from bot.errors import UnknownPainting
 from bot.jobs import Job, StageCallback, new_id
 from bot.render import DEFAULT_UPLOAD_LIMIT, Encoded, encode_for_upload
@@ -67,10 +67,13 @@ def background_id_of(trace: dict[str, Any]) -> str | None:
 class JobRunner:
     """Callable given to ``JobQueue``: dispatches a job to the engine by kind."""
 
-    def __init__(self, engine: Engine, blobs: Blobs, *, output_size: int = 1024) -> None:
+    def __init__(
+        self, engine: Engine, blobs: Blobs, *, output_size: int = 1024, work_long_side: int = WORK_LONG_SIDE
+    ) -> None:
         self.engine = engine
         self.blobs = blobs
         self.output_size = output_size
+        self.work_long_side = max(work_long_side, output_size)
 
     def painting(self, name: str) -> CorpusPainting:
         for painting in self.engine.paintings():
@@ -83,14 +86,22 @@ class JobRunner:
         return handler(job, on_stage)
 
     def _source(self, params: dict[str, Any]) -> tuple[Image.Image, str, CorpusPainting | None]:
-        """The painting to work on: a stored upload, or a corpus painting by name."""
+        """The painting to work on (a stored upload, or a corpus painting by name), already downscaled.
+
+        Downscaling here, before any model stage, caps a job's memory whatever the upload's pixel count.
+        """
         if params.get("input_path"):
             image = self.engine.load_image(Path(params["input_path"]))
             name = str(params.get("input_name") or "upload")
             meta = self.painting(params["painting"]) if params.get("painting") else None
-            return image, name, meta
-        meta = self.painting(str(params["painting"]))
-        return self.engine.load_image(meta.path), meta.name, meta
+        else:
+            meta = self.painting(str(params["painting"]))
+            image, name = self.engine.load_image(meta.path), meta.name
+        working = fit_for_work(image, self.work_long_side)
+        if working is not image:
+            log.info("input %s downscaled from %s to %s before inference", name, image.size, working.size)
+            image.close()
+        return working, name, meta
 
     def _save(self, image: Image.Image, output_id: str) -> tuple[Path, str]:
         buffer = io.BytesIO()
@@ -120,6 +131,7 @@ class JobRunner:
         )
         trace = dict(result.trace)
         trace["weights"] = weights
+        trace["input"] = {"work_size": list(image.size), "notes": list(params.get("input_notes") or [])}
         output_id = new_id()
         path, sha = self._save(result.image, output_id)
         encoded = encode_for_upload(result.image, int(params.get("upload_limit") or DEFAULT_UPLOAD_LIMIT))

@@ -9,11 +9,28 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
-from bot.errors import Busy, EmptyCorpus, UnknownPainting, UserLimitReached
-from bot.i18n import language_of, t
+from bot.engine import MAX_INPUT_BYTES, MAX_INPUT_PIXELS
+from bot.errors import Busy, EmptyCorpus, LinkNotFetched, RateLimited, UnknownPainting, UserLimitReached
+from bot.i18n import MESSAGES, language_of, t
 from lamuse.errors import ImageError
+from lamuse.io import MAX_ASPECT, MIN_SIDE
 
 log = logging.getLogger(__name__)
+
+
+def image_error_text(error: ImageError, language: str) -> str:
+    """One specific message per loader reason; never the exception text (it may name paths)."""
+    key = f"image.{error.reason}"
+    if key not in MESSAGES:
+        return t("not_image", language, reason=error.reason.replace("_", " "))
+    return t(
+        key,
+        language,
+        limit_mb=MAX_INPUT_BYTES >> 20,
+        limit_mp=MAX_INPUT_PIXELS // 1_000_000,
+        min_side=MIN_SIDE,
+        max_aspect=round(MAX_ASPECT),
+    )
 
 
 def describe_error(error: BaseException, language: str) -> str | None:
@@ -23,9 +40,14 @@ def describe_error(error: BaseException, language: str) -> str | None:
     if isinstance(error, UserLimitReached):
         return t("user_limit", language, running=error.running, queued=error.queued)
     if isinstance(error, ImageError):
-        return t("not_image", language, reason=error.reason.replace("_", " "))
+        return image_error_text(error, language)
+    if isinstance(error, LinkNotFetched):
+        return t("link_not_fetched", language)
+    if isinstance(error, RateLimited):
+        return t("rate_limited", language, per_minute=error.per_minute, seconds=round(error.retry_after_s))
     if isinstance(error, UnknownPainting):
-        return t("unknown_painting", language, name=discord.utils.escape_markdown(error.name[:100]))
+        name = discord.utils.escape_mentions(discord.utils.escape_markdown(error.name[:100]))
+        return t("unknown_painting", language, name=name)
     if isinstance(error, EmptyCorpus):
         return t("empty_corpus", language)
     return None

@@ -16,7 +16,16 @@ from discord.ext import commands
 
 from bot import steering
 from bot.corpus import find_painting, search_paintings
-from bot.errors import BotError, EmptyCorpus, JobCancelled, JobInterrupted, JobTimeout, UnknownPainting
+from bot.engine import MAX_INPUT_BYTES, decode_with_notes
+from bot.errors import (
+    BotError,
+    EmptyCorpus,
+    JobCancelled,
+    JobInterrupted,
+    JobTimeout,
+    LinkNotFetched,
+    UnknownPainting,
+)
 from bot.i18n import MESSAGES, language_of, t
 from bot.jobs import Job, new_id
 from bot.render import DEFAULT_UPLOAD_LIMIT
@@ -33,6 +42,10 @@ log = logging.getLogger(__name__)
 
 SEED_MAX = 2**31 - 1
 NO_MENTIONS = discord.AllowedMentions.none()
+LINK = re.compile(r"(?i)(?:https?|ftp|file)://|\bwww\.[a-z0-9-]+\.")
+"""A link where a painting name was expected; the bot never fetches URLs (SSRF, unbounded downloads)."""
+VALIDATIONS_AT_ONCE = 2
+"""Uploads decoded at the same time for validation (each may take ~120 MB at the pixel limit)."""
 
 
 def failure_text(job: Job, error: BaseException, language: str) -> str:
@@ -144,6 +157,19 @@ class ChannelReply(_Reply):
         await self._channel(job).send(failure_text(job, error, self.language), allowed_mentions=NO_MENTIONS)
 
 
+def reject_link(text: str | None) -> None:
+    """Raise LinkNotFetched when ``text`` holds a URL (people paste image links instead of attaching)."""
+    if text and LINK.search(text):
+        raise LinkNotFetched(text)
+
+
+async def read_attachment(attachment: discord.Attachment) -> bytes:
+    """Download an attachment through discord.py (never its URL ourselves), refusing oversize ones unread."""
+    if attachment.size > MAX_INPUT_BYTES:
+        raise ImageError(f"the file is {attachment.size} bytes", reason="too_large")
+    return await attachment.read()
+
+
 def _safe_stem(filename: str | None) -> str:
     stem = Path(filename or "upload").stem
     return re.sub(r"[^A-Za-z0-9_.-]+", "_", stem)[:64] or "upload"
@@ -156,6 +182,7 @@ class Muse(commands.Cog):
         self.bot = bot
         self._recovered = False
         self._rng = random.Random()
+        self._validations = asyncio.Semaphore(VALIDATIONS_AT_ONCE)
 
     async def cog_load(self) -> None:
         self.bot.add_dynamic_items(MuseButton)
@@ -211,13 +238,17 @@ class Muse(commands.Cog):
         }
         paintings = list(self.bot.engine.paintings())
         if data is not None:
-            await asyncio.to_thread(self.bot.engine.load_image, data)  # raises ImageError
+            async with self._validations:
+                _image, notes = await asyncio.to_thread(decode_with_notes, data)  # raises ImageError
+            del _image
             path, _sha = self.bot.blobs.put("inputs", f"{job_id}.img", data)
             params["input_path"] = str(path)
+            params["input_notes"] = notes
             params["input_name"] = _safe_stem(filename)
             known = find_painting(paintings, params["input_name"])
             params["painting"] = known.name if known else None
         elif painting:
+            reject_link(painting)
             found = find_painting(paintings, painting)
             if found is None:
                 raise UnknownPainting(painting)
@@ -283,7 +314,17 @@ class Muse(commands.Cog):
     async def _submit_interaction(self, interaction: discord.Interaction, job: Job, language: str) -> None:
         response = await interaction.original_response()
         job.response_message_id = response.id
-        await self.bot.jobs.submit(job, InteractionReply(self, interaction, language))
+        await self._submit(job, InteractionReply(self, interaction, language))
+
+    async def _submit(self, job: Job, listener: Any) -> None:
+        """Queue ``job``; if the queue refuses it, its stored upload is deleted (nothing left behind)."""
+        try:
+            await self.bot.jobs.submit(job, listener)
+        except BaseException:
+            upload = Path(str(job.params.get("input_path") or ""))
+            if upload.name == f"{job.id}.img":  # this request's own upload, not a button's source
+                upload.unlink(missing_ok=True)
+            raise
 
     # --- /muse ----------------------------------------------------------------------------------------
 
@@ -320,7 +361,7 @@ class Muse(commands.Cog):
         if not await self._start(interaction, language):
             return
         try:
-            data = await image.read() if image is not None else None
+            data = await read_attachment(image) if image is not None else None
             job = await self.prepare_muse(
                 user_id=interaction.user.id,
                 guild_id=interaction.guild_id,
@@ -357,7 +398,7 @@ class Muse(commands.Cog):
         attachment = ctx.message.attachments[0] if ctx.message.attachments else None
         try:
             self.bot.jobs.check_admission(ctx.author.id)
-            data = await attachment.read() if attachment is not None else None
+            data = await read_attachment(attachment) if attachment is not None else None
             job = await self.prepare_muse(
                 user_id=ctx.author.id,
                 guild_id=ctx.guild.id if ctx.guild else None,
@@ -369,7 +410,7 @@ class Muse(commands.Cog):
                 painting=painting if attachment is None else None,
                 source_message_id=ctx.message.id,
             )
-            await self.bot.jobs.submit(job, MessageReply(self, ctx, language))
+            await self._submit(job, MessageReply(self, ctx, language))
         except (BotError, ImageError) as error:  # expected: answered here, not by the global handler
             log.debug("!muse refused for user %s: %s", ctx.author.id, error)
             await ctx.reply(

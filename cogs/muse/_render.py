@@ -77,6 +77,9 @@ def render(
     if outcome.seed is not None:
         footer.append(t("seed", language, seed=outcome.seed))
     footer.append(outcome.output_id)
+    notes = (outcome.trace.get("input") or {}).get("notes") or []
+    if "animated_first_frame" in notes:
+        footer.append(t("note.animated_first_frame", language))
     if outcome.encoded.extension != "png":
         footer.append(t("downsized", language, fmt=outcome.encoded.extension.upper()))
     embed.set_footer(text=" · ".join(footer))

@@ -74,7 +74,7 @@ async def test_non_image_attachment_gets_a_clear_error_and_the_bot_keeps_answeri
     """A text file named .png is refused with words, and the next /muse still works."""
     bad = await world.alice.slash(world.channel, "muse", image=("fake.png", b"hello, not an image" * 10))
     assert bad.response is not None
-    assert "can't use that file" in bad.response.content
+    assert "not an image I can read" in bad.response.content
     assert not bad.response.attachments
     good = await world.alice.slash(world.channel, "muse", image=(SMALL, painting_bytes(SMALL)))
     assert good.response is not None and good.response.attachments
@@ -83,7 +83,7 @@ async def test_non_image_attachment_gets_a_clear_error_and_the_bot_keeps_answeri
 async def test_prefix_non_image_attachment_gets_a_clear_error(world: World) -> None:
     """!muse with a text attachment replies with the same clear refusal."""
     await world.alice.send(world.channel, "!muse", attachments=[("notes.txt", b"just text")])
-    assert "can't use that file" in world.channel.last_message.content
+    assert "not an image I can read" in world.channel.last_message.content
 
 
 async def test_each_button_works(world: World, engine) -> None:  # type: ignore[no-untyped-def]
