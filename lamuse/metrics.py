@@ -21,6 +21,9 @@ CENTROID_TOLERANCE = 0.05
 """A pasted element "stayed in place" when its centroid moved less than this share of the diagonal."""
 RING_FRACTION = 0.03
 """Width of the surroundings ring, as a share of the image diagonal (at least 3 px)."""
+MIN_REFERENCE_GAP = 5.0
+"""Floor of the painting's own element/surroundings gap in ``harmony_gap``: an element the painter
+barely set apart (a figure melting into its scene) would otherwise make any ratio explode."""
 SEAM_HALF_WIDTH = 2
 """Half-width in pixels of the band along a boundary where seam gradients are read."""
 
@@ -195,9 +198,12 @@ def harmony_gap(
     painting (1 = new elements stand out as much as the painter's own; higher = more collage-like).
 
     The surroundings ring of each region excludes the other regions of the same picture, so a gap is
-    always element versus scene.
+    always element versus scene. The painting's gap is floored at ``MIN_REFERENCE_GAP``.
     """
-    return _ratio(_mean_gap(output, placed), _mean_gap(painting, originals))
+    reference = _mean_gap(painting, originals)
+    return _ratio(
+        _mean_gap(output, placed), reference if math.isnan(reference) else max(reference, MIN_REFERENCE_GAP)
+    )
 
 
 def _mean_gap(image: np.ndarray, masks: Sequence[np.ndarray]) -> float:

@@ -160,3 +160,16 @@ def test_boundary_ignores_the_frame() -> None:
     assert band.any()
     cols = np.flatnonzero(band.any(axis=0))
     assert cols.min() >= 20 - metrics.SEAM_HALF_WIDTH and cols.max() <= 20 + metrics.SEAM_HALF_WIDTH
+
+
+def test_harmony_reference_gap_is_floored() -> None:
+    """A painted element that barely differs from its scene does not turn a small gap into a huge ratio."""
+    mask = _square((96, 96), 30, 30, 36)
+    painting = np.full((96, 96, 3), 120, dtype=np.uint8)
+    painting[mask] = [121, 120, 120]  # gap ≈ 0.4 Lab units
+    output = np.full((96, 96, 3), 120, dtype=np.uint8)
+    output[mask] = [135, 120, 120]
+    lab, gradient = metrics.lab_image(output), metrics.gradient_magnitude(output)
+    gap = metrics.region_gap(lab, gradient, mask, metrics.ring(mask))
+    expected = gap / metrics.MIN_REFERENCE_GAP
+    assert metrics.harmony_gap(output, [mask], painting, [mask]) == pytest.approx(expected, rel=1e-6)
