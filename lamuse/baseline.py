@@ -11,7 +11,6 @@ from __future__ import annotations
 import time
 import zlib
 from collections.abc import Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -25,39 +24,13 @@ from lamuse.errors import LamuseError
 from lamuse.explain import explain
 from lamuse.io import fit_long_side, load_image
 from lamuse.library import IMAGE_SUFFIXES, Cutout, CutoutLibrary
-from lamuse.pipeline import SegmentationSource, _usable_instances
+from lamuse.pipeline import SegmentationSource, usable_instances
 from lamuse.shapes import hu_moments, iou
 from lamuse.substitute import hu_distance
-from lamuse.types import Instance, Reinterpretation, Segmentation, Stylizer
+from lamuse.types import Instance, Placed, Reinterpretation, Segmentation, Stylizer
 
 STYLE_LONG_SIDE = 512
 """La Muse ran its style transfer at 512 px on the long side."""
-
-
-@dataclass(frozen=True, eq=False)
-class Placed:
-    """One pasted cut-out as the evaluation needs it: what replaced what, where, and how resized.
-
-    Attributes:
-        mask: the pasted silhouette (H, W) bool, at the working size.
-        native_size: (width, height) of the cut-out image before resizing (after any flip/rotation).
-        placed_size: (width, height) it was resized to.
-    """
-
-    instance: Instance
-    cutout: Cutout
-    same_class: bool
-    mask: np.ndarray
-    native_size: tuple[int, int]
-    placed_size: tuple[int, int]
-
-
-@dataclass(frozen=True, eq=False)
-class BaselineResult:
-    """The reinterpretation plus the placements the trace only summarises."""
-
-    reinterpretation: Reinterpretation
-    placed: list[Placed]
 
 
 class LaMuseBaseline:
@@ -94,21 +67,6 @@ class LaMuseBaseline:
         segmentation: Segmentation | None = None,
     ) -> Reinterpretation:
         """One variation, deterministic from ``(seed, variation)`` and the painting's name."""
-        return self.run(
-            painting, name=name, seed=seed, variation=variation, size=size, segmentation=segmentation
-        ).reinterpretation
-
-    def run(
-        self,
-        painting: Image.Image,
-        *,
-        name: str,
-        seed: int = 0,
-        variation: int = 0,
-        size: int = 512,
-        segmentation: Segmentation | None = None,
-    ) -> BaselineResult:
-        """Like ``reinterpret``, also returning each pasted silhouette (for the evaluation)."""
         timings: dict[str, float] = {}
         # The name joins the seed so that, over a corpus, each painting gets its own draws instead of
         # every painting with the same number of elements getting the same cut-outs and background.
@@ -119,7 +77,7 @@ class LaMuseBaseline:
             if self.segmenter is None:
                 raise LamuseError("the La Muse baseline needs a segmenter or a segmentation")
             segmentation = self.segmenter.run(working, name=name)
-        instances = _usable_instances(segmentation.instances, working.size)
+        instances = usable_instances(segmentation.instances, working.size)
         timings["segment"] = round(time.perf_counter() - start, 4)
 
         start = time.perf_counter()
@@ -152,14 +110,14 @@ class LaMuseBaseline:
             "instances_found": len(segmentation.instances),
             "seed": seed,
             "variation": variation,
-            "swaps": [_swap_record(p) for p in placed],
+            "swaps": [_swap_record(p, cutout) for p, (cutout, _) in zip(placed, picks, strict=True)],
             "background": background,
             "stylized": self.stylizer is not None,
             "style_source": name,
             "timings": timings,
         }
         trace["explanation"] = explain(trace, working.size)
-        return BaselineResult(Reinterpretation(image=image, collage=collage, trace=trace), placed)
+        return Reinterpretation(image=image, collage=collage, trace=trace, placed=tuple(placed))
 
     def _background(
         self, base: np.ndarray, instances: Sequence[Instance], rng: np.random.Generator
@@ -202,7 +160,7 @@ def _stretch_paste(canvas: np.ndarray, instance: Instance, cutout: Cutout, same_
     mask[y0:y1, x0:x1] = alpha[..., 0] >= 0.5
     return Placed(
         instance=instance,
-        cutout=cutout,
+        cutout_id=cutout.id,
         same_class=same_class,
         mask=mask,
         native_size=(rgba.shape[1], rgba.shape[0]),
@@ -210,9 +168,9 @@ def _stretch_paste(canvas: np.ndarray, instance: Instance, cutout: Cutout, same_
     )
 
 
-def _swap_record(placed: Placed) -> dict[str, Any]:
+def _swap_record(placed: Placed, cutout: Cutout) -> dict[str, Any]:
     """The pipeline's swap record, filled in for a stretched paste (no flip, no rotation)."""
-    instance, cutout = placed.instance, placed.cutout
+    instance = placed.instance
     x0, y0, x1, y1 = instance.box
     native_aspect = placed.native_size[1] / placed.native_size[0]
     placed_aspect = placed.placed_size[1] / placed.placed_size[0]

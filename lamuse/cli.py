@@ -71,6 +71,10 @@ def build_parser() -> argparse.ArgumentParser:
     fetch = weights_commands.add_parser("fetch", help="download Mask R-CNN weights into the cache")
     fetch.add_argument("versions", nargs="*", choices=("v1", "v2"), default=["v2"])
 
+    from lamuse.evaluate import add_eval_parser
+
+    add_eval_parser(commands)
+
     bench = commands.add_parser("bench", help="time every stage (models loaded once); prints JSON")
     bench.add_argument("--data", type=Path, default=None, help="demo data folder (default ../shared/data)")
     bench.add_argument("--library", type=Path, default=None, help="a built library (default: from --data)")
@@ -114,6 +118,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _reinterpret(args)
         if args.command == "demo":
             return _demo(args)
+        if args.command == "eval":
+            from lamuse.evaluate import run_eval
+
+            return run_eval(args)
         if args.command == "weights":
             return _weights(args)
         if args.command == "bench":

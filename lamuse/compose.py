@@ -13,6 +13,7 @@ import numpy as np
 from PIL import Image
 
 from lamuse.substitute import Choice, Placement
+from lamuse.types import Placed
 
 INPAINT_LONG_SIDE = 320
 COLOUR_MATCH_STRENGTH = 0.75
@@ -60,7 +61,7 @@ def plain_canvas(painting: np.ndarray) -> np.ndarray:
     return np.broadcast_to(colour, painting.shape).copy()
 
 
-def _oriented_rgba(rgba: np.ndarray, placement: Placement) -> np.ndarray:
+def oriented_rgba(rgba: np.ndarray, placement: Placement) -> np.ndarray:
     if placement.flip:
         rgba = rgba[:, ::-1]
     if abs(placement.rotation) >= 0.5:
@@ -105,24 +106,35 @@ def match_colours(
     return cv2.cvtColor(out.reshape(-1, 1, 3), cv2.COLOR_LAB2RGB).reshape(-1, 3)
 
 
-def paste(
-    canvas: np.ndarray, painting: np.ndarray, choice: Choice, *, colour_match: bool = True
-) -> np.ndarray:
-    """Lay ``choice``'s cut-out on ``canvas`` (in place) and return its hard placed mask (H, W) bool.
+def paste(canvas: np.ndarray, painting: np.ndarray, choice: Choice, *, colour_match: bool = True) -> Placed:
+    """Lay ``choice``'s cut-out on ``canvas`` (in place) and say where its silhouette landed.
 
     The cut-out is flipped/rotated/resized per its placement, its mask centroid put on the element's
     centroid, its colours matched to the element's region of the original ``painting``, and its edge
     feathered so the style pass does not have to hide a hard seam.
     """
-    rgba = _oriented_rgba(np.asarray(choice.cutout.load_rgba()), choice.placement)
+    rgba = oriented_rgba(np.asarray(choice.cutout.load_rgba()), choice.placement)
+    native_size = (rgba.shape[1], rgba.shape[0])
     width, height = choice.placement.width, choice.placement.height
     rgba = cv2.resize(
         rgba, (width, height), interpolation=cv2.INTER_AREA if width < rgba.shape[1] else cv2.INTER_CUBIC
     )
     alpha = rgba[..., 3].astype(np.float32) / 255.0
     hard = alpha >= 0.5
+    placed = np.zeros(canvas.shape[:2], dtype=bool)
+
+    def result() -> Placed:
+        return Placed(
+            instance=choice.instance,
+            cutout_id=choice.cutout.id,
+            same_class=choice.same_class,
+            mask=placed,
+            native_size=native_size,
+            placed_size=(width, height),
+        )
+
     if not hard.any():
-        return np.zeros(canvas.shape[:2], dtype=bool)
+        return result()
     ys, xs = np.nonzero(hard)
     left = round(choice.placement.center[0] - (xs.mean() + 0.5))
     top = round(choice.placement.center[1] - (ys.mean() + 0.5))
@@ -137,13 +149,12 @@ def paste(
     canvas_h, canvas_w = canvas.shape[:2]
     x0, y0 = max(0, left), max(0, top)
     x1, y1 = min(canvas_w, left + width), min(canvas_h, top + height)
-    placed = np.zeros((canvas_h, canvas_w), dtype=bool)
     if x1 <= x0 or y1 <= y0:
-        return placed
+        return result()
     sx, sy = x0 - left, y0 - top
     a = soft[sy : sy + y1 - y0, sx : sx + x1 - x0, None]
     region_rgb = rgb[sy : sy + y1 - y0, sx : sx + x1 - x0].astype(np.float32)
     target = canvas[y0:y1, x0:x1].astype(np.float32)
     canvas[y0:y1, x0:x1] = np.clip(target * (1 - a) + region_rgb * a + 0.5, 0, 255).astype(np.uint8)
     placed[y0:y1, x0:x1] = hard[sy : sy + y1 - y0, sx : sx + x1 - x0]
-    return placed
+    return result()

@@ -24,19 +24,16 @@ import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
 from lamuse import __version__, metrics
-from lamuse.baseline import LaMuseBaseline, Placed
-from lamuse.compose import _oriented_rgba, paste
+from lamuse.baseline import LaMuseBaseline
 from lamuse.errors import LamuseError
 from lamuse.io import fit_long_side, load_image, save_png_atomic
 from lamuse.library import IMAGE_SUFFIXES, CutoutLibrary
 from lamuse.palette import dominant_colours, to_lab
-from lamuse.pipeline import Pipeline, _usable_instances
+from lamuse.pipeline import Pipeline
 from lamuse.segment.annotations import AnnotationSegmenter
 from lamuse.segment.chain import ChainSegmenter
-from lamuse.shapes import iou
 from lamuse.style.base import MagentaStylizer
-from lamuse.substitute import choose_cutouts
-from lamuse.types import Instance, Reinterpretation, ReinterpretOptions, Segmentation
+from lamuse.types import Instance, Placed, Reinterpretation, ReinterpretOptions, Segmentation
 
 STRATEGIES = ("ours", "lamuse")
 AGGREGATE_KEYS = (
@@ -81,10 +78,9 @@ THUMB_WIDTH = 210
 
 @dataclass(frozen=True, eq=False)
 class Outcome:
-    """One variation of one strategy: its result, what it pasted where, and how long it took."""
+    """One variation of one strategy: its result (with what it pasted where) and how long it took."""
 
     result: Reinterpretation
-    placed: list[Placed]
     seconds: float
 
 
@@ -241,52 +237,12 @@ def run_ours(
     options: ReinterpretOptions,
     variation: int,
 ) -> Outcome:
-    """Run the real pipeline, then replay its substitution to recover the pasted silhouettes."""
+    """Run the real pipeline on the reference segmentation."""
     start = time.perf_counter()
     result = pipeline.reinterpret(
         painting, name=name, options=options, variation=variation, segmentation=reference.segmentation
     )
-    seconds = time.perf_counter() - start
-    placed = replay_placements(pipeline.library, reference, options, variation, result.trace)
-    return Outcome(result=result, placed=placed, seconds=seconds)
-
-
-def replay_placements(
-    library: CutoutLibrary,
-    reference: Reference,
-    options: ReinterpretOptions,
-    variation: int,
-    trace: dict[str, Any],
-) -> list[Placed]:
-    """Redo the pipeline's choice and paste on a scratch canvas (same inputs, same random stream), and
-    check the result against the trace, so the masks measured are the masks the pipeline pasted."""
-    instances = _usable_instances(reference.segmentation.instances, reference.working.size)
-    rng = np.random.default_rng([options.seed, variation])
-    choices = choose_cutouts(instances, library.cutouts, rng=rng, chaos=options.chaos)
-    base = np.asarray(reference.working)
-    scratch = np.zeros_like(base)
-    placed = []
-    if len(choices) != len(trace["swaps"]):
-        raise LamuseError("replaying the pipeline gave a different number of swaps than its trace")
-    for choice, swap in zip(choices, trace["swaps"], strict=True):
-        mask = paste(scratch, base, choice, colour_match=False)
-        if (
-            choice.cutout.id != swap["cutout_id"]
-            or round(iou(mask, choice.instance.mask), 4) != swap["mask_iou"]
-        ):
-            raise LamuseError(f"replaying the pipeline diverged from its trace at {swap['cutout_id']}")
-        oriented = _oriented_rgba(np.asarray(choice.cutout.load_rgba()), choice.placement)
-        placed.append(
-            Placed(
-                instance=choice.instance,
-                cutout=choice.cutout,
-                same_class=choice.same_class,
-                mask=mask,
-                native_size=(oriented.shape[1], oriented.shape[0]),
-                placed_size=(choice.placement.width, choice.placement.height),
-            )
-        )
-    return placed
+    return Outcome(result=result, seconds=time.perf_counter() - start)
 
 
 def run_lamuse(
@@ -300,11 +256,10 @@ def run_lamuse(
 ) -> Outcome:
     """Run the La Muse baseline on the same segmentation."""
     start = time.perf_counter()
-    run = baseline.run(
+    result = baseline.reinterpret(
         painting, name=name, seed=seed, variation=variation, size=size, segmentation=reference.segmentation
     )
-    seconds = time.perf_counter() - start
-    return Outcome(result=run.reinterpretation, placed=run.placed, seconds=seconds)
+    return Outcome(result=result, seconds=time.perf_counter() - start)
 
 
 def visible_masks(placed: Sequence[Placed]) -> list[np.ndarray]:
@@ -327,7 +282,7 @@ def measure(outcome: Outcome, reference: Reference, stylizer: MagentaStylizer, s
     if output_image.size != size:
         output_image = output_image.resize(size, Image.Resampling.LANCZOS)
     output, collage = np.asarray(output_image), np.asarray(collage_image)
-    placed = outcome.placed
+    placed = outcome.result.placed
     visible = visible_masks(placed)
     originals = [p.instance.mask for p in placed]
     coverage, same_class_rate = metrics.coverage(
@@ -358,7 +313,7 @@ def measure(outcome: Outcome, reference: Reference, stylizer: MagentaStylizer, s
         "seam_energy": metrics.seam_energy(output, visible, reference.restyled, originals),
         "collage_seam_energy": metrics.seam_energy(collage, visible, painting, originals),
         "seconds_per_variation": outcome.seconds,
-        "cutouts": [p.cutout.id for p in placed],
+        "cutouts": [p.cutout_id for p in placed],
         "background": outcome.result.trace.get("background"),
     }
     return {k: _json_number(v) for k, v in values.items()}

@@ -29,6 +29,7 @@ from lamuse.shapes import iou
 from lamuse.substitute import Choice, choose_cutouts
 from lamuse.types import (
     Instance,
+    Placed,
     Reinterpretation,
     ReinterpretOptions,
     Segmentation,
@@ -129,7 +130,7 @@ class Pipeline:
         with timer.stage("segment"):
             if segmentation is None:
                 segmentation = self.segment(working, name=name)
-            instances = _usable_instances(segmentation.instances, working.size)
+            instances = usable_instances(segmentation.instances, working.size)
         with timer.stage("substitute"):
             choices = choose_cutouts(
                 instances, self.library.cutouts, rng=rng, chaos=options.chaos, cutout_weights=cutout_weights
@@ -165,7 +166,7 @@ class Pipeline:
             "seed": options.seed,
             "variation": variation,
             "options": {k: (str(v) if isinstance(v, Path) else v) for k, v in asdict(options).items()},
-            "swaps": [_swap_record(c, m) for c, m in zip(choices, placed, strict=True)],
+            "swaps": [_swap_record(c, p) for c, p in zip(choices, placed, strict=True)],
             "background": background,
             "stylized": stylized,
             "style_source": style_name or name,
@@ -178,7 +179,7 @@ class Pipeline:
             "timings": timer.timings,
         }
         trace["explanation"] = explain(trace, working.size, options.language)
-        return Reinterpretation(image=image, collage=collage, trace=trace)
+        return Reinterpretation(image=image, collage=collage, trace=trace, placed=tuple(placed))
 
     def upscale(self, image: Image.Image, scale: int) -> Image.Image:
         if scale == 1:
@@ -238,14 +239,14 @@ class Pipeline:
         return self._file_digests[path]
 
 
-def _usable_instances(instances: Sequence[Instance], size: tuple[int, int]) -> list[Instance]:
+def usable_instances(instances: Sequence[Instance], size: tuple[int, int]) -> list[Instance]:
     """Drop specks, keep the largest ``MAX_SWAPS``, and order back to front (lower in frame = nearer)."""
     minimum = MIN_INSTANCE_FRACTION * size[0] * size[1]
     kept = sorted((i for i in instances if i.area >= minimum), key=lambda i: -i.area)[:MAX_SWAPS]
     return sorted(kept, key=lambda i: (i.box[3], i.area))
 
 
-def _swap_record(choice: Choice, placed: np.ndarray) -> dict[str, Any]:
+def _swap_record(choice: Choice, placed: Placed) -> dict[str, Any]:
     cutout = choice.cutout
     return {
         "class": choice.instance.class_name,
@@ -259,7 +260,7 @@ def _swap_record(choice: Choice, placed: np.ndarray) -> dict[str, Any]:
         "subject": cutout.subject,
         "credit": cutout.credit,
         "shape_distance": round(choice.shape_distance, 4),
-        "mask_iou": round(iou(placed, choice.instance.mask), 4),
+        "mask_iou": round(iou(placed.mask, choice.instance.mask), 4),
         "placement": {
             "flip": choice.placement.flip,
             "rotation_deg": round(choice.placement.rotation, 2),

@@ -97,12 +97,35 @@ class ReinterpretOptions:
 
 
 @dataclass(frozen=True, eq=False)
+class Placed:
+    """One pasted cut-out: what replaced what, where, and how it was resized (the trace summarises it).
+
+    Attributes:
+        instance: the painting's element that was replaced.
+        cutout_id: the library cut-out that replaced it.
+        same_class: whether the cut-out has the element's class.
+        mask: the pasted silhouette, (H, W) bool at the working size.
+        native_size: (width, height) of the cut-out image before resizing (after any flip/rotation).
+        placed_size: (width, height) it was resized to.
+    """
+
+    instance: Instance
+    cutout_id: str
+    same_class: bool
+    mask: np.ndarray
+    native_size: tuple[int, int]
+    placed_size: tuple[int, int]
+
+
+@dataclass(frozen=True, eq=False)
 class Reinterpretation:
-    """One finished variation: the picture, the collage before stylization, and its JSON-able trace."""
+    """One finished variation: the picture, the collage before stylization, its JSON-able trace, and the
+    pasted silhouettes (for evaluation)."""
 
     image: Image.Image
     collage: Image.Image
     trace: dict[str, Any] = field(default_factory=dict)
+    placed: tuple[Placed, ...] = ()
 
     @property
     def explanation(self) -> str:
