@@ -400,16 +400,16 @@ class JobQueue:
             raise
         except Exception as error:  # noqa: BLE001 - a failed job must not stop the worker
             elapsed = time.perf_counter() - started
-            self._finish(job, JobStatus.FAILED, error=f"{type(error).__name__}: {error}")
             if isinstance(error, JobTimeout):
                 log.warning("job %s queued %.1fs -> timed out after %.1fs", job.id, waited, elapsed)
             else:
                 log.error(
                     "job %s queued %.1fs -> failed after %.1fs", job.id, waited, elapsed, exc_info=error
                 )
-            if listener is not None:
+            if listener is not None:  # tell the user first: a crash before the row update re-reports
                 await self._flush(job)
                 await self._notify(listener.failed(job, error), job)
+            self._finish(job, JobStatus.FAILED, error=f"{type(error).__name__}: {error}")
             return
         finally:
             if self._stuck is None:
@@ -418,11 +418,13 @@ class JobQueue:
         elapsed = time.perf_counter() - started
         self.avg_run_s = 0.7 * self.avg_run_s + 0.3 * elapsed
         job.output_id = getattr(result, "output_id", None)
-        self._finish(job, JobStatus.DONE)
         log.info("job %s queued %.1fs -> done %.2fs", job.id, waited, elapsed)
         if listener is not None:
+            # Deliver before marking done: a kill during the upload leaves the row "running", so the next
+            # start runs and delivers it again (at least once) instead of losing the result.
             await self._flush(job)
             await self._notify(listener.done(job, result), job)
+        self._finish(job, JobStatus.DONE)
 
     async def _in_worker(self, job: Job, listener: JobListener | None) -> Any:
         loop = asyncio.get_running_loop()
