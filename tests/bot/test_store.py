@@ -55,3 +55,92 @@ def test_daily_slot_is_claimed_once(tmp_path) -> None:  # type: ignore[no-untype
     assert not store.claim_daily_slot(1, "2026-01-01", now)
     store.release_daily_slot(1, "2026-01-01")
     assert store.claim_daily_slot(1, "2026-01-01", now)
+
+
+V1_SCHEMA = """
+CREATE TABLE jobs (id TEXT PRIMARY KEY, kind TEXT NOT NULL, user_id INTEGER NOT NULL, guild_id INTEGER,
+    channel_id INTEGER, source_message_id INTEGER, response_message_id INTEGER, params TEXT NOT NULL,
+    status TEXT NOT NULL, tries INTEGER NOT NULL DEFAULT 0, error TEXT, output_id TEXT,
+    created_at TEXT NOT NULL, started_at TEXT, finished_at TEXT);
+CREATE INDEX jobs_status ON jobs(status);
+CREATE TABLE outputs (id TEXT PRIMARY KEY, job_id TEXT, kind TEXT NOT NULL, user_id INTEGER,
+    guild_id INTEGER, channel_id INTEGER, message_id INTEGER UNIQUE, painting TEXT, seed INTEGER,
+    chaos REAL, background TEXT, image_path TEXT NOT NULL, image_sha256 TEXT NOT NULL, input_path TEXT,
+    trace TEXT NOT NULL, cutout_ids TEXT NOT NULL DEFAULT '[]', created_at TEXT NOT NULL);
+CREATE INDEX outputs_guild ON outputs(guild_id, created_at);
+INSERT INTO jobs VALUES ('j1', 'muse', 1, 5, 6, NULL, NULL, '{"seed": 3}', 'queued', 1, NULL, NULL,
+    '2026-01-01T00:00:00+00:00', NULL, NULL);
+INSERT INTO outputs VALUES ('o1', 'j1', 'muse', 1, 5, 6, 77, 'vermeer_milkmaid', 3, 0.2, 'keep', 'x.png',
+    '0000', NULL, '{"swaps": []}', '["cut01"]', '2026-01-01T00:00:00+00:00');
+PRAGMA user_version = 1;
+"""
+
+
+def test_migrates_a_release_1_file_written_without_this_code(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """A rollback-journal v1 file (as release 1 wrote it, by plain SQL) opens, upgrades, keeps rows."""
+    import sqlite3
+
+    path = tmp_path / "release1.db"
+    conn = sqlite3.connect(path)
+    conn.executescript(V1_SCHEMA)
+    conn.close()
+    store = Store(path)
+    assert store.version == SCHEMA_VERSION
+    assert store.db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    assert [row["id"] for row in store.unfinished_jobs()] == ["j1"], "an unfinished job is still resumed"
+    output = store.output_by_message(77)
+    assert output is not None and output["cutout_ids"] == ["cut01"] and output["weights"] is None
+    assert store.element_stats(5)["painting"] == {"vermeer_milkmaid": (1, 0)}
+    store.close()
+
+
+def test_a_failed_migration_changes_nothing(tmp_path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """Migrations run in one transaction: a bad statement leaves the old schema and version intact."""
+    import pytest
+
+    from bot import store as store_module
+
+    path = tmp_path / "db.sqlite"
+    Store(path).close()
+    broken = [*store_module.MIGRATIONS, (3, "broken", ["CREATE TABLE extra (x)", "NOT SQL AT ALL"])]
+    monkeypatch.setattr(store_module, "MIGRATIONS", broken)
+    monkeypatch.setattr(store_module, "SCHEMA_VERSION", 3)
+    with pytest.raises(Exception, match="syntax"):
+        Store(path, target_version=3)
+    monkeypatch.undo()
+    store = Store(path)
+    assert store.version == SCHEMA_VERSION and "extra" not in store.db.table_names()
+    store.close()
+
+
+def test_a_database_from_a_newer_release_is_refused(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """Opening a schema newer than the code fails loudly instead of writing rows it does not understand."""
+    import sqlite3
+
+    import pytest
+
+    from bot.store import SchemaTooNew
+
+    path = tmp_path / "future.db"
+    Store(path).close()
+    conn = sqlite3.connect(path)
+    conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION + 1}")
+    conn.close()
+    with pytest.raises(SchemaTooNew, match="newer"):
+        Store(path)
+
+
+def test_votes_and_jobs_commit_before_the_call_returns(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """Autocommit + WAL: another connection sees each write at once (what makes kill -9 safe)."""
+    import sqlite3
+
+    store = Store(tmp_path / "db.sqlite")
+    store.insert_output(
+        {"id": "o1", "kind": "muse", "image_path": "x", "image_sha256": "0", "created_at": "2026"}
+    )
+    store.add_vote("o1", 1, "⭐", datetime(2026, 1, 1, tzinfo=UTC))
+    other = sqlite3.connect(tmp_path / "db.sqlite")
+    assert other.execute("SELECT COUNT(*) FROM votes").fetchone()[0] == 1
+    assert other.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    other.close()
+    store.close()
