@@ -18,6 +18,8 @@ import numpy as np
 from PIL import Image
 
 from lamuse.errors import ImageError
+from lamuse.style.weights import STYLE_PREDICTOR, STYLE_TRANSFORMER
+from lamuse.weights import resolve
 
 log = logging.getLogger(__name__)
 
@@ -57,9 +59,20 @@ class MagentaStylizer(ABC):
     name: str
     model_files: dict[str, Path]
 
-    def __init__(self, *, size: int = DEFAULT_SIZE, cache_size: int = DEFAULT_CACHE_SIZE) -> None:
+    def __init__(
+        self,
+        *,
+        size: int = DEFAULT_SIZE,
+        cache_size: int = DEFAULT_CACHE_SIZE,
+        predictor_path: Path | None = None,
+        transformer_path: Path | None = None,
+    ) -> None:
         if size < MIN_SIDE:
             raise ValueError(f"size must be at least {MIN_SIDE}, got {size}")
+        self.model_files = {
+            "style_predictor": resolve(STYLE_PREDICTOR, local_path=predictor_path),
+            "style_transformer": resolve(STYLE_TRANSFORMER, local_path=transformer_path),
+        }
         self.size = size
         self._cache_size = cache_size
         self._cache: OrderedDict[str, np.ndarray] = OrderedDict()

@@ -11,8 +11,6 @@ import onnx
 import onnxruntime as ort
 
 from lamuse.style.base import DEFAULT_CACHE_SIZE, DEFAULT_SIZE, MagentaStylizer
-from lamuse.style.weights import STYLE_PREDICTOR, STYLE_TRANSFORMER
-from lamuse.weights import resolve
 
 log = logging.getLogger(__name__)
 
@@ -60,11 +58,9 @@ class MagentaOnnxStylizer(MagentaStylizer):
         predictor_path: Path | None = None,
         transformer_path: Path | None = None,
     ) -> None:
-        super().__init__(size=size, cache_size=cache_size)
-        self.model_files = {
-            "style_predictor": resolve(STYLE_PREDICTOR, local_path=predictor_path),
-            "style_transformer": resolve(STYLE_TRANSFORMER, local_path=transformer_path),
-        }
+        super().__init__(
+            size=size, cache_size=cache_size, predictor_path=predictor_path, transformer_path=transformer_path
+        )
         options = ort.SessionOptions()
         options.intra_op_num_threads = threads or os.cpu_count() or 1
         options.inter_op_num_threads = 1

@@ -11,8 +11,6 @@ import torch
 from lamuse.devices import torch_device
 from lamuse.style.base import DEFAULT_CACHE_SIZE, DEFAULT_SIZE, MagentaStylizer
 from lamuse.style.models import magenta_style_predictor, magenta_transformer
-from lamuse.style.weights import STYLE_PREDICTOR, STYLE_TRANSFORMER
-from lamuse.weights import resolve
 
 log = logging.getLogger(__name__)
 
@@ -31,11 +29,9 @@ class MagentaTorchStylizer(MagentaStylizer):
         predictor_path: Path | None = None,
         transformer_path: Path | None = None,
     ) -> None:
-        super().__init__(size=size, cache_size=cache_size)
-        self.model_files = {
-            "style_predictor": resolve(STYLE_PREDICTOR, local_path=predictor_path),
-            "style_transformer": resolve(STYLE_TRANSFORMER, local_path=transformer_path),
-        }
+        super().__init__(
+            size=size, cache_size=cache_size, predictor_path=predictor_path, transformer_path=transformer_path
+        )
         self.device = torch_device(device)
         self._predictor = magenta_style_predictor(weights=self.model_files["style_predictor"]).to(self.device)
         self._transformer = magenta_transformer(weights=self.model_files["style_transformer"]).to(self.device)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from collections.abc import Callable
 from pathlib import Path
 
@@ -52,6 +53,29 @@ def tiled(run: TileFn, pixels: np.ndarray, scale: int, *, tile: int, overlap: in
 
 def to_pixels(image: Image.Image) -> np.ndarray:
     return np.asarray(image.convert("RGB"), dtype=np.float32) / 255.0
+
+
+class TiledUpscaler(ABC):
+    """A learned upscaler run tile by tile with overlap, so memory stays flat at any image size."""
+
+    tile: int
+    overlap: int
+
+    @abstractmethod
+    def run_tile(self, pixels: np.ndarray, scale: int) -> np.ndarray:
+        """(H, W, 3) float32 in [0, 1] -> (H*scale, W*scale, 3) float32."""
+
+    def upscale(self, image: Image.Image, scale: int) -> Image.Image:
+        if check_scale(scale) == 1:
+            return image
+        out = tiled(
+            lambda tile: self.run_tile(tile, scale),
+            to_pixels(image),
+            scale,
+            tile=self.tile,
+            overlap=self.overlap,
+        )
+        return Image.fromarray(out)
 
 
 class LanczosUpscaler:

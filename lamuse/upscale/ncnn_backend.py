@@ -7,16 +7,15 @@ from pathlib import Path
 
 import ncnn
 import numpy as np
-from PIL import Image
 
-from lamuse.upscale.base import DEFAULT_OVERLAP, DEFAULT_TILE, check_scale, tiled, to_pixels
+from lamuse.upscale.base import DEFAULT_OVERLAP, DEFAULT_TILE, TiledUpscaler
 from lamuse.upscale.weights import BINS, PARAMS
 from lamuse.weights import resolve
 
 log = logging.getLogger(__name__)
 
 
-class RealEsrganNcnnUpscaler:
+class RealEsrganNcnnUpscaler(TiledUpscaler):
     """realesr-animevideov3 x2/x4 run by ncnn itself (no Vulkan; 1 thread is fastest on this CPU)."""
 
     name = "realesr-animevideov3-ncnn"
@@ -45,15 +44,3 @@ class RealEsrganNcnnUpscaler:
         if status != 0:
             raise RuntimeError(f"ncnn extraction failed with status {status}")
         return np.array(out).transpose(1, 2, 0)
-
-    def upscale(self, image: Image.Image, scale: int) -> Image.Image:
-        if check_scale(scale) == 1:
-            return image
-        out = tiled(
-            lambda tile: self.run_tile(tile, scale),
-            to_pixels(image),
-            scale,
-            tile=self.tile,
-            overlap=self.overlap,
-        )
-        return Image.fromarray(out)

@@ -8,10 +8,9 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from PIL import Image
 
 from lamuse.devices import torch_device
-from lamuse.upscale.base import DEFAULT_OVERLAP, DEFAULT_TILE, check_scale, tiled, to_pixels
+from lamuse.upscale.base import DEFAULT_OVERLAP, DEFAULT_TILE, TiledUpscaler
 from lamuse.upscale.srvgg import SRVGGNetCompact, srvgg_from_ncnn
 from lamuse.upscale.weights import BINS, PARAMS
 from lamuse.weights import resolve
@@ -19,7 +18,7 @@ from lamuse.weights import resolve
 log = logging.getLogger(__name__)
 
 
-class RealEsrganTorchUpscaler:
+class RealEsrganTorchUpscaler(TiledUpscaler):
     """realesr-animevideov3 x2/x4 in torch, weights parsed from the shipped ncnn files.
 
     ``bf16`` (default: on for CPU) runs the convs under bf16 autocast, about 2x faster on this CPU with a
@@ -57,15 +56,3 @@ class RealEsrganTorchUpscaler:
             batch = torch.from_numpy(pixels).permute(2, 0, 1)[None].to(self.device)
             out = self._models[scale](batch.contiguous(memory_format=torch.channels_last))
             return out[0].float().permute(1, 2, 0).cpu().numpy()
-
-    def upscale(self, image: Image.Image, scale: int) -> Image.Image:
-        if check_scale(scale) == 1:
-            return image
-        out = tiled(
-            lambda tile: self.run_tile(tile, scale),
-            to_pixels(image),
-            scale,
-            tile=self.tile,
-            overlap=self.overlap,
-        )
-        return Image.fromarray(out)
