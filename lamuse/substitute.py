@@ -2,7 +2,8 @@
 
 Candidates of the same class are pre-filtered by Hu-moment distance, then each is scored directly by the
 IoU of its placed silhouette against the element's mask, trying a horizontal flip, a rotation to the
-element's orientation and aspect changes of at most ±20%. ``chaos`` turns the argmax into a softmax.
+element's orientation (up to a quarter turn) and aspect changes of at most ±20%. ``chaos`` turns the
+argmax into a softmax.
 """
 
 from __future__ import annotations
@@ -21,7 +22,10 @@ from lamuse.types import Instance
 GRID_SIDE = 64
 """Long side of the low-resolution frame silhouettes are compared in."""
 ASPECT_FACTORS = (0.8, 0.9, 1.0, 1.1, 1.2)
-MAX_ROTATION_DEG = 30.0
+MAX_ROTATION_DEG = 90.0
+"""Up to a quarter turn: a standing figure may lie down where the painting has a reclining one."""
+ROTATION_COST = 0.05
+"""IoU given up per quarter turn, so an upright fit wins over a rotated one that is barely better."""
 MIN_ELONGATION_TO_ROTATE = 2.0
 PREFILTER_KEEP = 24
 TRUNCATED_PENALTY = 0.25
@@ -152,9 +156,13 @@ def _place_in_grid(shape: _Shape, target: _Target, aspect_factor: float) -> tupl
     return canvas, max(1, round(full_w)), max(1, round(full_h))
 
 
-def best_placement(cutout: Cutout, target: _Target) -> tuple[Placement, float]:
-    """Try flips, a rotation to the target's orientation and ±20% aspect; keep the best grid IoU."""
-    best: tuple[Placement, float] | None = None
+def best_placement(cutout: Cutout, target: _Target) -> tuple[Placement, float, float]:
+    """Try flips, a rotation to the target's orientation and ±20% aspect; keep the best grid IoU.
+
+    Returns the placement, its grid IoU, and that IoU less the rotation cost (what candidates are
+    ranked by, so an upright fit wins over a rotated one that is barely better).
+    """
+    best: tuple[Placement, float, float] | None = None
     target_sum = int(target.grid_mask.sum())
     for flip in (False, True):
         source_angle = -cutout.orientation if flip else cutout.orientation
@@ -174,7 +182,8 @@ def best_placement(cutout: Cutout, target: _Target) -> tuple[Placement, float]:
                 inter = np.logical_and(grid, target.grid_mask).sum()
                 union = grid.sum() + target_sum - inter
                 score = float(inter / union) if union else 0.0
-                if best is None or score > best[1]:
+                preference = score - ROTATION_COST * abs(rotation) / 90.0
+                if best is None or preference > best[2]:
                     placement = Placement(
                         flip=flip,
                         rotation=rotation,
@@ -183,7 +192,7 @@ def best_placement(cutout: Cutout, target: _Target) -> tuple[Placement, float]:
                         center=target.center,
                         aspect_change=factor,
                     )
-                    best = (placement, score)
+                    best = (placement, score, preference)
     assert best is not None
     return best
 
@@ -224,14 +233,14 @@ def choose_cutouts(
         # A cut-out cropped by its photo's frame (a head-and-shoulders portrait) reads as a torso cut in
         # mid-air when the element it replaces stands whole inside the painting.
         penalty = 0.0 if touches_border(instance.mask) else TRUNCATED_PENALTY
-        ious = np.array([s[3] - (penalty if s[0].truncated else 0.0) for s in scored])
+        ious = np.array([s[4] - (penalty if s[0].truncated else 0.0) for s in scored])
         logits = (ious - ious.max()) / temperature
         weights = np.exp(logits)
         if cutout_weights:
             weights *= np.array([cutout_weights.get(s[0].id, 1.0) for s in scored])
         weights /= weights.sum()
         pick = int(rng.choice(len(scored), p=weights)) if chaos > 0 else int(np.argmax(ious))
-        cutout, distance, placement, predicted = scored[pick]
+        cutout, distance, placement, predicted, _ = scored[pick]
         used.add(cutout.source)
         choices.append(
             Choice(

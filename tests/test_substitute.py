@@ -174,3 +174,12 @@ def test_a_cropped_photo_subject_is_avoided_for_a_whole_element() -> None:
     at_edge = _instance(_ellipse((300, 300), (150, 250), (30, 100), 0))
     [choice] = choose_cutouts([at_edge], [exact, close], rng=np.random.default_rng(0), chaos=0.0)
     assert choice.cutout.id == "cropped-portrait"
+
+
+def test_a_standing_shape_lies_down_for_a_reclining_element() -> None:
+    """An upright silhouette is turned a quarter for a horizontal element when nothing fits upright."""
+    target = _instance(_ellipse((300, 400), (200, 150), (110, 30), 0))
+    upright = _cutout(_ellipse((200, 100), (50, 100), (25, 85), 0), "upright")
+    [choice] = choose_cutouts([target], [upright], rng=np.random.default_rng(0), chaos=0.0)
+    assert abs(choice.placement.rotation) == pytest.approx(90, abs=3)
+    assert choice.predicted_iou > 0.8
