@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import contextvars
+import functools
 import logging
 import math
 import time
@@ -450,7 +451,7 @@ class JobQueue:
             done, _pending = await asyncio.wait([future], timeout=self.timeout_s)
             if not done:
                 self._cancelled.add(job.id)  # the thread cannot be killed; it stops at its next stage
-                future.add_done_callback(lambda f, job_id=job.id: self._stuck_done(f, job_id))
+                future.add_done_callback(functools.partial(self._stuck_done, job_id=job.id))
                 self._stuck = future
                 raise JobTimeout(self.timeout_s)
             return future.result()

@@ -187,12 +187,12 @@ class Store:
     def insert_job(self, row: dict[str, Any]) -> None:
         record = dict(row)
         record["params"] = json.dumps(record["params"])
-        self.db["jobs"].insert(record)
+        self.db.table("jobs").insert(record)
 
     def update_job(self, job_id: str, **fields: Any) -> None:
         if "params" in fields:
             fields["params"] = json.dumps(fields["params"])
-        self.db["jobs"].update(job_id, fields)
+        self.db.table("jobs").update(job_id, fields)
 
     def get_job(self, job_id: str) -> dict[str, Any] | None:
         row = self.db.execute("SELECT * FROM jobs WHERE id = ?", [job_id]).fetchone()
@@ -218,7 +218,7 @@ class Store:
         record["cutout_ids"] = json.dumps(record.get("cutout_ids") or [])
         if record.get("weights") is not None:
             record["weights"] = json.dumps(record["weights"])
-        self.db["outputs"].insert(record)
+        self.db.table("outputs").insert(record)
 
     def set_output_message(self, output_id: str, *, message_id: int, channel_id: int | None) -> None:
         self.db.execute(
@@ -345,7 +345,7 @@ class Store:
         return GuildSettings(**record)
 
     def update_guild_settings(self, guild_id: int, **fields: Any) -> GuildSettings:
-        self.db["guild_settings"].upsert({"guild_id": guild_id, **fields}, pk="guild_id")
+        self.db.table("guild_settings").upsert({"guild_id": guild_id, **fields}, pk="guild_id")
         return self.guild_settings(guild_id)
 
     def daily_guilds(self) -> list[GuildSettings]:

@@ -7,7 +7,7 @@ import logging
 import random
 import re
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypedDict
 
 import discord
 from discord import app_commands
@@ -46,6 +46,14 @@ LINK = re.compile(r"(?i)(?:https?|ftp|file)://|\bwww\.[a-z0-9-]+\.")
 """A link where a painting name was expected; the bot never fetches URLs (SSRF, unbounded downloads)."""
 VALIDATIONS_AT_ONCE = 2
 """Uploads decoded at the same time for validation (each may take ~120 MB at the pixel limit)."""
+
+
+class _Origin(TypedDict):
+    """Who asked, and where: the fields a button's follow-up job shares with its interaction."""
+
+    user_id: int
+    guild_id: int | None
+    channel_id: int | None
 
 
 def failure_text(job: Job, error: BaseException, language: str) -> str:
@@ -121,9 +129,14 @@ class MessageReply(_Reply):
     async def done(self, job: Job, result: Outcome) -> None:
         embed, files, view = render(result, self.language)
         if self.message is None:
-            self.message = await self.ctx.reply(
-                embed=embed, files=files, view=view, mention_author=False, allowed_mentions=NO_MENTIONS
-            )
+            if view is None:  # Context.reply's overloads take a View, not None (None means no view)
+                self.message = await self.ctx.reply(
+                    embed=embed, files=files, mention_author=False, allowed_mentions=NO_MENTIONS
+                )
+            else:
+                self.message = await self.ctx.reply(
+                    embed=embed, files=files, view=view, mention_author=False, allowed_mentions=NO_MENTIONS
+                )
         else:
             self.message = await self.message.edit(content=None, embed=embed, attachments=files, view=view)
         self.cog.record_output(job, result, self.message.id, self.message.channel.id)
@@ -429,7 +442,7 @@ class Muse(commands.Cog):
         if not await self._start(interaction, language):
             return
         limit = self.upload_limit(interaction.guild)
-        common = {
+        common: _Origin = {
             "user_id": interaction.user.id,
             "guild_id": interaction.guild_id,
             "channel_id": interaction.channel_id,

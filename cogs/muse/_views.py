@@ -32,9 +32,11 @@ class MuseButton(
 
     @classmethod
     async def from_custom_id(
-        cls, interaction: discord.Interaction, item: discord.ui.Button[Any], match: re.Match[str], /
+        cls, interaction: discord.Interaction, item: discord.ui.Item[Any], match: re.Match[str], /
     ) -> MuseButton:
-        return cls(match["action"], match["output"], label=item.label, style=item.style)
+        if isinstance(item, discord.ui.Button):  # always, for our template: it only matches our buttons
+            return cls(match["action"], match["output"], label=item.label, style=item.style)
+        return cls(match["action"], match["output"])
 
     async def callback(self, interaction: discord.Interaction) -> None:
         cog: Any = interaction.client.get_cog("Muse")  # type: ignore[attr-defined]
