@@ -4,5 +4,5 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
 .venv/bin/ruff check lamuse bot cogs tests
-.venv/bin/mypy lamuse
+.venv/bin/mypy lamuse bot cogs
 exec .venv/bin/pytest -q -p no:cacheprovider "$@"
