@@ -48,10 +48,6 @@ class UnknownPainting(BotError):
         self.name = name
 
 
-class OutputNotFound(BotError):
-    """A button refers to an output the store no longer has (deleted by retention)."""
-
-
 class EmptyCorpus(BotError):
     """The corpus folder has no paintings, so no random or daily painting can be chosen."""
 

@@ -297,13 +297,6 @@ class JobQueue:
         running, queued = self.user_jobs(job.user_id)
         self.max_user_active_seen = max(self.max_user_active_seen, running + queued)
 
-    def attach_response(self, job_id: str, message_id: int) -> None:
-        """Remember the message showing the job's progress (cancelled if that message is deleted)."""
-        for job in self._all_jobs():
-            if job.id == job_id:
-                job.response_message_id = message_id
-        self.store.update_job(job_id, response_message_id=message_id)
-
     # --- cancellation -----------------------------------------------------------------------------
 
     def _all_jobs(self) -> list[Job]:

@@ -220,12 +220,6 @@ class Store:
             record["weights"] = json.dumps(record["weights"])
         self.db.table("outputs").insert(record)
 
-    def set_output_message(self, output_id: str, *, message_id: int, channel_id: int | None) -> None:
-        self.db.execute(
-            "UPDATE outputs SET message_id = ?, channel_id = ? WHERE id = ?",
-            [message_id, channel_id, output_id],
-        )
-
     def get_output(self, output_id: str) -> dict[str, Any] | None:
         row = self.db.execute("SELECT * FROM outputs WHERE id = ?", [output_id]).fetchone()
         return self._output(row) if row else None

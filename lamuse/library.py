@@ -148,12 +148,6 @@ class CutoutLibrary:
             silhouette=silhouette,
         )
 
-    def by_id(self, cutout_id: str) -> Cutout:
-        for cutout in self.cutouts:
-            if cutout.id == cutout_id:
-                return cutout
-        raise KeyError(cutout_id)
-
     def class_counts(self) -> Counter[str]:
         return Counter(c.class_name for c in self.cutouts)
 

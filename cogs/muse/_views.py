@@ -7,8 +7,6 @@ from typing import Any
 
 import discord
 
-ACTIONS = ("again", "up2", "masks", "keep")
-
 
 class MuseButton(
     discord.ui.DynamicItem[discord.ui.Button[Any]],
