@@ -308,7 +308,9 @@ def outline_instances(image: Image.Image, instances: Sequence[Instance]) -> Imag
     draw = ImageDraw.Draw(out)
     font = ImageFont.load_default(size=max(12, image.height // 40))
     for index, instance in enumerate(instances):
-        x0, y0 = instance.box[0], instance.box[1]
+        # Label at the element's topmost pixel: its box corner can lie far outside a bent silhouette.
+        y0 = instance.box[1]
+        x0 = int(np.flatnonzero(instance.mask[y0])[0])
         draw.text(
             (x0 + 4, y0 + 2),
             instance.class_name,
