@@ -158,3 +158,37 @@ def test_weights_list_names_every_shipped_file(capsys: pytest.CaptureFixture[str
     for name in ("u2netp", "magenta-arbitrary-predict", "realesr-animevideov3-x4-bin"):
         assert name in out
     assert "maskrcnn-v2" in out
+
+
+def test_upscale_other_style_and_keep_colors_through_the_cli(annotated_library: Path, tmp_path: Path) -> None:
+    """`--upscale 2` doubles the output with the learned upscaler; `--style` and `--keep-colors` are
+    recorded, and the upscaler's weights appear in the trace with their sha256."""
+    extra = ["--annotations", str(PAINTING_ANNOTATIONS), "--size", "256", "--upscale", "2"]
+    extra += ["--style", str(PAINTINGS / "hokusai_great_wave.jpg"), "--keep-colors"]
+    extra += ["--style-strength", "0.7"]
+    assert _reinterpret(tmp_path, annotated_library, SEURAT, *extra) == 0
+    image = Image.open(tmp_path / "seurat_grande_jatte-0.png")
+    assert image.size == (512, 340)  # 256 x 170 working size, doubled
+    trace = json.loads((tmp_path / "seurat_grande_jatte-0.json").read_text())
+    assert trace["style_source"] == "hokusai_great_wave.jpg"
+    assert trace["options"]["keep_colors"] and trace["options"]["style_strength"] == 0.7
+    assert "upscale" in trace["timings"]
+    assert any(key.startswith("upscaler:") for key in trace["models"])
+
+
+def test_show_masks_outlines_each_element(annotated_library: Path) -> None:
+    """The masks view is the painting with a coloured contour on each element's edge."""
+    from lamuse.library import CutoutLibrary
+    from lamuse.pipeline import Pipeline
+    from lamuse.segment import ChainSegmenter
+
+    segmenter = AnnotationSegmenter([PAINTING_ANNOTATIONS])
+    pipeline = Pipeline(segmenter=ChainSegmenter([segmenter]), library=CutoutLibrary(annotated_library))
+    painting = Image.open(SEURAT).convert("RGB")
+    outlined = np.asarray(pipeline.show_masks(painting, name=SEURAT.name, long_side=512)).astype(int)
+    plain = np.asarray(painting.resize((512, 341), Image.Resampling.LANCZOS)).astype(int)
+    changed = np.abs(outlined - plain).sum(axis=2) > 60
+    for instance in segmenter.segment(painting.resize((512, 341)), name=SEURAT.name):
+        x0, y0, x1, y1 = instance.box
+        assert changed[y0:y1, x0:x1].mean() > 0.02  # its outline is drawn
+    assert changed.mean() < 0.2  # the rest of the painting is left alone
