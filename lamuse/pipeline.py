@@ -170,7 +170,7 @@ class Pipeline:
             "background": background,
             "stylized": stylized,
             "style_source": style_name or name,
-            "models": self._models(stylized, options.upscale > 1),
+            "models": self._models(segmentation, stylized, options.upscale > 1),
             "palette": palette,
             "weights_applied": {
                 "cutouts": dict(cutout_weights or {}),
@@ -221,17 +221,20 @@ class Pipeline:
         p = np.array([(weights or {}).get(f.name, 1.0) for f in files], dtype=np.float64)
         return files[int(rng.choice(len(files), p=p / p.sum()))]
 
-    def _models(self, stylized: bool, upscaled: bool) -> dict[str, dict[str, str]]:
-        models: dict[str, dict[str, str]] = {}
-        stages: list[tuple[str, Any]] = [("segmenter", self.segmenter)]
-        if stylized:
-            stages.append(("stylizer", self.stylizer))
-        if upscaled:
-            stages.append(("upscaler", self.upscaler))
-        for stage, obj in stages:
-            for key, path in (getattr(obj, "model_files", None) or {}).items():
-                models[f"{stage}:{key}"] = {"file": Path(path).name, "sha256": self._digest(Path(path))}
-        return models
+    def _models(
+        self, segmentation: Segmentation, stylized: bool, upscaled: bool
+    ) -> dict[str, dict[str, str]]:
+        """Every model file that shaped this picture, with its sha256 (computed once per file)."""
+        files: list[tuple[str, Mapping[str, Path]]] = [("segmenter", segmentation.model_files)]
+        if stylized and self.stylizer is not None:
+            files.append(("stylizer", getattr(self.stylizer, "model_files", {})))
+        if upscaled and self.upscaler is not None:
+            files.append(("upscaler", getattr(self.upscaler, "model_files", {})))
+        return {
+            f"{stage}:{key}": {"file": Path(path).name, "sha256": self._digest(Path(path))}
+            for stage, stage_files in files
+            for key, path in stage_files.items()
+        }
 
     def _digest(self, path: Path) -> str:
         if path not in self._file_digests:

@@ -5,7 +5,7 @@ Stage protocols live here too so every stage module depends on this file alone.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal, Protocol
@@ -46,10 +46,11 @@ class Instance:
 
 @dataclass(frozen=True)
 class Segmentation:
-    """What a segmenter (or a chain of them) found, and which one answered."""
+    """What a segmenter (or a chain of them) found, which one answered, and the files it used."""
 
     segmenter: str
     instances: list[Instance]
+    model_files: Mapping[str, Path] = field(default_factory=dict)
 
 
 class Segmenter(Protocol):

@@ -44,6 +44,8 @@ def test_three_variations_with_the_output_contract(seurat_run: Path) -> None:
                 assert key in swap
         assert set(trace["timings"]) >= {"segment", "substitute", "stylize"}
         assert all(len(m["sha256"]) == 64 for m in trace["models"].values())
+        assert trace["models"]["segmenter:annotations_0"]["file"] == "paintings.json"
+        assert {"stylizer:style_predictor", "stylizer:style_transformer"} <= set(trace["models"])
         assert "is now" in trace["explanation"]
 
 
@@ -87,6 +89,7 @@ def test_unknown_painting_falls_back_to_salient(
     assert _reinterpret(tmp_path, annotated_library, painting, *extra) == 0
     trace = json.loads((tmp_path / "klimt_the_kiss-0.json").read_text())
     assert trace["segmenter"] == "salient"
+    assert trace["models"]["segmenter:u2netp"]["file"] == "u2netp.onnx"
     assert trace["swaps"] and not trace["swaps"][0]["same_class"]
     assert "chosen by shape" in trace["explanation"]
 

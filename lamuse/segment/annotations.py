@@ -156,6 +156,7 @@ class AnnotationSegmenter:
     ) -> None:
         paths = [Path(sources)] if isinstance(sources, str | Path) else [Path(p) for p in sources]
         self.files = [CocoAnnotations(p) for p in paths]
+        self.model_files = {f"annotations_{i}": p for i, p in enumerate(paths)}
         self.image_dirs = (
             [Path(d) for d in image_dirs]
             if image_dirs is not None

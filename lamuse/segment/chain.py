@@ -36,7 +36,8 @@ class ChainSegmenter:
                 instances = segmenter.segment(image)
             log.debug("%s found %d instances", segmenter.name, len(instances))
             if instances:
-                return Segmentation(segmenter=segmenter.name, instances=instances)
+                files = getattr(segmenter, "model_files", {})
+                return Segmentation(segmenter=segmenter.name, instances=instances, model_files=files)
         return Segmentation(segmenter=self.segmenters[-1].name, instances=[])
 
     def segment(self, image: Image.Image) -> list[Instance]:

@@ -145,6 +145,7 @@ class MaskRCNNSegmenter:
         if path is not None:
             model.load_state_dict(torch.load(path, map_location="cpu", weights_only=True))
         self.weights_id = "random" if path is None else path.name
+        self.model_files = {} if path is None else {f"maskrcnn_{version}": path}
         self.device = torch_device(device)
         self.bf16 = self.device.type == "cpu" and (_cpu_has_bf16() if bf16 == "auto" else bool(bf16))
         self.model = model.eval().to(self.device)

@@ -57,6 +57,7 @@ class SalientSegmenter:
         import onnxruntime as ort
 
         path = resolve(U2NETP, local_path=weights)
+        self.model_files = {"u2netp": path}
         options = ort.SessionOptions()
         if threads is not None:
             options.intra_op_num_threads = threads
