@@ -195,3 +195,23 @@ def test_show_masks_outlines_each_element(annotated_library: Path) -> None:
         x0, y0, x1, y1 = instance.box
         assert changed[y0:y1, x0:x1].mean() > 0.02  # its outline is drawn
     assert changed.mean() < 0.2  # the rest of the painting is left alone
+
+
+def test_maskrcnn_weights_from_a_local_path_join_the_chain(annotated_library: Path, tmp_path: Path) -> None:
+    """`--maskrcnn-weights` loads a local state dict (here a seeded random one) and the chain uses it
+    for a painting without curated masks; the trace names the weights file."""
+    import torch
+    from torchvision.models.detection import maskrcnn_resnet50_fpn
+
+    torch.manual_seed(0)
+    checkpoint = tmp_path / "maskrcnn-random.pth"
+    torch.save(
+        maskrcnn_resnet50_fpn(weights=None, weights_backbone=None, num_classes=91).state_dict(), checkpoint
+    )
+    painting = PAINTINGS / "klimt_the_kiss.jpg"
+    extra = ["--maskrcnn-weights", str(checkpoint), "--maskrcnn-version", "v1", "--score-threshold", "0"]
+    extra += ["--size", "256", "--stylizer", "none"]
+    assert _reinterpret(tmp_path / "out", annotated_library, painting, *extra) == 0
+    trace = json.loads((tmp_path / "out" / "klimt_the_kiss-0.json").read_text())
+    assert trace["segmenter"] == "maskrcnn" and trace["instances_found"] > 0
+    assert trace["models"]["segmenter:maskrcnn_v1"]["file"] == "maskrcnn-random.pth"
