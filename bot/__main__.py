@@ -35,12 +35,11 @@ def main() -> int:
         return 2
     if not settings.corpus.is_dir():
         log.warning("corpus folder %s does not exist: only attached images will work", settings.corpus)
-    from bot.app import create_bot, describe
+    from bot.app import create_bot, describe, run_bot
 
     bot = create_bot(settings)
     log.info("starting La Muse: %s", describe(bot))
-    bot.run(settings.discord_token.get_secret_value(), log_handler=None)
-    return 0
+    return run_bot(bot, settings.discord_token.get_secret_value())
 
 
 if __name__ == "__main__":

@@ -7,6 +7,7 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
+import aiohttp
 import discord
 from discord import app_commands
 from discord.ext import commands
@@ -178,3 +179,19 @@ def describe(bot: Any) -> str:
     """One log line about the running configuration, without secrets."""
     s = bot.settings
     return f"corpus={s.corpus} library={s.library} db={s.db} device={s.device}"
+
+
+def run_bot(bot: commands.Bot, token: str) -> int:
+    """Run until stopped; a refused token or an unreachable Discord is one clear log line, not a traceback.
+
+    Returns the process exit status.
+    """
+    try:
+        bot.run(token, log_handler=None)
+    except discord.LoginFailure:
+        log.error("Discord refused DISCORD_TOKEN: check the bot token in the developer portal")
+        return 2
+    except (aiohttp.ClientConnectionError, TimeoutError) as error:
+        log.error("cannot reach Discord (%s): check the network, then start again", type(error).__name__)
+        return 1
+    return 0

@@ -59,7 +59,8 @@ def test_token_never_logged_when_login_fails(
     capfd: pytest.CaptureFixture[str],
     root_logging: None,
 ) -> None:
-    """Startup at DEBUG up to a failed login: the token is in no log line, no output, no exception."""
+    """Startup at DEBUG up to a failed login: exit status 2 with one clear line, and the token is in no
+    log line and no output."""
     import discord
 
     import bot.__main__ as entry
@@ -71,11 +72,11 @@ def test_token_never_logged_when_login_fails(
     monkeypatch.setattr(discord.Client, "login", refuse_login)
     _env_for_main(monkeypatch, tmp_path)
     caplog.set_level(logging.DEBUG)
-    with pytest.raises(discord.LoginFailure) as failure:
-        entry.main()
+    assert entry.main() == 2
     out, err = capfd.readouterr()
     assert "starting La Muse" in caplog.text
-    for text in (caplog.text, out, err, str(failure.value), repr(failure.value)):
+    assert "Discord refused DISCORD_TOKEN" in caplog.text
+    for text in (caplog.text, out, err):
         assert TOKEN not in text and "known-test-token" not in text
 
 
@@ -175,3 +176,27 @@ def test_blob_names_are_never_user_text(tmp_path: Path) -> None:
     for name in ("../x.png", "a/b.png", "..\\x.png", ".hidden"):
         with pytest.raises(ValueError):
             blobs.put("inputs", name, b"x")
+
+
+def test_unreachable_discord_is_one_clear_line(
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+    caplog: pytest.LogCaptureFixture,
+    capfd: pytest.CaptureFixture[str],
+    root_logging: None,
+) -> None:
+    """No network at start: exit status 1 and a plain log line, no traceback, no token."""
+    import aiohttp
+    import discord
+
+    import bot.__main__ as entry
+
+    async def no_network(self: Any, token: str) -> None:
+        raise aiohttp.ClientConnectionError("Cannot connect to host discord.com:443")
+
+    monkeypatch.setattr(discord.Client, "login", no_network)
+    _env_for_main(monkeypatch, tmp_path)
+    assert entry.main() == 1
+    out, err = capfd.readouterr()
+    assert "cannot reach Discord" in caplog.text
+    assert "Traceback" not in out + err + caplog.text and TOKEN not in out + err + caplog.text
