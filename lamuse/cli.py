@@ -29,6 +29,20 @@ DEMO_PAINTINGS = (
 )
 
 
+def _non_negative(value: str) -> int:
+    number = int(value)
+    if number < 0:
+        raise argparse.ArgumentTypeError("must be 0 or more")
+    return number
+
+
+def _long_side(value: str) -> int:
+    number = int(value)
+    if not 64 <= number <= 8192:
+        raise argparse.ArgumentTypeError("must be between 64 and 8192 pixels")
+    return number
+
+
 def _chaos(value: str) -> float:
     number = float(value)
     if not 0.0 <= number <= 1.0:
@@ -86,7 +100,7 @@ def build_parser() -> argparse.ArgumentParser:
 def _add_pipeline_options(parser: argparse.ArgumentParser, library: Path) -> None:
     parser.add_argument("--library", type=Path, default=library)
     parser.add_argument("--annotations", type=Path, action="append", help="COCO instance JSON (repeatable)")
-    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--seed", type=_non_negative, default=0)
     parser.add_argument("--chaos", type=_chaos, default=0.2, help="0 = closest silhouette, 1 = wild")
     parser.add_argument("--background", choices=("keep", "swap", "none"), default="keep")
     parser.add_argument("--backgrounds", type=Path, help="folder of backgrounds for --background swap")
@@ -94,7 +108,7 @@ def _add_pipeline_options(parser: argparse.ArgumentParser, library: Path) -> Non
     parser.add_argument("--style", type=Path, help="take the style from this image instead of the painting")
     parser.add_argument("--style-strength", type=_chaos, default=1.0)
     parser.add_argument("--keep-colors", action="store_true", help="transfer luminance only")
-    parser.add_argument("--size", type=int, default=1024, help="long side of the working picture")
+    parser.add_argument("--size", type=_long_side, default=1024, help="long side of the working picture")
     parser.add_argument("--upscale", type=int, choices=(1, 2, 4), default=1)
     parser.add_argument("--stylizer", default="auto", help='stylizer name, or "none" for the bare collage')
     parser.add_argument("--upscaler", default="auto")
@@ -209,7 +223,10 @@ def _reinterpret(args: argparse.Namespace) -> int:
 
     working = fit_long_side(painting, options.size)
     segmentation = pipeline.segment(working, name=args.painting.name)
-    args.out.mkdir(parents=True, exist_ok=True)
+    try:
+        args.out.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise LamuseError(f"cannot write to {args.out}: {error.strerror or error}") from error
     for k in range(args.variations):
         result = pipeline.reinterpret(
             painting,
@@ -290,6 +307,7 @@ def _demo(args: argparse.Namespace) -> int:
     )
     _print_summary(summary, library_dir)
     painting_annotations = data / "annotations" / "paintings.json"
+    failures = 0
     for name in DEMO_PAINTINGS:
         painting = data / "paintings" / name
         if not painting.is_file():
@@ -298,6 +316,6 @@ def _demo(args: argparse.Namespace) -> int:
         argv += ["--seed", "7", "--variations", "2", "--stylizer", args.stylizer]
         if painting_annotations.is_file():
             argv += ["--annotations", str(painting_annotations)]
-        main(argv)
+        failures += main(argv) != 0
     print(f"results are in {args.out.resolve()}")  # noqa: T201
-    return 0
+    return 2 if failures else 0

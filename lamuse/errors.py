@@ -25,3 +25,11 @@ class ChecksumMismatch(LamuseError):
 
 class LibraryError(LamuseError):
     """The cut-out library is missing, empty or unreadable."""
+
+
+class ConfigError(LamuseError, ValueError):
+    """An unknown stage name, device or similar setting (still a ValueError for plain callers)."""
+
+
+class AnnotationsError(LamuseError):
+    """A COCO annotations file is missing or not valid COCO instance JSON."""

@@ -117,6 +117,8 @@ def _read_bytes(data: bytes | Path, max_bytes: int) -> bytes:
         raise ImageError(f"{data} is a folder, not an image", reason="not_an_image") from exc
     except FileNotFoundError as exc:
         raise ImageError(f"{data} does not exist", reason="missing") from exc
+    except OSError as exc:
+        raise ImageError(f"{data} cannot be read ({exc.strerror or exc})", reason="unreadable") from exc
 
 
 def _exif_orientation(image: Image.Image) -> int | None:

@@ -11,6 +11,7 @@ import json
 import logging
 import os
 import re
+import sqlite3
 from collections import Counter
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -77,8 +78,12 @@ class Cutout:
     silhouette: np.ndarray
 
     def load_rgba(self) -> Image.Image:
-        with Image.open(self.file) as image:
-            return image.convert("RGBA")
+        try:
+            with Image.open(self.file) as image:
+                return image.convert("RGBA")
+        except OSError as error:
+            message = f"cut-out {self.id} is missing or damaged ({self.file}); re-add its photo"
+            raise LibraryError(message) from error
 
 
 @dataclass
@@ -118,10 +123,13 @@ class CutoutLibrary:
             raise LibraryError(
                 f"no cut-out library at {self.root}; build one with `lamuse library add PHOTOS_DIR`"
             )
-        db = sqlite_utils.Database(self.db_path)
-        if "cutouts" not in db.table_names():
-            raise LibraryError(f"the library at {self.root} is empty")
-        rows = list(db["cutouts"].rows_where(order_by="id"))
+        try:
+            db = sqlite_utils.Database(self.db_path)
+            if "cutouts" not in db.table_names():
+                raise LibraryError(f"the library at {self.root} is empty")
+            rows = list(db.table("cutouts").rows_where(order_by="id"))
+        except sqlite3.DatabaseError as error:
+            raise LibraryError(f"the library database {self.db_path} is unreadable ({error})") from error
         if not rows:
             raise LibraryError(f"the library at {self.root} is empty")
         return [self._row_to_cutout(row) for row in rows]
@@ -413,8 +421,12 @@ def _parse_markdown_tables(text: str) -> Iterator[tuple[str, PhotoCredit]]:
 
 def read_classes(path: Path) -> dict[str, str]:
     """A class sidecar: JSON ``{"photo.jpg": "dog", ...}``; names must be COCO classes."""
-    data = json.loads(path.read_text(encoding="utf-8"))
-    classes = {k: v for k, v in data.items() if not k.startswith("_")}
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+        classes = {str(k): v for k, v in data.items() if not str(k).startswith("_")}
+    except (OSError, ValueError, AttributeError) as error:
+        message = f'{path} is not a class sidecar (JSON {{"photo.jpg": "dog"}}): {error}'
+        raise LibraryError(message) from error
     unknown = sorted({v for v in classes.values() if v not in COCO_IDS})
     if unknown:
         raise LibraryError(f"{path}: not COCO class names: {', '.join(unknown)}")

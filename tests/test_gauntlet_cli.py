@@ -134,3 +134,66 @@ def test_exif_rotated_photo_comes_out_upright(tmp_path: Path, annotated_library:
     assert output.size == upright.size
     trace = json.loads((tmp_path / "out" / "sideways-0.json").read_text())
     assert trace["segmenter"] == "annotations"  # recognised by content as the upright Seurat
+
+
+def _corrupt_library(tmp_path: Path, annotated_library: Path) -> Path:
+    broken = tmp_path / "broken-library"
+    broken.mkdir()
+    (broken / "library.db").write_bytes(b"this is not sqlite" * 100)
+    return broken
+
+
+def _library_missing_a_png(tmp_path: Path, annotated_library: Path) -> Path:
+    import shutil
+
+    copy = tmp_path / "library-copy"
+    shutil.copytree(annotated_library, copy)
+    for png in (copy / "cutouts").glob("*.png"):
+        png.unlink()
+    return copy
+
+
+BAD_SETTINGS = {
+    "negative seed": (["--seed", "-1"], None, "must be 0 or more"),
+    "zero size": (["--size", "0"], None, "between 64 and 8192"),
+    "unknown stylizer": (["--stylizer", "bogus"], None, "unknown stylizer"),
+    "unknown upscaler": (["--upscale", "2", "--upscaler", "bogus"], None, "unknown upscaler"),
+    "unknown device": (["--device", "tpu"], None, "unknown device"),
+    "cuda without a GPU": (["--device", "cuda:0", "--stylizer", "magenta-torch"], None, "CUDA"),
+    "missing annotations": (["--annotations", "/nonexistent/coco.json"], None, "cannot read annotations"),
+    "annotations not COCO": (["--annotations", "{tmp}/bad.json"], None, "not COCO instance JSON"),
+    "garbage Mask R-CNN weights": (["--maskrcnn-weights", "{tmp}/bad.json"], None, "not a Mask R-CNN"),
+    "corrupt library": ([], _corrupt_library, "unreadable"),
+    "library missing its images": (
+        ["--annotations", str(PAINTING_ANNOTATIONS)],
+        _library_missing_a_png,
+        "re-add",
+    ),
+    "output path is a file": (["--out", "{tmp}/bad.json"], None, "cannot write"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(BAD_SETTINGS))
+def test_bad_settings_get_one_clear_error_line(
+    case: str, tmp_path: Path, annotated_library: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Wrong options, files or libraries exit 2 with one `error:` line (argparse usage errors too)."""
+    if case == "cuda without a GPU":
+        import torch
+
+        if torch.cuda.is_available():
+            pytest.skip("this machine has a GPU")
+    options, make_library, words = BAD_SETTINGS[case]
+    (tmp_path / "bad.json").write_text('{"images": "nope"}')
+    library = make_library(tmp_path, annotated_library) if make_library else annotated_library
+    argv = ["reinterpret", str(SEURAT), "--library", str(library), "--out", str(tmp_path / "out")]
+    argv += ["--size", "256", *[o.replace("{tmp}", str(tmp_path)) for o in options]]
+    try:
+        status = main(argv)
+    except SystemExit as exit_:  # argparse rejects bad values itself, with status 2
+        status = int(exit_.code or 0)
+    assert status == 2
+    err = capsys.readouterr().err
+    errors = [line for line in err.splitlines() if line.startswith("error:") or ": error:" in line]
+    assert "Traceback" not in err
+    assert len(errors) == 1 and words in errors[0], err

@@ -20,6 +20,7 @@ import numpy as np
 from PIL import Image
 
 from lamuse.coco import COCO_NAMES, segmentation_to_mask
+from lamuse.errors import AnnotationsError
 from lamuse.segment._masks import make_instance
 from lamuse.types import Instance
 
@@ -85,8 +86,17 @@ class CocoAnnotations:
 
     def __init__(self, path: Path) -> None:
         self.path = Path(path)
-        with open(self.path, encoding="utf-8") as handle:
-            data = json.load(handle)
+        try:
+            with open(self.path, encoding="utf-8") as handle:
+                data = json.load(handle)
+            self._index(data)
+        except OSError as error:
+            message = f"cannot read annotations {self.path}: {error.strerror or error}"
+            raise AnnotationsError(message) from error
+        except (ValueError, KeyError, TypeError, AttributeError) as error:
+            raise AnnotationsError(f"{self.path} is not COCO instance JSON ({error!r})") from error
+
+    def _index(self, data: Any) -> None:
         self.images: dict[int, CocoImage] = {
             int(im["id"]): CocoImage(int(im["id"]), str(im["file_name"]), int(im["width"]), int(im["height"]))
             for im in data["images"]

@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import pickle
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
@@ -143,7 +144,11 @@ class MaskRCNNSegmenter:
             box_score_thresh=score_threshold,
         )
         if path is not None:
-            model.load_state_dict(torch.load(path, map_location="cpu", weights_only=True))
+            try:
+                model.load_state_dict(torch.load(path, map_location="cpu", weights_only=True))
+            except (RuntimeError, OSError, ValueError, EOFError, pickle.UnpicklingError) as error:
+                message = f"{path} is not a Mask R-CNN {version} state dict ({error})"
+                raise WeightsUnavailable(message) from error
         self.weights_id = "random" if path is None else path.name
         self.model_files = {} if path is None else {f"maskrcnn_{version}": path}
         self.device = torch_device(device)

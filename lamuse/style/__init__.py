@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from lamuse.errors import ConfigError
+
 if TYPE_CHECKING:
     from lamuse.style.base import MagentaStylizer
 
@@ -32,7 +34,7 @@ def create_stylizer(
         ValueError: unknown name (the message lists the valid ones) or an unavailable device.
     """
     if name == "auto":
-        on_cuda = device == "cuda" or (device == "auto" and _cuda_available())
+        on_cuda = device.split(":")[0] == "cuda" or (device == "auto" and _cuda_available())
         name = "magenta-torch" if on_cuda else "magenta-onnx"
     if name == "magenta-onnx":
         from lamuse.style.onnx_backend import MagentaOnnxStylizer
@@ -42,7 +44,7 @@ def create_stylizer(
         from lamuse.style.torch_backend import MagentaTorchStylizer
 
         return MagentaTorchStylizer(device=device, size=size)
-    raise ValueError(f"unknown stylizer {name!r}; valid names: auto, {', '.join(STYLIZERS)}")
+    raise ConfigError(f"unknown stylizer {name!r}; valid names: auto, {', '.join(STYLIZERS)}")
 
 
 __all__ = ["STYLIZERS", "create_stylizer"]

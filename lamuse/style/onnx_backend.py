@@ -10,6 +10,7 @@ import numpy as np
 import onnx
 import onnxruntime as ort
 
+from lamuse.errors import ConfigError
 from lamuse.style.base import DEFAULT_CACHE_SIZE, DEFAULT_SIZE, MagentaStylizer
 
 log = logging.getLogger(__name__)
@@ -32,15 +33,17 @@ def size_agnostic(model: onnx.ModelProto) -> onnx.ModelProto:
 
 
 def providers_for(device: str) -> list[str]:
-    """onnxruntime providers for ``device`` ("auto", "cpu", "cuda"); raises when CUDA is asked but missing."""
+    """onnxruntime providers for ``device`` ("auto", "cpu", "cuda", "cuda:N"; the index is onnxruntime's
+    default device); raises ConfigError when CUDA is asked but missing."""
     available = ort.get_available_providers()
     if device == "auto":
         return [p for p in (_PROVIDERS["cuda"], _PROVIDERS["cpu"]) if p in available]
-    if device not in _PROVIDERS:
-        raise ValueError(f"unknown device {device!r}; use auto, cpu or cuda")
-    if _PROVIDERS[device] not in available:
-        raise ValueError(f"onnxruntime has no {_PROVIDERS[device]} here (available: {', '.join(available)})")
-    return [_PROVIDERS[device]] + ([_PROVIDERS["cpu"]] if device != "cpu" else [])
+    kind = device.split(":")[0]
+    if kind not in _PROVIDERS:
+        raise ConfigError(f"unknown device {device!r}; use auto, cpu, cuda or cuda:N")
+    if _PROVIDERS[kind] not in available:
+        raise ConfigError(f"onnxruntime has no {_PROVIDERS[kind]} here (available: {', '.join(available)})")
+    return [_PROVIDERS[kind]] + ([_PROVIDERS["cpu"]] if kind != "cpu" else [])
 
 
 class MagentaOnnxStylizer(MagentaStylizer):

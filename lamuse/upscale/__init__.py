@@ -5,6 +5,7 @@ Backends are imported lazily by :func:`create_upscaler`; importing this package 
 
 from __future__ import annotations
 
+from lamuse.errors import ConfigError
 from lamuse.types import Upscaler
 
 UPSCALERS = ("realesr-animevideov3-torch", "realesr-animevideov3-ncnn", "lanczos")
@@ -30,7 +31,7 @@ def create_upscaler(name: str = "auto", *, device: str = "auto") -> Upscaler:
         from lamuse.upscale.base import LanczosUpscaler
 
         return LanczosUpscaler()
-    raise ValueError(f"unknown upscaler {name!r}; valid names: auto, {', '.join(UPSCALERS)}")
+    raise ConfigError(f"unknown upscaler {name!r}; valid names: auto, {', '.join(UPSCALERS)}")
 
 
 __all__ = ["UPSCALERS", "create_upscaler"]
