@@ -66,15 +66,21 @@ def describe_swap(swap: Mapping[str, Any], size: tuple[int, int], language: Lang
     new_class = swap["cutout_class"]
     subject = swap.get("subject") or new_class
     credit = _short_credit(str(swap.get("credit") or ""))
+    class_agnostic = swap.get("class_id") == 0
     if language == "fr":
         noun = _FRENCH_CLASSES.get(original, original)
         new = _FRENCH_CLASSES.get(new_class, new_class)
         text = f"{noun[0].upper()}{noun[1:]} {where} devient {new} d'une photo « {subject} »"
-        if not swap.get("same_class", True):
-            text += f" (aucun·e {original} dans la bibliothèque : choisi·e pour sa silhouette)"
+        if class_agnostic:
+            text += " (choisi pour sa silhouette)"
+        elif not swap.get("same_class", True):
+            bare = re.sub(r"^(le |la |les |l')", "", noun)
+            text += f" (pas de « {bare} » dans la bibliothèque : choisi pour sa silhouette)"
         return f"{text} (photo : {credit})."
     text = f"The {original} {where} is now {_article_en(new_class)} from a photo of {subject}"
-    if not swap.get("same_class", True):
+    if class_agnostic:
+        text += " (chosen by its shape)"
+    elif not swap.get("same_class", True):
         text += f" (no {original} in the library, so chosen by shape alone)"
     return f"{text} (photo: {credit})."
 

@@ -37,7 +37,7 @@ from lamuse.types import (
     Stylizer,
     Upscaler,
 )
-from lamuse.weights import sha256_file
+from lamuse.weights import file_sha256
 
 log = logging.getLogger(__name__)
 
@@ -92,7 +92,6 @@ class Pipeline:
         self.stylizer = stylizer
         self.upscaler = upscaler
         self.backgrounds = backgrounds
-        self._file_digests: dict[Path, str] = {}
 
     def segment(self, painting: Image.Image, *, name: str | None = None) -> Segmentation:
         """Find the painting's elements at the painting's own size."""
@@ -231,15 +230,11 @@ class Pipeline:
         if upscaled and self.upscaler is not None:
             files.append(("upscaler", getattr(self.upscaler, "model_files", {})))
         return {
-            f"{stage}:{key}": {"file": Path(path).name, "sha256": self._digest(Path(path))}
+            f"{stage}:{key}": {"file": Path(path).name, "sha256": file_sha256(Path(path))}
             for stage, stage_files in files
             for key, path in stage_files.items()
         }
 
-    def _digest(self, path: Path) -> str:
-        if path not in self._file_digests:
-            self._file_digests[path] = sha256_file(path)
-        return self._file_digests[path]
 
 
 def usable_instances(instances: Sequence[Instance], size: tuple[int, int]) -> list[Instance]:

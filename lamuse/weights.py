@@ -62,16 +62,22 @@ def sha256_file(path: Path) -> str:
 
 
 @cache
-def _verified(path: Path, size: int, mtime_ns: int, expected: str) -> bool:
-    return sha256_file(path) == expected
+def _sha256_of_version(path: Path, size: int, mtime_ns: int) -> str:
+    return sha256_file(path)
+
+
+def file_sha256(path: Path) -> str:
+    """sha256 of a file, hashed once per file version (path, size, mtime): model files are large and the
+    trace of every picture names them."""
+    stat = path.stat()
+    return _sha256_of_version(path.resolve(), stat.st_size, stat.st_mtime_ns)
 
 
 def verify(path: Path, expected: str | None) -> None:
-    """Raise ChecksumMismatch unless ``path`` hashes to ``expected`` (memoised per file version)."""
+    """Raise ChecksumMismatch unless ``path`` hashes to ``expected``."""
     if expected is None:
         return
-    stat = path.stat()
-    if not _verified(path, stat.st_size, stat.st_mtime_ns, expected):
+    if file_sha256(path) != expected:
         raise ChecksumMismatch(f"{path} does not match the expected sha256 {expected[:12]}…")
 
 

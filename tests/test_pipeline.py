@@ -91,7 +91,10 @@ def test_unknown_painting_falls_back_to_salient(
     assert trace["segmenter"] == "salient"
     assert trace["models"]["segmenter:u2netp"]["file"] == "u2netp.onnx"
     assert trace["swaps"] and not trace["swaps"][0]["same_class"]
-    assert "chosen by shape" in trace["explanation"]
+    assert (
+        "chosen by its shape" in trace["explanation"]
+        and "no object in the library" not in trace["explanation"]
+    )
 
 
 @pytest.mark.parametrize("mode", ["swap", "none"])
@@ -215,3 +218,23 @@ def test_maskrcnn_weights_from_a_local_path_join_the_chain(annotated_library: Pa
     trace = json.loads((tmp_path / "out" / "klimt_the_kiss-0.json").read_text())
     assert trace["segmenter"] == "maskrcnn" and trace["instances_found"] > 0
     assert trace["models"]["segmenter:maskrcnn_v1"]["file"] == "maskrcnn-random.pth"
+
+
+def test_explanation_of_fallbacks_in_both_languages() -> None:
+    """A class missing from the library and a class-agnostic element are explained as such, in French
+    without English words."""
+    from lamuse.explain import explain
+
+    missing = {"class": "umbrella", "class_id": 28, "cutout_class": "truck", "box": [40, 0, 60, 20]}
+    missing |= {"subject": "vintage truck", "credit": "A, CC0", "same_class": False}
+    agnostic = {"class": "object", "class_id": 0, "cutout_class": "person", "box": [40, 40, 60, 60]}
+    agnostic |= {"subject": "a dancer", "credit": "B, CC0", "same_class": False}
+    trace = {"swaps": [missing, agnostic], "background": {"mode": "keep"}}
+    english = explain(trace, (100, 100))
+    assert "no umbrella in the library, so chosen by shape alone" in english
+    assert (
+        "The object in the centre is now a person from a photo of a dancer (chosen by its shape)" in english
+    )
+    french = explain(trace, (100, 100), "fr")
+    assert "pas de « parapluie » dans la bibliothèque" in french and "umbrella" not in french
+    assert "L'élément au centre devient la personne" in french

@@ -21,7 +21,7 @@ from lamuse.coco import COCO_CATEGORIES, COCO_NAMES
 from lamuse.errors import ChecksumMismatch, WeightsUnavailable
 from lamuse.segment._masks import make_instance
 from lamuse.types import Instance
-from lamuse.weights import WeightsEntry, resolve, sha256_file
+from lamuse.weights import WeightsEntry, file_sha256, resolve
 
 if TYPE_CHECKING:
     import torch
@@ -75,7 +75,7 @@ def _resolve_weights(
     entry = torchvision_entry(version)
     path = resolve(entry, cache_dir=cache_dir or torch_hub_checkpoints(), allow_download=allow_download)
     prefix = str(entry.meta["sha256_prefix"])
-    if not sha256_file(path).startswith(prefix):
+    if not file_sha256(path).startswith(prefix):
         raise ChecksumMismatch(f"{path} does not start with the sha256 prefix {prefix} in its name")
     return path
 
