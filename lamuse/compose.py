@@ -165,8 +165,9 @@ def paste(canvas: np.ndarray, painting: np.ndarray, choice: Choice, *, colour_ma
     if not hard.any():
         return result()
     ys, xs = np.nonzero(hard)
-    left = round(choice.placement.center[0] - (xs.mean() + 0.5))
-    top = round(choice.placement.center[1] - (ys.mean() + 0.5))
+    # Both centroids are means of pixel indices, so they align without a half-pixel shift.
+    left = round(choice.placement.center[0] - xs.mean())
+    top = round(choice.placement.center[1] - ys.mean())
     rgb = rgba[..., :3].copy()
     if colour_match:
         region = painting[choice.instance.mask]

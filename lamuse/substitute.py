@@ -146,7 +146,8 @@ def _place_in_grid(shape: _Shape, target: _Target, aspect_factor: float) -> tupl
     resized = cv2.resize(shape.mask, (grid_w, grid_h), interpolation=cv2.INTER_LINEAR) >= 0.5
     cx = (target.center[0] - target.grid_origin[0]) * target.grid_scale
     cy = (target.center[1] - target.grid_origin[1]) * target.grid_scale
-    left, top = round(cx - shape.offset[0] * grid_w), round(cy - shape.offset[1] * grid_h)
+    # ``cx, cy`` are pixel-index coordinates, ``offset`` continuous ones: pixel j spans [j, j+1).
+    left, top = round(cx + 0.5 - shape.offset[0] * grid_w), round(cy + 0.5 - shape.offset[1] * grid_h)
     canvas = np.zeros((GRID_SIDE, GRID_SIDE), dtype=bool)
     sx0, sy0 = max(0, -left), max(0, -top)
     dx0, dy0 = max(0, left), max(0, top)
