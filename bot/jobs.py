@@ -417,7 +417,13 @@ class JobQueue:
             # Deliver before marking done: a kill during the upload leaves the row "running", so the next
             # start runs and delivers it again (at least once) instead of losing the result.
             await self._flush(job)
-            await self._notify(listener.done(job, result), job)
+            try:
+                await listener.done(job, result)
+            except Exception as error:  # noqa: BLE001 - the user must hear that the result was lost
+                log.exception("delivering job %s failed", job.id)
+                await self._notify(listener.failed(job, error), job)
+                self._finish(job, JobStatus.FAILED, error=f"delivery: {type(error).__name__}: {error}")
+                return
         self._finish(job, JobStatus.DONE)
 
     async def _in_worker(self, job: Job, listener: JobListener | None) -> Any:

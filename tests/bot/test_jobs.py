@@ -158,3 +158,24 @@ async def test_recover_requeues_unfinished_and_reports_exhausted(tmp_path) -> No
     assert listeners[fresh.id].events[-1] == ("done", 1)
     assert store.get_job(tired.id)["status"] == "failed"
     await queue.close()
+
+
+class BrokenDelivery(Recorder):
+    """A listener whose delivery of the result fails (a Discord outage, a deleted channel)."""
+
+    async def done(self, job: Job, result: Any) -> None:
+        raise RuntimeError("channel deleted")
+
+
+async def test_a_failed_delivery_is_reported_and_the_job_is_not_marked_done() -> None:
+    """If delivering a finished result raises, the listener's failure path runs and the row says failed."""
+    queue = make_queue(lambda job, on_stage: "result")
+    listener = BrokenDelivery()
+    job = Job(kind="muse", user_id=1, params={})
+    await queue.submit(job, listener)
+    await queue.drain()
+    failures = [e for kind, e in listener.events if kind == "failed"]
+    assert len(failures) == 1 and "channel deleted" in str(failures[0])
+    row = queue.store.get_job(job.id)
+    assert row is not None and row["status"] == "failed" and "channel deleted" in row["error"]
+    await queue.close()
