@@ -76,15 +76,18 @@ def _target_of(instance: Instance) -> _Target:
     mask = instance.mask
     x0, y0, x1, y1 = instance.box
     width, height = x1 - x0, y1 - y0
-    # A margin around the box lets a placed silhouette stick out and be penalised for it.
-    margin = 0.25 * max(width, height)
-    side = max(width, height) + 2 * margin
+    # A square frame around the box, with a margin so a placed silhouette can stick out and be
+    # penalised for it, area-averaged down to the grid (thin limbs count by how much they cover).
+    side = max(1, math.ceil(1.5 * max(width, height)))
+    left = (x0 + x1 - side) // 2
+    top = (y0 + y1 - side) // 2
+    frame = np.zeros((side, side), dtype=np.float32)
+    src_x0, src_y0 = max(0, left), max(0, top)
+    src_x1, src_y1 = min(mask.shape[1], left + side), min(mask.shape[0], top + side)
+    frame[src_y0 - top : src_y1 - top, src_x0 - left : src_x1 - left] = mask[src_y0:src_y1, src_x0:src_x1]
+    grid = cv2.resize(frame, (GRID_SIDE, GRID_SIDE), interpolation=cv2.INTER_AREA) >= 0.5
     scale = GRID_SIDE / side
-    origin = (x0 - margin - (max(width, height) - width) / 2, y0 - margin - (max(width, height) - height) / 2)
-    matrix = np.array([[scale, 0, -origin[0] * scale], [0, scale, -origin[1] * scale]], dtype=np.float64)
-    grid = (
-        cv2.warpAffine(mask.astype(np.float32), matrix, (GRID_SIDE, GRID_SIDE), flags=cv2.INTER_AREA) >= 0.5
-    )
+    origin = (float(left), float(top))
     angle, elongation = orientation(mask[y0:y1, x0:x1])
     return _Target(
         grid_mask=grid,
@@ -144,10 +147,11 @@ def _place_in_grid(shape: _Shape, target: _Target, aspect_factor: float) -> tupl
     grid_w = max(1, round(full_w * target.grid_scale))
     grid_h = max(1, round(full_h * target.grid_scale))
     resized = cv2.resize(shape.mask, (grid_w, grid_h), interpolation=cv2.INTER_LINEAR) >= 0.5
-    cx = (target.center[0] - target.grid_origin[0]) * target.grid_scale
-    cy = (target.center[1] - target.grid_origin[1]) * target.grid_scale
-    # ``cx, cy`` are pixel-index coordinates, ``offset`` continuous ones: pixel j spans [j, j+1).
-    left, top = round(cx + 0.5 - shape.offset[0] * grid_w), round(cy + 0.5 - shape.offset[1] * grid_h)
+    # Continuous grid coordinates (pixel j spans [j, j+1)): the target's centroid is a mean of pixel
+    # indices, hence the half pixel; ``offset`` is already continuous.
+    cx = (target.center[0] + 0.5 - target.grid_origin[0]) * target.grid_scale
+    cy = (target.center[1] + 0.5 - target.grid_origin[1]) * target.grid_scale
+    left, top = round(cx - shape.offset[0] * grid_w), round(cy - shape.offset[1] * grid_h)
     canvas = np.zeros((GRID_SIDE, GRID_SIDE), dtype=bool)
     sx0, sy0 = max(0, -left), max(0, -top)
     dx0, dy0 = max(0, left), max(0, top)
