@@ -471,6 +471,7 @@ class Muse(commands.Cog):
                 await interaction.edit_original_response(content=t("output_gone", language))
                 return
             params = dict(source["params"])
+            params.pop("daily_slot", None)  # a button job is the clicker's, not the guild's daily post
             params.update(language=language, upload_limit=limit, with_original=False)
             if action == "again":
                 params["seed"] = self._rng.randrange(SEED_MAX)

@@ -121,3 +121,22 @@ def test_slot_maths_handles_time_zones_and_the_enable_instant() -> None:
     assert due_slot(datetime(2026, 7, 1, 11, 0, tzinfo=UTC), at, paris, enabled) is None
     assert due_slot(datetime(2026, 7, 2, 7, 0, tzinfo=UTC), at, paris, enabled) == "2026-07-02"
     assert painter_prompt({"swaps": [{"class": "dog"}]}, "en") == "🎨 Your turn: paint what the dog became!"
+
+
+@pytest.mark.simcord(settle_timeout=60)
+async def test_a_button_on_the_daily_post_makes_an_ordinary_job(world: World) -> None:
+    """Another one on a daily post copies its params but not its daily slot.
+
+    Otherwise a restart would deliver the clicker's job as the guild's daily post.
+    """
+    role = world.guild.create_role("admins", permissions=discord.Permissions(manage_guild=True))
+    admin = world.guild.add_member(world.env.create_user("boss"), roles=[role])
+    await admin.slash(world.channel, "muse-admin daily set", channel=world.channel, at="09:00")
+    await world.env.advance_time(9 * 3600 + 60)
+    [post] = posted(world, world.guild.id)
+    message = post_message(world.channel, post["message_id"])
+    again = await world.alice.click(message, label="Another one")
+    assert again.response is not None and again.response.attachments
+    rows = world.bot.store.db.execute("SELECT id FROM jobs WHERE user_id = ?", [world.alice.id]).fetchall()
+    [job] = [world.bot.store.get_job(r[0]) for r in rows]
+    assert job is not None and "daily_slot" not in job["params"]
