@@ -12,6 +12,7 @@ import cv2
 import numpy as np
 from PIL import Image
 
+from lamuse.shapes import mask_box, rotate_expand
 from lamuse.substitute import Choice, Placement
 from lamuse.types import Placed
 
@@ -91,27 +92,16 @@ def plain_canvas(painting: np.ndarray) -> np.ndarray:
 
 
 def oriented_rgba(rgba: np.ndarray, placement: Placement) -> np.ndarray:
+    """The cut-out flipped and rotated as placed, cropped tight to its (opaque) silhouette."""
     if placement.flip:
         rgba = rgba[:, ::-1]
     if abs(placement.rotation) >= 0.5:
-        height, width = rgba.shape[:2]
-        matrix = cv2.getRotationMatrix2D((width / 2, height / 2), placement.rotation, 1.0)
-        cos, sin = abs(matrix[0, 0]), abs(matrix[0, 1])
-        new_w = int(math.ceil(height * sin + width * cos))
-        new_h = int(math.ceil(height * cos + width * sin))
-        matrix[0, 2] += new_w / 2 - width / 2
-        matrix[1, 2] += new_h / 2 - height / 2
-        rgba = cv2.warpAffine(
-            np.ascontiguousarray(rgba),
-            matrix,
-            (new_w, new_h),
-            flags=cv2.INTER_LINEAR,
-            borderValue=(0, 0, 0, 0),
-        )
-    alpha = rgba[..., 3] >= 128
-    rows = np.flatnonzero(alpha.any(axis=1))
-    cols = np.flatnonzero(alpha.any(axis=0))
-    return np.ascontiguousarray(rgba[rows[0] : rows[-1] + 1, cols[0] : cols[-1] + 1])
+        rgba = rotate_expand(rgba, placement.rotation)
+    box = mask_box(rgba[..., 3] >= 128)
+    if box is None:
+        return np.ascontiguousarray(rgba)
+    x0, y0, x1, y1 = box
+    return np.ascontiguousarray(rgba[y0:y1, x0:x1])
 
 
 def match_colours(

@@ -68,3 +68,17 @@ def touches_border(mask: np.ndarray, margin: int = 2) -> bool:
     return bool(
         mask[:margin].any() or mask[-margin:].any() or mask[:, :margin].any() or mask[:, -margin:].any()
     )
+
+
+def rotate_expand(array: np.ndarray, angle: float) -> np.ndarray:
+    """Rotate an image or mask by ``angle`` degrees (cv2 convention) about its centre, growing the canvas
+    so no corner is cut; new pixels are 0 (transparent for RGBA)."""
+    height, width = array.shape[:2]
+    matrix = cv2.getRotationMatrix2D((width / 2, height / 2), angle, 1.0)
+    cos, sin = abs(matrix[0, 0]), abs(matrix[0, 1])
+    new_w, new_h = math.ceil(height * sin + width * cos), math.ceil(height * cos + width * sin)
+    matrix[0, 2] += new_w / 2 - width / 2
+    matrix[1, 2] += new_h / 2 - height / 2
+    return cv2.warpAffine(
+        np.ascontiguousarray(array), matrix, (new_w, new_h), flags=cv2.INTER_LINEAR, borderValue=0
+    )

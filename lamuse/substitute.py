@@ -16,7 +16,7 @@ import cv2
 import numpy as np
 
 from lamuse.library import Cutout
-from lamuse.shapes import centroid, hu_moments, orientation, touches_border
+from lamuse.shapes import centroid, hu_moments, mask_box, orientation, rotate_expand, touches_border
 from lamuse.types import Instance
 
 GRID_SIDE = 64
@@ -106,18 +106,12 @@ def _oriented(silhouette: np.ndarray, flip: bool, rotation: float) -> np.ndarray
     shape = silhouette[:, ::-1] if flip else silhouette
     if abs(rotation) < 0.5:
         return np.ascontiguousarray(shape)
-    height, width = shape.shape
-    matrix = cv2.getRotationMatrix2D((width / 2, height / 2), rotation, 1.0)
-    cos, sin = abs(matrix[0, 0]), abs(matrix[0, 1])
-    new_w, new_h = int(math.ceil(height * sin + width * cos)), int(math.ceil(height * cos + width * sin))
-    matrix[0, 2] += new_w / 2 - width / 2
-    matrix[1, 2] += new_h / 2 - height / 2
-    rotated = cv2.warpAffine(shape.astype(np.float32), matrix, (new_w, new_h), flags=cv2.INTER_LINEAR) >= 0.5
-    rows = np.flatnonzero(rotated.any(axis=1))
-    cols = np.flatnonzero(rotated.any(axis=0))
-    if rows.size == 0:
+    rotated = rotate_expand(shape.astype(np.float32), rotation) >= 0.5
+    box = mask_box(rotated)
+    if box is None:
         return np.ascontiguousarray(shape)
-    return rotated[rows[0] : rows[-1] + 1, cols[0] : cols[-1] + 1]
+    x0, y0, x1, y1 = box
+    return rotated[y0:y1, x0:x1]
 
 
 @dataclass(frozen=True)
