@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import weakref
+from collections.abc import Callable
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -27,6 +30,7 @@ class Votes(commands.Cog):
     def __init__(self, bot: MuseBot) -> None:
         self.bot = bot
         self._reconciled: set[str] = set()
+        self._locks: weakref.WeakValueDictionary[int, asyncio.Lock] = weakref.WeakValueDictionary()
 
     def vote_emoji(self, guild_id: int | None) -> frozenset[str]:
         configured = self.bot.store.guild_settings(guild_id).vote_emoji if guild_id is not None else None
@@ -63,29 +67,40 @@ class Votes(commands.Cog):
             return
         self.bot.store.replace_votes(output["id"], pairs, self.bot.now())
 
-    async def _vote_target(self, payload: discord.RawReactionActionEvent) -> dict[str, Any] | None:
+    async def _apply(self, payload: discord.RawReactionActionEvent, write: Callable[[str], None]) -> None:
+        """Look up the output, reconcile it once, then ``write`` the vote, all under the message's lock.
+
+        The lock keeps a second reaction from being written while the first event's reconcile is still
+        reading the message's reactions (its snapshot would then erase the newer vote).
+        """
         if self._is_bot(payload.user_id, payload.member):
-            return None
+            return
         if str(payload.emoji) not in self.vote_emoji(payload.guild_id):
-            return None
-        # payload.message_author_id is not reliable (None offline); the store knows our outputs.
-        output = self.bot.store.output_by_message(payload.message_id)
-        if output is None:
-            return None
-        await self._reconcile(output, payload.guild_id)
-        return output
+            return
+        lock = self._locks.get(payload.message_id)
+        if lock is None:
+            lock = self._locks[payload.message_id] = asyncio.Lock()
+        async with lock:
+            # payload.message_author_id is not reliable (None offline); the store knows our outputs.
+            output = self.bot.store.output_by_message(payload.message_id)
+            if output is None:
+                return
+            await self._reconcile(output, payload.guild_id)
+            write(output["id"])
 
     @commands.Cog.listener()
     async def on_raw_reaction_add(self, payload: discord.RawReactionActionEvent) -> None:
-        output = await self._vote_target(payload)
-        if output is not None:
-            self.bot.store.add_vote(output["id"], payload.user_id, str(payload.emoji), self.bot.now())
+        def write(output_id: str) -> None:
+            self.bot.store.add_vote(output_id, payload.user_id, str(payload.emoji), self.bot.now())
+
+        await self._apply(payload, write)
 
     @commands.Cog.listener()
     async def on_raw_reaction_remove(self, payload: discord.RawReactionActionEvent) -> None:
-        output = await self._vote_target(payload)
-        if output is not None:
-            self.bot.store.remove_vote(output["id"], payload.user_id, str(payload.emoji))
+        def write(output_id: str) -> None:
+            self.bot.store.remove_vote(output_id, payload.user_id, str(payload.emoji))
+
+        await self._apply(payload, write)
 
     @app_commands.command(name="muse-top", description=_("Best reinterpretations of this server"))
     @app_commands.describe(period=_("Which period"))

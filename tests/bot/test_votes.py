@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
 from datetime import UTC, datetime
+from types import SimpleNamespace
+from typing import Any
 
 from bot.app import create_bot
+from bot.store import Store
+from cogs.votes import Votes
 from tests.bot.conftest import World
 
 
@@ -93,3 +98,65 @@ async def test_votes_steer_the_next_proposals(world: World) -> None:
     weights = output["trace"]["weights"]["cutout"]
     assert all(weights[c] > 1.0 for c in voted["cutout_ids"])
     assert output["weights"]["painting"] > 1.0
+
+
+class _Reaction:
+    def __init__(self, emoji: str, user_ids: list[int]) -> None:
+        self.emoji = emoji
+        self._users = [SimpleNamespace(id=u, bot=False) for u in user_ids]
+
+    async def users(self) -> Any:
+        for user in self._users:
+            yield user
+
+
+class _SlowChannel:
+    """fetch_message waits until the test lets it go: the reconcile is still reading reactions."""
+
+    def __init__(self, reactions: list[_Reaction]) -> None:
+        self.reactions = reactions
+        self.go = asyncio.Event()
+
+    async def fetch_message(self, message_id: int) -> Any:
+        await self.go.wait()
+        return SimpleNamespace(reactions=self.reactions)
+
+
+async def test_a_vote_during_the_first_reconcile_is_not_erased(tmp_path: Any) -> None:
+    """Bob votes while Alice's event is reconciling from a snapshot taken before Bob reacted."""
+    store = Store(tmp_path / "votes.db")
+    store.insert_output(
+        {
+            "id": "o1",
+            "kind": "muse",
+            "guild_id": 5,
+            "channel_id": 6,
+            "message_id": 77,
+            "image_path": "x.png",
+            "image_sha256": "0" * 64,
+            "trace": {},
+            "created_at": "2026-01-01T00:00:00+00:00",
+        }
+    )
+    channel = _SlowChannel([_Reaction("⭐", [1])])  # the snapshot: only Alice
+    bot = SimpleNamespace(
+        store=store,
+        user=None,
+        settings=SimpleNamespace(vote_emoji_set=lambda: {"⭐"}),
+        get_user=lambda _id: None,
+        get_partial_messageable=lambda *_a, **_k: channel,
+        now=lambda: datetime(2026, 1, 1, tzinfo=UTC),
+    )
+    votes = Votes(bot)  # type: ignore[arg-type]
+
+    def payload(user_id: int) -> Any:
+        return SimpleNamespace(user_id=user_id, member=None, emoji="⭐", guild_id=5, message_id=77)
+
+    alice = asyncio.create_task(votes.on_raw_reaction_add(payload(1)))
+    await asyncio.sleep(0.01)  # Alice's event is inside the reconcile, waiting for the message
+    bob = asyncio.create_task(votes.on_raw_reaction_add(payload(2)))
+    await asyncio.sleep(0.01)
+    channel.go.set()
+    await asyncio.gather(alice, bob)
+    assert store.vote_count("o1") == 2
+    store.close()
