@@ -236,7 +236,6 @@ class Pipeline:
         }
 
 
-
 def usable_instances(instances: Sequence[Instance], size: tuple[int, int]) -> list[Instance]:
     """Drop specks, keep the largest ``MAX_SWAPS``, and order back to front (lower in frame = nearer)."""
     minimum = MIN_INSTANCE_FRACTION * size[0] * size[1]

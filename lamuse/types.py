@@ -54,11 +54,11 @@ class Segmentation:
 
 
 class Segmenter(Protocol):
-    """Finds the elements of an image."""
+    """Finds the elements of an image; ``name`` (its file name) helps curated sources recognise it."""
 
     name: str
 
-    def segment(self, image: Image.Image) -> list[Instance]: ...
+    def segment(self, image: Image.Image, *, name: str | None = None) -> list[Instance]: ...
 
 
 class Stylizer(Protocol):

@@ -73,9 +73,11 @@ class _Fixed:
         self.name = name
         self.instances = instances
         self.calls = 0
+        self.names: list[str | None] = []
 
-    def segment(self, image: Image.Image) -> list[Instance]:
+    def segment(self, image: Image.Image, *, name: str | None = None) -> list[Instance]:
         self.calls += 1
+        self.names.append(name)
         return self.instances
 
 
@@ -83,8 +85,9 @@ def test_chain_returns_the_first_non_empty_answer() -> None:
     mask = np.ones((4, 4), dtype=bool)
     hit = Instance(class_id=1, class_name="person", score=0.9, mask=mask, box=(0, 0, 4, 4))
     empty, full, never = _Fixed("a", []), _Fixed("b", [hit]), _Fixed("c", [hit])
-    result = ChainSegmenter([empty, full, never]).run(Image.new("RGB", (4, 4)))
+    result = ChainSegmenter([empty, full, never]).run(Image.new("RGB", (4, 4)), name="x.jpg")
     assert result.segmenter == "b" and result.instances == [hit] and never.calls == 0
+    assert empty.names == full.names == ["x.jpg"]  # every segmenter may use the file name
     nothing = ChainSegmenter([_Fixed("a", []), _Fixed("z", [])]).run(Image.new("RGB", (4, 4)))
     assert nothing.segmenter == "z" and nothing.instances == []
     with pytest.raises(ValueError):

@@ -7,18 +7,13 @@ from collections.abc import Sequence
 
 from PIL import Image
 
-from lamuse.segment.annotations import AnnotationSegmenter
 from lamuse.types import Instance, Segmentation, Segmenter
 
 log = logging.getLogger(__name__)
 
 
 class ChainSegmenter:
-    """Curated masks when they exist, a detector when it is available, saliency as the last resort.
-
-    Only ``AnnotationSegmenter`` is given the image's file name: other segmenters follow the plain
-    ``Segmenter`` protocol.
-    """
+    """Curated masks when they exist, a detector when it is available, saliency as the last resort."""
 
     name = "chain"
 
@@ -30,16 +25,14 @@ class ChainSegmenter:
     def run(self, image: Image.Image, *, name: str | None = None) -> Segmentation:
         """The first non-empty answer; if all are empty, an empty one from the last segmenter."""
         for segmenter in self.segmenters:
-            if isinstance(segmenter, AnnotationSegmenter):
-                instances = segmenter.segment(image, name=name)
-            else:
-                instances = segmenter.segment(image)
+            instances = segmenter.segment(image, name=name)
             log.debug("%s found %d instances", segmenter.name, len(instances))
             if instances:
                 files = getattr(segmenter, "model_files", {})
                 return Segmentation(segmenter=segmenter.name, instances=instances, model_files=files)
-        return Segmentation(segmenter=self.segmenters[-1].name, instances=[])
+        last = self.segmenters[-1]
+        return Segmentation(segmenter=last.name, instances=[], model_files=getattr(last, "model_files", {}))
 
-    def segment(self, image: Image.Image) -> list[Instance]:
-        """The ``Segmenter`` protocol: ``run(image).instances``."""
-        return self.run(image).instances
+    def segment(self, image: Image.Image, *, name: str | None = None) -> list[Instance]:
+        """The ``Segmenter`` protocol: ``run(image, name=name).instances``."""
+        return self.run(image, name=name).instances
