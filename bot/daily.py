@@ -28,6 +28,16 @@ def slot_instant(day: date, at: time, zone: ZoneInfo) -> datetime:
     return datetime.combine(day, at, tzinfo=zone).astimezone(UTC)
 
 
+def next_slot(now: datetime, at: time, zone: ZoneInfo) -> datetime:
+    """The UTC instant of the first slot after ``now``: today's local slot if still ahead, else tomorrow's.
+
+    Computed per local day, so the day after a DST change fires at the new offset.
+    """
+    local_today = now.astimezone(zone).date()
+    today = slot_instant(local_today, at, zone)
+    return today if today > now else slot_instant(local_today + timedelta(days=1), at, zone)
+
+
 def latest_slot(now: datetime, at: time, zone: ZoneInfo) -> tuple[str, datetime]:
     """The most recent slot at or before ``now``: ``(local date ISO, UTC instant)``."""
     local_today = now.astimezone(zone).date()

@@ -11,7 +11,7 @@ from discord import app_commands
 from discord.app_commands import locale_str as _
 from discord.ext import commands, tasks
 
-from bot.daily import due_slot, painter_prompt, parse_time, parse_zone, slot_instant
+from bot.daily import due_slot, next_slot, painter_prompt, parse_time, parse_zone
 from bot.errors import BotError
 from bot.i18n import language_of, t
 from bot.jobs import Job
@@ -105,7 +105,7 @@ class Daily(commands.Cog):
     # --- scheduling -----------------------------------------------------------------------------------
 
     def _loop_times(self) -> list[time]:
-        """The UTC times of day at which some guild's next slot falls (recomputed after each tick: DST)."""
+        """The UTC times of day of each guild's next slot after now (recomputed after each tick: DST)."""
         now = self.bot.now()
         times = set()
         for settings in self.bot.store.daily_guilds():
@@ -113,9 +113,7 @@ class Daily(commands.Cog):
                 at, zone = parse_time(settings.daily_time or ""), parse_zone(settings.daily_timezone or "")
             except ValueError:
                 continue
-            for day in (now.astimezone(zone).date(),):
-                instant = slot_instant(day, at, zone)
-                times.add(instant.timetz().replace(tzinfo=UTC))
+            times.add(next_slot(now, at, zone).timetz().replace(tzinfo=UTC))
         return sorted(times, key=lambda t: (t.hour, t.minute)) or [MIDNIGHT_UTC]
 
     def _reschedule(self) -> None:

@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, time
+from types import SimpleNamespace
 
 import discord
 import pytest
 import simcord
 
 from bot.app import create_bot
-from bot.daily import due_slot, latest_slot, painter_prompt, parse_time, parse_zone
+from bot.daily import due_slot, latest_slot, next_slot, painter_prompt, parse_time, parse_zone
+from bot.store import GuildSettings
+from cogs.daily import Daily
 from tests.bot.conftest import World
 
 
@@ -140,3 +143,21 @@ async def test_a_button_on_the_daily_post_makes_an_ordinary_job(world: World) ->
     rows = world.bot.store.db.execute("SELECT id FROM jobs WHERE user_id = ?", [world.alice.id]).fetchall()
     [job] = [world.bot.store.get_job(r[0]) for r in rows]
     assert job is not None and "daily_slot" not in job["params"]
+
+
+def test_the_day_after_a_dst_change_fires_at_the_new_offset() -> None:
+    """Paris springs forward on 2026-03-29: after the 28th's 08:00Z post, the next is 07:00Z, not 08:00Z."""
+    at, paris = parse_time("09:00"), parse_zone("Europe/Paris")
+    after_last_winter_post = datetime(2026, 3, 28, 8, 0, 30, tzinfo=UTC)
+    assert next_slot(after_last_winter_post, at, paris) == datetime(2026, 3, 29, 7, 0, tzinfo=UTC)
+    assert next_slot(datetime(2026, 3, 28, 7, 0, tzinfo=UTC), at, paris) == datetime(
+        2026, 3, 28, 8, 0, tzinfo=UTC
+    )  # today's slot, still ahead
+    settings = GuildSettings(
+        guild_id=1, daily_channel_id=2, daily_time="09:00", daily_timezone="Europe/Paris", daily_enabled=True
+    )
+    bot = SimpleNamespace(
+        now=lambda: after_last_winter_post,
+        store=SimpleNamespace(daily_guilds=lambda: [settings]),
+    )
+    assert Daily(bot)._loop_times() == [time(7, 0, tzinfo=UTC)]  # type: ignore[arg-type]
