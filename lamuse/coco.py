@@ -34,16 +34,6 @@ COCO_IDS: Mapping[str, int] = {n: i for i, n in COCO_NAMES.items()}
 """The 80 real classes: name → official id."""
 
 
-def category_name(category_id: int) -> str:
-    """Name of an official COCO id; KeyError for unused ids (they are never valid labels)."""
-    return COCO_NAMES[category_id]
-
-
-def category_id(name: str) -> int:
-    """Official COCO id of a class name; KeyError if it is not one of the 80."""
-    return COCO_IDS[name]
-
-
 def polygons_to_mask(
     polygons: Sequence[Sequence[float]], height: int, width: int, *, scale: tuple[float, float] = (1.0, 1.0)
 ) -> np.ndarray:

@@ -325,7 +325,7 @@ def load_pipeline(
     annotations: Sequence[Path] | None = None,
     backgrounds: Path | None = None,
     stylizer: str = "auto",
-    upscaler: str = "auto",
+    upscaler: str = "none",
     device: str = "auto",
     maskrcnn_weights: Path | None = None,
     maskrcnn_version: Literal["v1", "v2"] = "v2",
@@ -333,7 +333,8 @@ def load_pipeline(
 ) -> Pipeline:
     """Build the stages from names and paths (heavy models load here, once).
 
-    ``stylizer`` / ``upscaler``: a factory name from ``lamuse.style`` / ``lamuse.upscale``, or "none".
+    ``stylizer`` / ``upscaler``: a factory name from ``lamuse.style`` / ``lamuse.upscale``, or "none"
+    (the upscaler costs two networks to load, so it is only built when asked for).
     """
     from lamuse.segment import default_chain
 

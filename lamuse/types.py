@@ -18,7 +18,7 @@ Box = tuple[int, int, int, int]
 
 BackgroundMode = Literal["keep", "swap", "none"]
 StageCallback = Callable[[str], None]
-"""Called with a stage name ("segment", "substitute", "stylize", "upscale") when that stage starts."""
+"""Called with a stage name ("segment", "substitute", "stylize", "upscale", "finish") as it starts."""
 
 
 @dataclass(frozen=True, eq=False)

@@ -154,7 +154,6 @@ class MaskRCNNSegmenter:
         self.device = torch_device(device)
         self.bf16 = self.device.type == "cpu" and (_cpu_has_bf16() if bf16 == "auto" else bool(bf16))
         self.model = model.eval().to(self.device)
-        self.version = version
         self.score_threshold = score_threshold
         self.mask_threshold = mask_threshold
         self.max_size = max_size

@@ -87,10 +87,6 @@ class SRVGGNetCompact(nn.Module):
             out = F.interpolate(out, scale_factor=self.out_scale, mode="bicubic", align_corners=False)
         return out
 
-    @property
-    def scale(self) -> int:
-        return round(self.upscale * self.out_scale)
-
 
 def srvgg_from_ncnn(param_path: Path, bin_path: Path) -> SRVGGNetCompact:
     """Build SRVGGNetCompact and fill it from an ncnn export (Convolution/PReLU/PixelShuffle[/Interp])."""

@@ -11,7 +11,7 @@ import torch
 
 from lamuse.devices import torch_device
 from lamuse.upscale.base import DEFAULT_OVERLAP, DEFAULT_TILE, TiledUpscaler
-from lamuse.upscale.srvgg import SRVGGNetCompact, srvgg_from_ncnn
+from lamuse.upscale.srvgg import SRVGGNetCompact, srvgg_compact
 from lamuse.upscale.weights import BINS, PARAMS
 from lamuse.weights import resolve
 
@@ -43,8 +43,8 @@ class RealEsrganTorchUpscaler(TiledUpscaler):
         for scale in (2, 4):
             param, weights = resolve(PARAMS[scale]), resolve(BINS[scale])
             self.model_files[f"x{scale}_param"], self.model_files[f"x{scale}_bin"] = param, weights
-            model = srvgg_from_ncnn(param, weights).to(self.device).to(memory_format=torch.channels_last)
-            self._models[scale] = model
+            model = srvgg_compact(weights=(param, weights)).to(self.device)
+            self._models[scale] = model.to(memory_format=torch.channels_last)
         log.info("%s on %s (bf16=%s, tile=%d)", self.name, self.device, self.bf16, tile)
 
     def run_tile(self, pixels: np.ndarray, scale: int) -> np.ndarray:
