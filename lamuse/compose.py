@@ -26,7 +26,7 @@ still glows, at 6 px it takes the field's strokes."""
 def remove_elements(painting: np.ndarray, masks: Sequence[np.ndarray]) -> np.ndarray:
     """Inpaint (Telea) the union of the elements' masks so what the new cut-outs leave uncovered is
     background, not the ghost of the old element. The smooth fill runs at ≤320 px; the painting's own
-    fine texture from beside each hole is added back, and only masked pixels change."""
+    fine texture from beside each hole is added back; only pixels in and just around the masks change."""
     if not masks:
         return painting.copy()
     height, width = painting.shape[:2]

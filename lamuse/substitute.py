@@ -211,9 +211,10 @@ def choose_cutouts(
 ) -> list[Choice]:
     """Pick one cut-out per instance (same class when the library has it, else any class by shape).
 
-    ``chaos`` in [0, 1]: 0 takes the best-fitting silhouette, 1 samples almost uniformly among the
-    candidates. ``cutout_weights`` (votes) multiply each candidate's probability; no photo is used twice
-    in one picture while other photos are left.
+    ``chaos`` in [0, 1]: 0 takes the best-fitting silhouette (votes do not change an exact choice), 1
+    samples almost uniformly among the candidates. A candidate's fit is its placed IoU less the rotation
+    cost and the cropped-subject penalty. ``cutout_weights`` (votes) multiply each candidate's
+    probability; no photo is used twice in one picture while other photos are left.
     """
     chaos = float(np.clip(chaos, 0.0, 1.0))
     temperature = 0.002 + 0.25 * chaos
@@ -232,13 +233,13 @@ def choose_cutouts(
         # A cut-out cropped by its photo's frame (a head-and-shoulders portrait) reads as a torso cut in
         # mid-air when the element it replaces stands whole inside the painting.
         penalty = 0.0 if touches_border(instance.mask) else TRUNCATED_PENALTY
-        ious = np.array([s[4] - (penalty if s[0].truncated else 0.0) for s in scored])
-        logits = (ious - ious.max()) / temperature
+        fits = np.array([s[4] - (penalty if s[0].truncated else 0.0) for s in scored])
+        logits = (fits - fits.max()) / temperature
         weights = np.exp(logits)
         if cutout_weights:
             weights *= np.array([cutout_weights.get(s[0].id, 1.0) for s in scored])
         weights /= weights.sum()
-        pick = int(rng.choice(len(scored), p=weights)) if chaos > 0 else int(np.argmax(ious))
+        pick = int(rng.choice(len(scored), p=weights)) if chaos > 0 else int(np.argmax(fits))
         cutout, distance, placement, predicted, _ = scored[pick]
         used.add(cutout.source)
         choices.append(

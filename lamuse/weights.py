@@ -120,6 +120,9 @@ def resolve(
 ) -> Path:
     """Find ``entry``'s file: explicit local path → cache → bundled package → download (checksummed).
 
+    An explicit local path is used as given (it may hold the user's own weights); cached, bundled and
+    downloaded files are checked against the entry's sha256.
+
     Raises:
         WeightsUnavailable: nothing local and no download possible; the message says what to pass instead.
         ChecksumMismatch: a file was found but is not the expected one.
