@@ -136,17 +136,25 @@ class Daily(commands.Cog):
         now = self.bot.now()
         started = 0
         for settings in self.bot.store.daily_guilds():
+            claimed: str | None = None
             try:
-                at, zone = parse_time(settings.daily_time or ""), parse_zone(settings.daily_timezone or "")
-            except ValueError:
-                log.warning("guild %s has an invalid daily schedule", settings.guild_id)
-                continue
-            since = datetime.fromisoformat(settings.daily_since) if settings.daily_since else None
-            slot = due_slot(now, at, zone, since)
-            if slot is None or not self.bot.store.claim_daily_slot(settings.guild_id, slot, now):
-                continue
-            if await self.post(settings, slot):
-                started += 1
+                try:
+                    at = parse_time(settings.daily_time or "")
+                    zone = parse_zone(settings.daily_timezone or "")
+                except ValueError:
+                    log.warning("guild %s has an invalid daily schedule", settings.guild_id)
+                    continue
+                since = datetime.fromisoformat(settings.daily_since) if settings.daily_since else None
+                slot = due_slot(now, at, zone, since)
+                if slot is None or not self.bot.store.claim_daily_slot(settings.guild_id, slot, now):
+                    continue
+                claimed = slot
+                if await self.post(settings, slot):
+                    started += 1
+            except Exception:  # noqa: BLE001 - one guild's failure must not stop the others' posts
+                log.exception("daily post for guild %s failed", settings.guild_id)
+                if claimed is not None:
+                    self.bot.store.release_daily_slot(settings.guild_id, claimed)
         return started
 
     async def post(self, settings: GuildSettings, slot: str) -> bool:

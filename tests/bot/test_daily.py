@@ -11,7 +11,7 @@ import simcord
 
 from bot.app import create_bot
 from bot.daily import due_slot, latest_slot, next_slot, painter_prompt, parse_time, parse_zone
-from bot.store import GuildSettings
+from bot.store import GuildSettings, Store
 from cogs.daily import Daily
 from tests.bot.conftest import World
 
@@ -161,3 +161,31 @@ def test_the_day_after_a_dst_change_fires_at_the_new_offset() -> None:
         store=SimpleNamespace(daily_guilds=lambda: [settings]),
     )
     assert Daily(bot)._loop_times() == [time(7, 0, tzinfo=UTC)]  # type: ignore[arg-type]
+
+
+async def test_one_guilds_unexpected_error_does_not_stop_the_others() -> None:
+    """A bug while posting for one guild is logged, its slot released, and the next guild still posts."""
+    store = Store(":memory:")
+    for guild_id in (1, 2):
+        store.update_guild_settings(
+            guild_id,
+            daily_channel_id=10 + guild_id,
+            daily_time="09:00",
+            daily_timezone="UTC",
+            daily_enabled=1,
+        )
+    bot = SimpleNamespace(now=lambda: datetime(2026, 1, 1, 9, 0, 30, tzinfo=UTC), store=store)
+    daily = Daily(bot)  # type: ignore[arg-type]
+    posted_for: list[int] = []
+
+    async def post(settings: GuildSettings, slot: str) -> bool:
+        if settings.guild_id == 1:
+            raise RuntimeError("bug")
+        posted_for.append(settings.guild_id)
+        return True
+
+    daily.post = post  # type: ignore[method-assign]
+    assert await daily.post_due() == 1
+    assert posted_for == [2]
+    assert store.daily_posts(1) == [], "the failed guild's slot is released"
+    store.close()
