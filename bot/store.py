@@ -355,7 +355,11 @@ class Store:
         return cursor.rowcount == 1
 
     def release_daily_slot(self, guild_id: int, slot: str) -> None:
-        """Forget a claimed slot whose post failed, so it is retried."""
+        """Forget a claimed slot whose post failed, so that it can be claimed again.
+
+        Nothing re-arms it: the post is retried only if a later ``post_due`` (the next start, or another
+        guild's tick the same day) runs while this is still the guild's latest slot.
+        """
         self.db.execute(
             "DELETE FROM daily_posts WHERE guild_id = ? AND slot = ? AND message_id IS NULL", [guild_id, slot]
         )
