@@ -375,14 +375,14 @@ class Store:
 
     def daily_posts(self, guild_id: int) -> list[dict[str, Any]]:
         rows = self.db.execute(
-            "SELECT * FROM daily_posts WHERE guild_id = ? ORDER BY slot", [guild_id]
+            "SELECT * FROM daily_posts WHERE guild_id = ? ORDER BY posted_at, slot", [guild_id]
         ).fetchall()
         return [dict(r) for r in rows]
 
     def recent_daily_paintings(self, guild_id: int, limit: int) -> list[str]:
         rows = self.db.execute(
             "SELECT painting FROM daily_posts WHERE guild_id = ? AND painting IS NOT NULL "
-            "ORDER BY slot DESC LIMIT ?",
+            "ORDER BY posted_at DESC, slot DESC LIMIT ?",
             [guild_id, limit],
         ).fetchall()
         return [r[0] for r in rows]

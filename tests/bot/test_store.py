@@ -57,6 +57,17 @@ def test_daily_slot_is_claimed_once(tmp_path) -> None:  # type: ignore[no-untype
     assert store.claim_daily_slot(1, "2026-01-01", now)
 
 
+def test_daily_posts_are_in_posting_order_manual_ones_included(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """A manual post made before a dated slot comes before it (slot names do not sort by time)."""
+    store = Store(tmp_path / "db.sqlite")
+    store.claim_daily_slot(1, "manual-20260101T100000", datetime(2026, 1, 1, 10, 0, tzinfo=UTC))
+    store.finish_daily_post(1, "manual-20260101T100000", painting="early", output_id=None, message_id=1)
+    store.claim_daily_slot(1, "2026-01-02", datetime(2026, 1, 2, 9, 0, tzinfo=UTC))
+    store.finish_daily_post(1, "2026-01-02", painting="late", output_id=None, message_id=2)
+    assert [p["slot"] for p in store.daily_posts(1)] == ["manual-20260101T100000", "2026-01-02"]
+    assert store.recent_daily_paintings(1, 1) == ["late"]
+
+
 V1_SCHEMA = """
 CREATE TABLE jobs (id TEXT PRIMARY KEY, kind TEXT NOT NULL, user_id INTEGER NOT NULL, guild_id INTEGER,
     channel_id INTEGER, source_message_id INTEGER, response_message_id INTEGER, params TEXT NOT NULL,
