@@ -19,7 +19,7 @@ def parse_time(text: str) -> time:
 def parse_zone(name: str) -> ZoneInfo:
     try:
         return ZoneInfo(name.strip())
-    except (ZoneInfoNotFoundError, ValueError) as error:
+    except (ZoneInfoNotFoundError, ValueError, OSError) as error:  # "Europe" is a folder: IsADirectoryError
         raise ValueError(f"{name!r} is not a time zone like Europe/Paris") from error
 
 

@@ -189,3 +189,10 @@ async def test_one_guilds_unexpected_error_does_not_stop_the_others() -> None:
     assert posted_for == [2]
     assert store.daily_posts(1) == [], "the failed guild's slot is released"
     store.close()
+
+
+@pytest.mark.parametrize("name", ["Europe", "Mars/Olympus", ""])
+def test_a_folder_or_unknown_zone_is_an_invalid_timezone(name: str) -> None:
+    """ "Europe" names a folder of the tz database (IsADirectoryError): the admin gets the usual message."""
+    with pytest.raises(ValueError, match="is not a time zone"):
+        parse_zone(name)
