@@ -77,16 +77,16 @@ class _Reply:
     async def stage(self, job: Job, stage: str) -> None:
         key = f"stage.{stage}"
         if key in MESSAGES:
-            await self._progress(t(key, self.language))
+            await self._progress(job, t(key, self.language))
 
     async def queued(self, job: Job, position: int, eta_s: float) -> None:
-        await self._progress(t("queued", self.language, position=position, eta=round(eta_s)))
+        await self._progress(job, t("queued", self.language, position=position, eta=round(eta_s)))
 
-    async def _progress(self, text: str) -> None:
+    async def _progress(self, job: Job, text: str) -> None:
         raise NotImplementedError
 
     async def failed(self, job: Job, error: BaseException) -> None:
-        await self._progress(failure_text(job, error, self.language))
+        await self._progress(job, failure_text(job, error, self.language))
 
 
 class InteractionReply(_Reply):
@@ -96,7 +96,7 @@ class InteractionReply(_Reply):
         super().__init__(cog, language)
         self.interaction = interaction
 
-    async def _progress(self, text: str) -> None:
+    async def _progress(self, job: Job, text: str) -> None:
         await self.interaction.edit_original_response(content=text)
 
     async def done(self, job: Job, result: Outcome) -> None:
@@ -120,9 +120,12 @@ class MessageReply(_Reply):
         self.ctx = ctx
         self.message: discord.Message | None = None
 
-    async def _progress(self, text: str) -> None:
+    async def _progress(self, job: Job, text: str) -> None:
         if self.message is None:
             self.message = await self.ctx.reply(text, mention_author=False, allowed_mentions=NO_MENTIONS)
+            # Deleting this reply cancels the job, like deleting the request (cancel_for_message).
+            job.response_message_id = self.message.id
+            self.cog.bot.store.update_job(job.id, response_message_id=self.message.id)
         else:
             await self.message.edit(content=text)
 
@@ -149,7 +152,7 @@ class ChannelReply(_Reply):
         super().__init__(cog, language)
         self.resumed = resumed
 
-    async def _progress(self, text: str) -> None:
+    async def _progress(self, job: Job, text: str) -> None:
         return None
 
     def _channel(self, job: Job) -> discord.PartialMessageable:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import sys
 
+import discord
 import pytest
 
 from bot.app import create_bot
@@ -118,3 +119,19 @@ async def test_deleting_the_request_cancels_the_job(world: World, engine: FakeEn
     statuses = [r[0] for r in world.bot.store.db.execute("SELECT status FROM jobs").fetchall()]
     assert statuses == ["cancelled", "cancelled"]
     assert "Cancelled" in world.channel.last_message.content
+
+
+async def test_deleting_the_bots_progress_reply_cancels_the_job(world: World, engine: FakeEngine) -> None:
+    """docs/bot.md: deleting the bot's progress message of a !muse cancels the job too."""
+    world.gate.hold()
+    await world.alice.send(world.channel, "!muse", attachments=[(SMALL, painting_bytes(SMALL))])
+    reply = world.channel.last_message
+    assert reply.author.id == world.bot.user.id  # type: ignore[union-attr]
+    mods = world.guild.create_role("mods", permissions=discord.Permissions(manage_messages=True))
+    moderator = world.guild.add_member(world.env.create_user("mod"), roles=[mods])
+    await moderator.delete(reply)
+    world.gate.release()
+    await world.env.settle()
+    assert engine.calls == []
+    statuses = [r[0] for r in world.bot.store.db.execute("SELECT status FROM jobs").fetchall()]
+    assert statuses == ["cancelled"]
