@@ -106,6 +106,10 @@ MESSAGES: dict[str, dict[str, str]] = {
         "en": "🔁 Finished after a restart, for <@{user_id}>:",
         "fr": "🔁 Terminé après un redémarrage, pour <@{user_id}> :",
     },
+    "unavailable": {
+        "en": "⏳ La Muse is not ready for that right now; try again in a moment.",
+        "fr": "⏳ La Muse n'est pas prête pour ça pour l'instant ; réessaie dans un moment.",
+    },
     "output_gone": {
         "en": "🗑️ That picture is no longer available.",
         "fr": "🗑️ Cette image n'est plus disponible.",

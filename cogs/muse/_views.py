@@ -7,6 +7,8 @@ from typing import Any
 
 import discord
 
+from bot.i18n import language_of, t
+
 
 class MuseButton(
     discord.ui.DynamicItem[discord.ui.Button[Any]],
@@ -37,7 +39,13 @@ class MuseButton(
         return cls(match["action"], match["output"])
 
     async def callback(self, interaction: discord.Interaction) -> None:
-        cog: Any = interaction.client.get_cog("Muse")  # type: ignore[attr-defined]
-        if cog is None:
+        client: Any = interaction.client
+        cog: Any = client.get_cog("Muse")
+        if cog is None:  # being reloaded: say so rather than leave the click unanswered
+            language = language_of(str(interaction.locale))
+            await interaction.response.send_message(t("unavailable", language), ephemeral=True)
             return
-        await cog.on_button(interaction, self.action, self.output_id)
+        try:
+            await cog.on_button(interaction, self.action, self.output_id)
+        except Exception as error:  # noqa: BLE001 - views swallow errors; the error cog answers with an id
+            client.dispatch("app_command_error", interaction, error)

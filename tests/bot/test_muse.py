@@ -175,3 +175,27 @@ async def test_progress_is_shown_while_working(world: World) -> None:
     texts = " | ".join(e for e in edits if e)
     for expected in ("In the queue", "Finding the figures", "Swapping", "Painting"):
         assert expected in texts
+
+
+async def test_a_bug_in_a_button_gets_the_error_id_reply(world: World, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """An exception in a button's work goes to the error cog: the user sees the error-id message."""
+    first = await world.alice.slash(world.channel, "muse", painting="vermeer_milkmaid")
+    assert first.response is not None
+    muse = world.bot.get_cog("Muse")
+
+    async def broken(*_args: object) -> None:
+        raise RuntimeError("bug in the button")
+
+    monkeypatch.setattr(muse, "on_button", broken)
+    clicked = await world.bob.click(first.response, label="Another one")
+    assert clicked.response is not None and "error id" in clicked.response.content
+
+
+async def test_a_button_without_the_muse_cog_answers(world: World, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """While the Muse cog is missing (reloading), a click gets an ephemeral answer, not silence."""
+    first = await world.alice.slash(world.channel, "muse", painting="vermeer_milkmaid")
+    assert first.response is not None
+    real_get_cog = world.bot.get_cog
+    monkeypatch.setattr(world.bot, "get_cog", lambda name: None if name == "Muse" else real_get_cog(name))
+    clicked = await world.bob.click(first.response, label="Another one")
+    assert clicked.ephemeral and "try again" in clicked.response.content
