@@ -6,6 +6,7 @@ import asyncio
 import logging
 import random
 import re
+import uuid
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypedDict
 
@@ -65,6 +66,17 @@ def failure_text(job: Job, error: BaseException, language: str) -> str:
     if isinstance(error, JobInterrupted):
         return t("interrupted", language, user_id=job.user_id)
     return describe_error(error, language) or t("failed", language, error_id=job.id)
+
+
+def refusal_text(error: BaseException, language: str) -> str:
+    """Words for a refused request; errors describe_error has no words for (JobCancelled while the bot
+    shuts down) get the generic failed text with a logged error id, never an empty reply."""
+    text = describe_error(error, language)
+    if text is None:
+        error_id = uuid.uuid4().hex[:8]
+        log.warning("error %s: request refused with %r", error_id, error)
+        text = t("failed", language, error_id=error_id)
+    return text
 
 
 class _Reply:
@@ -322,7 +334,7 @@ class Muse(commands.Cog):
         try:
             self.bot.jobs.check_admission(interaction.user.id)
         except BotError as error:
-            await interaction.response.send_message(describe_error(error, language), ephemeral=True)
+            await interaction.response.send_message(refusal_text(error, language), ephemeral=True)
             return False
         await interaction.response.defer(thinking=True)
         return True
@@ -396,7 +408,7 @@ class Muse(commands.Cog):
             await self._submit_interaction(interaction, job, language)
         except (BotError, ImageError) as error:
             log.debug("muse refused for user %s: %s", interaction.user.id, error)
-            await interaction.edit_original_response(content=describe_error(error, language))
+            await interaction.edit_original_response(content=refusal_text(error, language))
 
     @muse.autocomplete("painting")
     async def muse_painting_autocomplete(
@@ -429,9 +441,7 @@ class Muse(commands.Cog):
             await self._submit(job, MessageReply(self, ctx, language))
         except (BotError, ImageError) as error:  # expected: answered here, not by the global handler
             log.debug("!muse refused for user %s: %s", ctx.author.id, error)
-            await ctx.reply(
-                describe_error(error, language), mention_author=False, allowed_mentions=NO_MENTIONS
-            )
+            await ctx.reply(refusal_text(error, language), mention_author=False, allowed_mentions=NO_MENTIONS)
 
     # --- buttons --------------------------------------------------------------------------------------
 
@@ -484,7 +494,7 @@ class Muse(commands.Cog):
         try:
             await self._submit_interaction(interaction, job, language)
         except BotError as error:
-            await interaction.edit_original_response(content=describe_error(error, language))
+            await interaction.edit_original_response(content=refusal_text(error, language))
 
     # --- lifecycle and cancellation -------------------------------------------------------------------
 

@@ -199,3 +199,11 @@ async def test_a_button_without_the_muse_cog_answers(world: World, monkeypatch) 
     monkeypatch.setattr(world.bot, "get_cog", lambda name: None if name == "Muse" else real_get_cog(name))
     clicked = await world.bob.click(first.response, label="Another one")
     assert clicked.ephemeral and "try again" in clicked.response.content
+
+
+async def test_a_request_while_shutting_down_gets_words_not_an_empty_reply(world: World) -> None:
+    """JobCancelled from a closing queue has no specific message: the generic failed text is shown."""
+    world.bot.jobs._closed = True  # close() has begun: submit refuses with JobCancelled
+    result = await world.alice.slash(world.channel, "muse", painting="vermeer_milkmaid")
+    assert result.response is not None and "error id" in (result.response.content or "")
+    world.bot.jobs._closed = False
