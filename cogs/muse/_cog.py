@@ -345,10 +345,14 @@ class Muse(commands.Cog):
         await self._submit(job, InteractionReply(self, interaction, language))
 
     async def _submit(self, job: Job, listener: Any) -> None:
-        """Queue ``job``; if the queue refuses it, its stored upload is deleted (nothing left behind)."""
+        """Queue ``job``; if the queue refuses it, its stored upload is deleted (nothing left behind).
+
+        Only a refusal (BotError, raised before the job is stored) deletes it: a cancellation or a failed
+        notification after acceptance leaves a job row that still needs its upload.
+        """
         try:
             await self.bot.jobs.submit(job, listener)
-        except BaseException:
+        except BotError:
             upload = Path(str(job.params.get("input_path") or ""))
             if upload.name == f"{job.id}.img":  # this request's own upload, not a button's source
                 upload.unlink(missing_ok=True)

@@ -207,3 +207,32 @@ async def test_a_request_while_shutting_down_gets_words_not_an_empty_reply(world
     result = await world.alice.slash(world.channel, "muse", painting="vermeer_milkmaid")
     assert result.response is not None and "error id" in (result.response.content or "")
     world.bot.jobs._closed = False
+
+
+async def test_a_cancelled_submit_keeps_the_upload_of_an_accepted_job(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """CancelledError after the queue stored the job must not delete the upload the job will need."""
+    import asyncio
+    from types import SimpleNamespace
+
+    import pytest
+
+    from bot.errors import Busy
+    from bot.jobs import Job
+    from cogs.muse._cog import Muse
+
+    upload = tmp_path / "abc.img"
+    job = Job(id="abc", kind="muse", user_id=1, params={"input_path": str(upload)})
+
+    async def accepted_then_cancelled(job: Job, listener: object) -> int:
+        raise asyncio.CancelledError
+
+    async def refused(job: Job, listener: object) -> int:
+        raise Busy(retry_after_s=5)
+
+    cases = ((accepted_then_cancelled, asyncio.CancelledError, True), (refused, Busy, False))
+    for submit, error, kept in cases:
+        upload.write_bytes(b"image")
+        muse = Muse(SimpleNamespace(jobs=SimpleNamespace(submit=submit)))  # type: ignore[arg-type]
+        with pytest.raises(error):
+            await muse._submit(job, listener=None)
+        assert upload.exists() is kept
