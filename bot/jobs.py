@@ -400,7 +400,9 @@ class JobQueue:
                 log.error(
                     "job %s queued %.1fs -> failed after %.1fs", job.id, waited, elapsed, exc_info=error
                 )
-            if listener is not None:  # tell the user first: a crash before the row update re-reports
+            # Tell the user first: a crash before the row update leaves it "running", so the next start
+            # runs the job again (or reports it once out of tries) rather than never answering.
+            if listener is not None:
                 await self._flush(job)
                 await self._notify(listener.failed(job, error), job)
             self._finish(job, JobStatus.FAILED, error=f"{type(error).__name__}: {error}")
@@ -480,6 +482,12 @@ class JobQueue:
         self._last_note[job.id] = task
         self._background.add(task)
         task.add_done_callback(self._background.discard)
+        task.add_done_callback(functools.partial(self._forget_note, job_id=job.id))
+
+    def _forget_note(self, task: asyncio.Task[Any], job_id: str) -> None:
+        """Drop the job's last-notification entry once sent (a job cancelled while queued never flushes)."""
+        if self._last_note.get(job_id) is task:
+            del self._last_note[job_id]
 
     async def _flush(self, job: Job) -> None:
         """Wait for the job's pending progress notifications, so the final reply comes last."""
@@ -543,12 +551,15 @@ class JobQueue:
     async def close(self) -> None:
         """Stop taking jobs; waiting and running rows stay in the database for the next start."""
         self._closed = True
+        running = self._running
         if self._worker is not None and not self._worker.done():
             self._worker.cancel()
             try:
                 await self._worker
             except asyncio.CancelledError:
                 pass
+        if running is not None:  # its thread cannot be killed: it stops at its next stage boundary
+            self._cancelled.add(running.id)
         for task in list(self._background):
             task.cancel()
         if self._executor is not None:

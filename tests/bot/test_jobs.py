@@ -179,3 +179,47 @@ async def test_a_failed_delivery_is_reported_and_the_job_is_not_marked_done() ->
     row = queue.store.get_job(job.id)
     assert row is not None and row["status"] == "failed" and "channel deleted" in row["error"]
     await queue.close()
+
+
+async def test_close_stops_the_running_job_at_its_next_stage() -> None:
+    """The inference thread cannot be killed; after close() its next stage boundary raises JobCancelled."""
+    started, go = threading.Event(), threading.Event()
+    outcome: list[str] = []
+
+    def work(job: Job, on_stage: Any) -> str:
+        on_stage("segment")
+        started.set()
+        go.wait(5)
+        try:
+            on_stage("stylize")
+        except JobCancelled:
+            outcome.append("cancelled")
+            raise
+        outcome.append("ran on")
+        return "result"
+
+    queue = make_queue(work)
+    await queue.submit(Job(kind="muse", user_id=1, params={}), Recorder())
+    await asyncio.to_thread(started.wait, 5)
+    await queue.close()
+    go.set()
+    for _ in range(100):
+        if outcome:
+            break
+        await asyncio.sleep(0.02)
+    assert outcome == ["cancelled"]
+
+
+async def test_a_job_cancelled_while_queued_leaves_no_notification_entry() -> None:
+    """The notification bookkeeping of a job cancelled before it ran is dropped once sent."""
+    release = threading.Event()
+    queue = make_queue(lambda job, on_stage: release.wait(5), per_user_queued=2)
+    listener = Recorder()
+    await queue.submit(Job(kind="muse", user_id=1, params={}), listener)
+    waiting = Job(kind="muse", user_id=1, params={})
+    await queue.submit(waiting, listener)
+    assert queue.cancel(waiting.id)
+    release.set()
+    await queue.drain()
+    assert waiting.id not in queue._last_note
+    await queue.close()
