@@ -278,7 +278,7 @@ class Store:
             SELECT o.id, o.message_id, o.channel_id, o.painting, o.seed, o.created_at,
                    COUNT(DISTINCT v.user_id) AS votes
             FROM outputs o JOIN votes v ON v.output_id = o.id
-            WHERE o.guild_id = ? AND o.message_id IS NOT NULL {since}
+            WHERE o.guild_id = ? AND o.kind = 'muse' AND o.message_id IS NOT NULL {since}
             GROUP BY o.id
             ORDER BY votes DESC, o.created_at ASC, o.id ASC
             LIMIT ?

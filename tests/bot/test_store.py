@@ -68,6 +68,27 @@ def test_daily_posts_are_in_posting_order_manual_ones_included(tmp_path) -> None
     assert store.recent_daily_paintings(1, 1) == ["late"]
 
 
+def test_top_outputs_rank_reinterpretations_only(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """An upscale or masks reply is not a separate entry of /muse-top."""
+    store = Store(tmp_path / "db.sqlite")
+    when = datetime(2026, 1, 1, tzinfo=UTC)
+    for index, kind in enumerate(["muse", "upscale", "masks"]):
+        store.insert_output(
+            {
+                "id": f"o{index}",
+                "kind": kind,
+                "guild_id": 5,
+                "message_id": 100 + index,
+                "image_path": "x.png",
+                "image_sha256": "0" * 64,
+                "trace": {},
+                "created_at": when.isoformat(),
+            }
+        )
+        store.add_vote(f"o{index}", 9, "⭐", when)
+    assert [r["id"] for r in store.top_outputs(5, None)] == ["o0"]
+
+
 V1_SCHEMA = """
 CREATE TABLE jobs (id TEXT PRIMARY KEY, kind TEXT NOT NULL, user_id INTEGER NOT NULL, guild_id INTEGER,
     channel_id INTEGER, source_message_id INTEGER, response_message_id INTEGER, params TEXT NOT NULL,
