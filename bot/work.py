@@ -81,6 +81,20 @@ class JobRunner:
                 return painting
         raise UnknownPainting(name)
 
+    def _painting_if_known(self, name: str | None) -> CorpusPainting | None:
+        """The painting's metadata, or ``None`` when it is unnamed or no longer in the corpus.
+
+        An upscale works on a stored output, so a painting removed from the corpus since then only costs
+        the caption its metadata; it must not fail the job.
+        """
+        if not name:
+            return None
+        try:
+            return self.painting(name)
+        except UnknownPainting:
+            log.info("painting %r is no longer in the corpus; upscaling without its metadata", name)
+            return None
+
     def __call__(self, job: Job, on_stage: StageCallback) -> Outcome:
         handler = {"muse": self._muse, "upscale": self._upscale, "masks": self._masks}[job.kind]
         return handler(job, on_stage)
@@ -168,7 +182,7 @@ class JobRunner:
         output_id = new_id()
         path, sha = self._save(result, output_id)
         encoded = encode_for_upload(result, int(params.get("upload_limit") or DEFAULT_UPLOAD_LIMIT))
-        meta = self.painting(params["painting"]) if params.get("painting") else None
+        meta = self._painting_if_known(params.get("painting"))
         trace = {"upscaled_from": params.get("source_output"), "scale": scale}
         return Outcome(
             output_id,
