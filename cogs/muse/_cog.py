@@ -269,7 +269,7 @@ class Muse(commands.Cog):
             async with self._validations:
                 _image, notes = await asyncio.to_thread(decode_with_notes, data)  # raises ImageError
             del _image
-            path, _sha = self.bot.blobs.put("inputs", f"{job_id}.img", data)
+            path, _sha = await asyncio.to_thread(self.bot.blobs.put, "inputs", f"{job_id}.img", data)
             params["input_path"] = str(path)
             params["input_notes"] = notes
             params["input_name"] = _safe_stem(filename)

@@ -7,6 +7,7 @@ The per-user queue quota and the global queue bound are proven in test_queue_e2e
 from __future__ import annotations
 
 import io
+import threading
 from types import SimpleNamespace
 from typing import Any
 
@@ -108,3 +109,20 @@ async def test_huge_but_allowed_upload_is_downscaled_before_inference(
     assert seen == [(WORK_LONG_SIDE, round(4000 * WORK_LONG_SIDE / 6000))]
     output = world.bot.store.output_by_message(result.response.id)
     assert output is not None and output["trace"]["input"]["work_size"] == list(seen[0])
+
+
+async def test_an_upload_is_stored_off_the_event_loop(world: World, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Writing and hashing an upload (up to the input byte limit) must not block the event loop."""
+    loop_thread = threading.get_ident()
+    puts: list[tuple[str, bool]] = []
+    put = world.bot.blobs.put
+
+    def spy(kind: str, name: str, data: bytes) -> Any:
+        puts.append((kind, threading.get_ident() == loop_thread))
+        return put(kind, name, data)
+
+    monkeypatch.setattr(world.bot.blobs, "put", spy)
+    result = await world.alice.slash(world.channel, "muse", image=("photo.jpg", _jpeg(320, 240)))
+    assert result.response is not None and result.response.attachments
+    assert ("inputs", False) in puts
+    assert ("inputs", True) not in puts
