@@ -63,6 +63,17 @@ def iou(a: np.ndarray, b: np.ndarray) -> float:
     return float(np.logical_and(a, b).sum() / union)
 
 
+def frame_contact(mask: np.ndarray) -> float:
+    """Share of a silhouette's outline that is the image's own frame (0: whole object; near 0.5: a
+    sliver cut along the edge of the photo, like a sleeve or half a table)."""
+    padded = np.pad(mask.astype(np.uint8), 1)
+    inner = cv2.erode(padded, np.ones((3, 3), np.uint8))[1:-1, 1:-1].astype(bool)
+    outline = int((mask & ~inner).sum())
+    frame = np.zeros_like(mask, dtype=bool)
+    frame[0, :] = frame[-1, :] = frame[:, 0] = frame[:, -1] = True
+    return float((mask & frame).sum() / outline) if outline else 0.0
+
+
 def touches_border(mask: np.ndarray, margin: int = 2) -> bool:
     """Whether the mask reaches the image frame (the object is probably cut off)."""
     return bool(

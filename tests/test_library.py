@@ -95,3 +95,30 @@ def test_missing_library_is_a_clear_error(tmp_path: Path) -> None:
     """Using a library that was never built says how to build one."""
     with pytest.raises(LibraryError, match="lamuse library add"):
         _ = CutoutLibrary(tmp_path / "nothing").cutouts
+
+
+def test_fragments_along_the_photo_frame_are_not_cut_out() -> None:
+    """A sliver running along the photo's edge scores high frame contact (skipped); a whole object, or
+    one whose feet the frame cuts, scores low (kept)."""
+    import cv2
+
+    from lamuse.library import FRAGMENT_CONTACT
+    from lamuse.shapes import frame_contact
+
+    whole = np.zeros((200, 200), np.uint8)
+    cv2.ellipse(whole, (100, 100), (30, 80), 0, 0, 360, 1, -1)
+    feet_cut = np.zeros((200, 200), np.uint8)
+    cv2.ellipse(feet_cut, (100, 120), (30, 85), 0, 0, 360, 1, -1)
+    sliver = np.zeros((200, 200), np.uint8)
+    cv2.ellipse(sliver, (0, 100), (20, 90), 0, 0, 360, 1, -1)
+    assert frame_contact(whole.astype(bool)) == 0.0
+    assert 0 < frame_contact(feet_cut.astype(bool)) < FRAGMENT_CONTACT
+    assert frame_contact(sliver.astype(bool)) > FRAGMENT_CONTACT + sliver.mean()
+
+
+def test_the_shared_photo_fragments_are_left_out(annotated_library: Path) -> None:
+    """The blue coat sliver at the edge of the pedestrians photo (COCO 'person') is not a cut-out."""
+    library = CutoutLibrary(annotated_library)
+    from_pedestrians = [c for c in library.cutouts if c.source.startswith("pedestrians_crossing")]
+    assert from_pedestrians and all(c.aspect < 3.0 or c.fill > 0.5 for c in from_pedestrians)
+    assert all(c.id != f"{from_pedestrians[0].id.split('-')[0]}-4" for c in from_pedestrians)
