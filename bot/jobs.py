@@ -171,6 +171,7 @@ class JobQueue:
         gate: Gate | None = None,
         expected_run_s: float = 20.0,
         per_user_per_minute: int | None = None,
+        lag: LagProbe | None = None,
     ) -> None:
         self.store = store
         self.work = work
@@ -180,7 +181,7 @@ class JobQueue:
         self.max_tries = max_tries
         self.clock = clock
         self.gate = gate
-        self.lag = LagProbe()
+        self.lag = lag  # measures event-loop lag while each job runs; off unless a probe is given
         self.avg_run_s = expected_run_s
         self.per_user_per_minute = per_user_per_minute
         self._accepted_at: dict[int, deque[datetime]] = {}
@@ -446,7 +447,9 @@ class JobQueue:
             await asyncio.wait([self._stuck])
         self._stuck = None
         stop = asyncio.Event()
-        probe = loop.create_task(self.lag.run(stop), name="lamuse-lag-probe")
+        probe = None
+        if self.lag is not None:
+            probe = loop.create_task(self.lag.run(stop), name="lamuse-lag-probe")
         try:
             future = loop.run_in_executor(self._executor, self.work, job, on_stage)
             done, _pending = await asyncio.wait([future], timeout=self.timeout_s)
@@ -458,7 +461,8 @@ class JobQueue:
             return future.result()
         finally:
             stop.set()
-            await probe
+            if probe is not None:
+                await probe
 
     def _stuck_done(self, future: asyncio.Future[Any], job_id: str) -> None:
         """A timed-out job's thread finally returned: retrieve its outcome and forget its cancel flag."""

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from bot.errors import Busy, JobCancelled, JobTimeout, UserLimitReached
-from bot.jobs import Job, JobQueue
+from bot.jobs import Job, JobQueue, LagProbe
 from bot.store import Store
 
 
@@ -223,3 +223,24 @@ async def test_a_job_cancelled_while_queued_leaves_no_notification_entry() -> No
     await queue.drain()
     assert waiting.id not in queue._last_note
     await queue.close()
+
+
+async def test_the_lag_probe_runs_only_when_one_is_given() -> None:
+    """Production queues measure nothing; a test that wants event-loop lag passes its own probe."""
+
+    def work(job: Job, on_stage: Any) -> str:
+        time.sleep(0.05)
+        return "ok"
+
+    plain = make_queue(work)
+    assert plain.lag is None
+    await plain.submit(Job(kind="muse", user_id=1, params={}), Recorder())
+    await plain.drain()
+    await plain.close()
+
+    probe = LagProbe(interval_s=0.005)
+    measured = make_queue(work, lag=probe)
+    await measured.submit(Job(kind="muse", user_id=1, params={}), Recorder())
+    await measured.drain()
+    await measured.close()
+    assert probe.samples, "the given probe sampled the loop while the job ran"
