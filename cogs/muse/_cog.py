@@ -57,6 +57,16 @@ class _Origin(TypedDict):
     channel_id: int | None
 
 
+def ping_only(user_id: int) -> discord.AllowedMentions:
+    """Mentions allowed in a post that tells one requester about their job after a restart: that user only.
+
+    Pings are off bot-wide (bot/app.py); without this the requester named in the post is never notified.
+    """
+    return discord.AllowedMentions(
+        everyone=False, users=[discord.Object(user_id)], roles=False, replied_user=False
+    )
+
+
 def failure_text(job: Job, error: BaseException, language: str) -> str:
     """Words for a failed job; bugs get the job id as their error id (it is in the log line)."""
     if isinstance(error, JobTimeout):
@@ -172,17 +182,22 @@ class ChannelReply(_Reply):
 
     async def done(self, job: Job, result: Outcome) -> None:
         embed, files, view = render(result, self.language)
-        content = t("resumed", self.language, user_id=job.user_id) if self.resumed else f"<@{job.user_id}>"
+        if self.resumed:
+            content, mentions = t("resumed", self.language, user_id=job.user_id), ping_only(job.user_id)
+        else:
+            content, mentions = f"<@{job.user_id}>", NO_MENTIONS
         kwargs: dict[str, Any] = {"content": content, "embed": embed, "files": files}
         if view is not None:
             kwargs["view"] = view
-        message = await self._channel(job).send(allowed_mentions=NO_MENTIONS, **kwargs)
+        message = await self._channel(job).send(allowed_mentions=mentions, **kwargs)
         self.cog.record_output(job, result, message.id, message.channel.id)
 
     async def failed(self, job: Job, error: BaseException) -> None:
         if job.channel_id is None:
             return
-        await self._channel(job).send(failure_text(job, error, self.language), allowed_mentions=NO_MENTIONS)
+        # The "interrupted" text names the requester: let that one mention notify them.
+        mentions = ping_only(job.user_id) if isinstance(error, JobInterrupted) else NO_MENTIONS
+        await self._channel(job).send(failure_text(job, error, self.language), allowed_mentions=mentions)
 
 
 def reject_link(text: str | None) -> None:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import sys
+from pathlib import Path
+from typing import Any
 
 import discord
 import pytest
@@ -135,3 +137,54 @@ async def test_deleting_the_bots_progress_reply_cancels_the_job(world: World, en
     assert engine.calls == []
     statuses = [r[0] for r in world.bot.store.db.execute("SELECT status FROM jobs").fetchall()]
     assert statuses == ["cancelled"]
+
+
+def _mentions_of_post(env: Any, needle: str) -> list[dict[str, Any]]:
+    """The allowed_mentions of every message the bot posted whose content holds ``needle``."""
+    found = []
+    for request in env.http_requests:
+        body = request.json
+        if request.method != "POST" or not isinstance(body, dict):
+            continue
+        payload = body["data"] if isinstance(body.get("data"), dict) else body
+        if needle in str(payload.get("content") or ""):
+            found.append(payload.get("allowed_mentions") or {})
+    return found
+
+
+async def test_the_resumed_message_pings_only_its_requester(world: World, engine: FakeEngine) -> None:
+    """Pings are off bot-wide, but the "finished after a restart" post must notify the one who asked."""
+    world.gate.hold()
+    await world.alice.slash(world.channel, "muse", painting="vermeer_milkmaid", seed=9)
+    new_gate = Gate()
+    new_gate.env = world.env
+    await world.env.restart_bot(create_bot(world.bot.settings, engine, gate=new_gate))
+    assert f"<@{world.alice.id}>" in world.channel.last_message.content
+    mentions = _mentions_of_post(world.env, "after a restart")
+    assert len(mentions) == 1
+    assert mentions[0].get("parse") == []
+    assert [int(u) for u in mentions[0].get("users", [])] == [world.alice.id]
+    assert not mentions[0].get("roles") and not mentions[0].get("replied_user")
+
+
+async def test_the_interrupted_message_pings_only_its_requester(
+    tmp_path: Path, engine: FakeEngine, gate: Gate
+) -> None:
+    """A job reported as interrupted after a restart notifies its requester, and nobody else."""
+    import simcord
+
+    settings = make_settings(tmp_path, max_tries=1)
+    async with simcord.run(create_bot(settings, engine, gate=gate)) as env:
+        gate.env = env
+        guild = env.create_guild()
+        channel = guild.create_text_channel("art")
+        alice = guild.add_member(env.create_user("alice"))
+        gate.hold()
+        await alice.slash(channel, "muse", painting="vermeer_milkmaid")
+        await env.restart_bot(create_bot(settings, engine))
+        assert "could not finish it" in channel.last_message.content
+        mentions = _mentions_of_post(env, "could not finish it")
+        assert len(mentions) == 1
+        assert mentions[0].get("parse") == []
+        assert [int(u) for u in mentions[0].get("users", [])] == [alice.id]
+        assert not mentions[0].get("roles") and not mentions[0].get("replied_user")
