@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -19,11 +19,9 @@ from bot.corpus import Corpus, CorpusPainting
 
 if TYPE_CHECKING:
     from bot.settings import Settings
-    from lamuse.types import Reinterpretation, ReinterpretOptions
+    from lamuse.types import Reinterpretation, ReinterpretOptions, StageCallback
 
 log = logging.getLogger(__name__)
-
-StageCallback = Callable[[str], None]
 
 
 class Engine(Protocol):

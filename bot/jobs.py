@@ -27,11 +27,11 @@ from typing import Any, Protocol
 
 from bot.errors import Busy, JobCancelled, JobInterrupted, JobTimeout, RateLimited, UserLimitReached
 from bot.store import Store
+from lamuse.types import StageCallback
 
 log = logging.getLogger(__name__)
 
 Clock = Callable[[], datetime]
-StageCallback = Callable[[str], None]
 
 
 def utc_now() -> datetime:

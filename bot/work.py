@@ -18,9 +18,9 @@ from bot.blobs import Blobs
 from bot.corpus import CorpusPainting
 from bot.engine import WORK_LONG_SIDE, Engine, fit_for_work
 from bot.errors import UnknownPainting
-from bot.jobs import Job, StageCallback, new_id
+from bot.jobs import Job, new_id
 from bot.render import DEFAULT_UPLOAD_LIMIT, Encoded, encode_for_upload
-from lamuse.types import ReinterpretOptions
+from lamuse.types import ReinterpretOptions, StageCallback
 
 log = logging.getLogger(__name__)
 
@@ -49,6 +49,11 @@ class Outcome:
     @property
     def explanation(self) -> str:
         return str(self.trace.get("explanation", ""))
+
+
+def upload_limit(params: dict[str, Any]) -> int:
+    """The job's upload limit in bytes (the guild's, set by the cog), or the default when unset."""
+    return int(params.get("upload_limit") or DEFAULT_UPLOAD_LIMIT)
 
 
 def swaps_of(trace: dict[str, Any]) -> list[dict[str, Any]]:
@@ -148,11 +153,8 @@ class JobRunner:
         trace["input"] = {"work_size": list(image.size), "notes": list(params.get("input_notes") or [])}
         output_id = new_id()
         path, sha = self._save(result.image, output_id)
-        encoded = encode_for_upload(result.image, int(params.get("upload_limit") or DEFAULT_UPLOAD_LIMIT))
-        original = None
-        if params.get("with_original"):
-            limit = int(params.get("upload_limit") or DEFAULT_UPLOAD_LIMIT)
-            original = encode_for_upload(image, limit)
+        encoded = encode_for_upload(result.image, upload_limit(params))
+        original = encode_for_upload(image, upload_limit(params)) if params.get("with_original") else None
         swaps = swaps_of(trace)
         return Outcome(
             output_id=output_id,
@@ -181,7 +183,7 @@ class JobRunner:
         result = self.engine.upscale(image, scale)
         output_id = new_id()
         path, sha = self._save(result, output_id)
-        encoded = encode_for_upload(result, int(params.get("upload_limit") or DEFAULT_UPLOAD_LIMIT))
+        encoded = encode_for_upload(result, upload_limit(params))
         meta = self._painting_if_known(params.get("painting"))
         trace = {"upscaled_from": params.get("source_output"), "scale": scale}
         return Outcome(
@@ -202,7 +204,7 @@ class JobRunner:
         result = self.engine.show_masks(image, name=name)
         output_id = new_id()
         path, sha = self._save(result, output_id)
-        encoded = encode_for_upload(result, int(job.params.get("upload_limit") or DEFAULT_UPLOAD_LIMIT))
+        encoded = encode_for_upload(result, upload_limit(job.params))
         return Outcome(
             output_id,
             "masks",

@@ -24,7 +24,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-NO_MENTIONS = discord.AllowedMentions.none()
 MIDNIGHT_UTC = time(0, 0, tzinfo=UTC)
 
 
@@ -57,7 +56,7 @@ class DailyReply:
         kwargs: dict[str, Any] = {"content": prompt, "embed": embed, "files": files}
         if view is not None:
             kwargs["view"] = view
-        message = await channel.send(allowed_mentions=NO_MENTIONS, **kwargs)
+        message = await channel.send(**kwargs)
         muse: Any = bot.get_cog("Muse")
         muse.record_output(job, result, message.id, message.channel.id)
         bot.store.finish_daily_post(

@@ -128,7 +128,7 @@ class Votes(commands.Cog):
             name = discord.utils.escape_markdown(known.label if known else (row["painting"] or "upload"))
             lines.append(f"{rank}. [{name}]({link}) — {row['votes']} ⭐")
         embed = discord.Embed(title=f"La Muse — top ({period})", description="\n".join(lines))
-        await interaction.response.send_message(embed=embed, allowed_mentions=discord.AllowedMentions.none())
+        await interaction.response.send_message(embed=embed)
 
 
 async def setup(bot: MuseBot) -> None:

@@ -42,7 +42,6 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 SEED_MAX = 2**31 - 1
-NO_MENTIONS = discord.AllowedMentions.none()
 LINK = re.compile(r"(?i)(?:https?|ftp|file)://|\bwww\.[a-z0-9-]+\.")
 """A link where a painting name was expected; the bot never fetches URLs (SSRF, unbounded downloads)."""
 VALIDATIONS_AT_ONCE = 2
@@ -125,7 +124,7 @@ class InteractionReply(_Reply):
         embed, files, view = render(result, self.language)
         try:
             message = await self.interaction.edit_original_response(
-                content=None, embed=embed, attachments=files, view=view, allowed_mentions=NO_MENTIONS
+                content=None, embed=embed, attachments=files, view=view
             )
         except discord.HTTPException as error:  # the interaction token expires after 15 minutes
             log.warning("job %s: editing the interaction failed (%s); posting in the channel", job.id, error)
@@ -144,7 +143,7 @@ class MessageReply(_Reply):
 
     async def _progress(self, job: Job, text: str) -> None:
         if self.message is None:
-            self.message = await self.ctx.reply(text, mention_author=False, allowed_mentions=NO_MENTIONS)
+            self.message = await self.ctx.reply(text, mention_author=False)
             # Deleting this reply cancels the job, like deleting the request (cancel_for_message).
             job.response_message_id = self.message.id
             self.cog.bot.store.update_job(job.id, response_message_id=self.message.id)
@@ -155,13 +154,9 @@ class MessageReply(_Reply):
         embed, files, view = render(result, self.language)
         if self.message is None:
             if view is None:  # Context.reply's overloads take a View, not None (None means no view)
-                self.message = await self.ctx.reply(
-                    embed=embed, files=files, mention_author=False, allowed_mentions=NO_MENTIONS
-                )
+                self.message = await self.ctx.reply(embed=embed, files=files, mention_author=False)
             else:
-                self.message = await self.ctx.reply(
-                    embed=embed, files=files, view=view, mention_author=False, allowed_mentions=NO_MENTIONS
-                )
+                self.message = await self.ctx.reply(embed=embed, files=files, view=view, mention_author=False)
         else:
             self.message = await self.message.edit(content=None, embed=embed, attachments=files, view=view)
         self.cog.record_output(job, result, self.message.id, self.message.channel.id)
@@ -182,22 +177,26 @@ class ChannelReply(_Reply):
 
     async def done(self, job: Job, result: Outcome) -> None:
         embed, files, view = render(result, self.language)
+        # Pings are off bot-wide (bot/app.py); the "resumed" text may ping the one requester it names.
+        kwargs: dict[str, Any] = {"embed": embed, "files": files}
         if self.resumed:
-            content, mentions = t("resumed", self.language, user_id=job.user_id), ping_only(job.user_id)
+            kwargs["content"] = t("resumed", self.language, user_id=job.user_id)
+            kwargs["allowed_mentions"] = ping_only(job.user_id)
         else:
-            content, mentions = f"<@{job.user_id}>", NO_MENTIONS
-        kwargs: dict[str, Any] = {"content": content, "embed": embed, "files": files}
+            kwargs["content"] = f"<@{job.user_id}>"
         if view is not None:
             kwargs["view"] = view
-        message = await self._channel(job).send(allowed_mentions=mentions, **kwargs)
+        message = await self._channel(job).send(**kwargs)
         self.cog.record_output(job, result, message.id, message.channel.id)
 
     async def failed(self, job: Job, error: BaseException) -> None:
         if job.channel_id is None:
             return
-        # The "interrupted" text names the requester: let that one mention notify them.
-        mentions = ping_only(job.user_id) if isinstance(error, JobInterrupted) else NO_MENTIONS
-        await self._channel(job).send(failure_text(job, error, self.language), allowed_mentions=mentions)
+        text = failure_text(job, error, self.language)
+        if isinstance(error, JobInterrupted):  # the text names the requester: let that mention notify
+            await self._channel(job).send(text, allowed_mentions=ping_only(job.user_id))
+        else:
+            await self._channel(job).send(text)
 
 
 def reject_link(text: str | None) -> None:
@@ -460,7 +459,7 @@ class Muse(commands.Cog):
             await self._submit(job, MessageReply(self, ctx, language))
         except (BotError, ImageError) as error:  # expected: answered here, not by the global handler
             log.debug("!muse refused for user %s: %s", ctx.author.id, error)
-            await ctx.reply(refusal_text(error, language), mention_author=False, allowed_mentions=NO_MENTIONS)
+            await ctx.reply(refusal_text(error, language), mention_author=False)
 
     # --- buttons --------------------------------------------------------------------------------------
 

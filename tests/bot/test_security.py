@@ -137,6 +137,21 @@ async def test_user_text_is_escaped_and_mentions_nobody(world: World) -> None:
     assert speaking >= 5
 
 
+async def test_pings_are_off_in_one_place_the_bot(world: World) -> None:
+    """The bot-wide allowed_mentions is the one source of "no pings"; a leaderboard (no job) obeys it too."""
+    assert world.bot.allowed_mentions is not None
+    assert world.bot.allowed_mentions.to_dict() == {"parse": []}
+    made = await world.alice.slash(world.channel, "muse", painting="vermeer_milkmaid")
+    assert made.response is not None
+    await world.bob.react(made.response, "⭐")
+    before = len(world.env.http_requests)
+    await world.alice.slash(world.channel, "muse-top")
+    spoken = [r.json for r in world.env.http_requests[before:] if isinstance(r.json, dict)]
+    payloads = [b["data"] if isinstance(b.get("data"), dict) else b for b in spoken]
+    embeds = [p for p in payloads if p.get("embeds")]
+    assert embeds and all((p.get("allowed_mentions") or {}).get("parse") == [] for p in embeds)
+
+
 async def test_finished_failed_and_refused_jobs_leave_no_temp_files(
     world: World, engine: FakeEngine, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
