@@ -98,7 +98,6 @@ class MuseBot(commands.Bot):
         store: Store,
         blobs: Blobs,
         jobs: JobQueue,
-        runner: JobRunner,
         *,
         extensions: tuple[str, ...] = INITIAL_EXTENSIONS,
     ) -> None:
@@ -117,7 +116,6 @@ class MuseBot(commands.Bot):
         self.store = store
         self.blobs = blobs
         self.jobs = jobs
-        self.runner = runner
         self.initial_extensions = extensions
 
     def now(self) -> datetime:
@@ -172,7 +170,7 @@ def create_bot(
         clock=clock or discord.utils.utcnow,
         gate=gate,
     )
-    return MuseBot(settings, engine, store, blobs, jobs, runner, extensions=extensions)
+    return MuseBot(settings, engine, store, blobs, jobs, extensions=extensions)
 
 
 def describe(bot: Any) -> str:

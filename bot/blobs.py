@@ -48,6 +48,3 @@ class Blobs:
             if os.path.exists(tmp):
                 os.unlink(tmp)
         return dest, hashlib.sha256(data).hexdigest()
-
-    def read(self, path: Path | str) -> bytes:
-        return Path(path).read_bytes()

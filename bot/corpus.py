@@ -89,20 +89,9 @@ class Corpus:
         self._paintings = paintings
         log.info("corpus %s: %d paintings, %d with metadata", folder, len(paintings), len(meta))
 
-    def __len__(self) -> int:
-        return len(self._paintings)
-
     def all(self) -> list[CorpusPainting]:
         """Every painting, sorted by file name."""
         return list(self._paintings)
-
-    def get(self, name: str) -> CorpusPainting | None:
-        """The painting by file stem (or file name, or exact title), else None."""
-        return find_painting(self._paintings, name)
-
-    def search(self, query: str, limit: int = 25) -> list[CorpusPainting]:
-        """Fuzzy match on name, title and painter (see ``search_paintings``)."""
-        return search_paintings(self._paintings, query, limit)
 
 
 def find_painting(paintings: Sequence[CorpusPainting], name: str) -> CorpusPainting | None:

@@ -45,6 +45,8 @@ def latest_slot(now: datetime, at: time, zone: ZoneInfo) -> tuple[str, datetime]
         instant = slot_instant(day, at, zone)
         if instant <= now:
             return day.isoformat(), instant
+    # Reachable: a zone that skipped yesterday (Pacific/Apia skipped 2011-12-30) maps yesterday's
+    # slot after ``now``; the day before it is the latest real slot.
     day = local_today - timedelta(days=2)
     return day.isoformat(), slot_instant(day, at, zone)
 

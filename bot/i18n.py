@@ -133,10 +133,6 @@ MESSAGES: dict[str, dict[str, str]] = {
         "en": "(sent as {fmt} to fit the upload limit)",
         "fr": "(envoyée en {fmt} pour tenir dans la limite d'envoi)",
     },
-    "no_attachment": {
-        "en": "Attach an image to `{prefix}muse`, or name a painting.",
-        "fr": "Joins une image à `{prefix}muse`, ou nomme un tableau.",
-    },
     "not_admin": {
         "en": "🔒 You need the Manage Server permission for that.",
         "fr": "🔒 Il te faut la permission Gérer le serveur pour ça.",

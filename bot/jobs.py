@@ -206,10 +206,6 @@ class JobQueue:
     def pending(self) -> int:
         return sum(len(q) for q in self._by_user.values())
 
-    @property
-    def running(self) -> Job | None:
-        return self._running
-
     def user_jobs(self, user_id: int) -> tuple[int, int]:
         """``(running, queued)`` for the user."""
         running = 1 if self._running is not None and self._running.user_id == user_id else 0

@@ -115,6 +115,16 @@ async def test_daily_status_and_off(world: World) -> None:
     assert "not a time" in bad.response.content
 
 
+def test_latest_slot_when_the_zone_skipped_yesterday() -> None:
+    """Samoa skipped 30 Dec 2011 (UTC-10 to UTC+14): just after midnight on the 31st, the latest slot is
+    the 29th's, two local days back, so ``latest_slot``'s day-minus-2 fallback is reachable."""
+    at, apia = parse_time("09:00"), parse_zone("Pacific/Apia")
+    now = datetime(2011, 12, 30, 10, 10, tzinfo=UTC)  # 2011-12-31 00:10 local
+    slot, instant = latest_slot(now, at, apia)
+    assert slot == "2011-12-29"
+    assert instant == datetime(2011, 12, 29, 19, 0, tzinfo=UTC) and instant <= now
+
+
 def test_slot_maths_handles_time_zones_and_the_enable_instant() -> None:
     """The latest slot is local-date based; slots before enabling are not owed."""
     at, paris = parse_time("09:00"), parse_zone("Europe/Paris")
