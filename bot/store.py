@@ -299,10 +299,29 @@ class Store:
         """
         where = "WHERE o.kind = 'muse'" + (" AND o.guild_id = ?" if guild_id is not None else "")
         params = [guild_id] if guild_id is not None else []
+        # Votes are counted once per output (a voter's several emoji are one vote), joined, then summed per
+        # element in SQL. Chaos is grouped by exact value here and bucketed to one decimal in Python, so the
+        # buckets round exactly as f"{chaos:.1f}" does; a cut-out counts once per output that used it.
         rows = self.db.execute(
-            f"""SELECT o.painting, o.chaos, o.background_id, o.cutout_ids,
-                       (SELECT COUNT(DISTINCT user_id) FROM votes v WHERE v.output_id = o.id) AS votes
-                FROM outputs o {where}""",
+            f"""WITH voters AS (
+                    SELECT output_id, COUNT(DISTINCT user_id) AS n FROM votes GROUP BY output_id
+                ),
+                shown AS (
+                    SELECT o.id, o.painting, o.chaos, o.background_id, o.cutout_ids, COALESCE(v.n, 0) AS votes
+                    FROM outputs o LEFT JOIN voters v ON v.output_id = o.id {where}
+                )
+                SELECT 'painting' AS kind, painting AS key, COUNT(*) AS shown, SUM(votes) AS votes
+                    FROM shown WHERE painting IS NOT NULL GROUP BY painting
+                UNION ALL
+                SELECT 'background', background_id, COUNT(*), SUM(votes)
+                    FROM shown WHERE background_id IS NOT NULL GROUP BY background_id
+                UNION ALL
+                SELECT 'chaos', chaos, COUNT(*), SUM(votes) FROM shown WHERE chaos IS NOT NULL GROUP BY chaos
+                UNION ALL
+                SELECT 'cutout', CAST(value AS TEXT), COUNT(*), SUM(votes)
+                    FROM (SELECT DISTINCT shown.id, j.value, shown.votes
+                          FROM shown, json_each(shown.cutout_ids) j)
+                    GROUP BY CAST(value AS TEXT)""",
             params,
         ).fetchall()
         stats: dict[str, dict[str, tuple[int, int]]] = {
@@ -311,21 +330,11 @@ class Store:
             "painting": {},
             "chaos": {},
         }
-
-        def bump(kind: str, key: str | None, votes: int) -> None:
-            if key is None:
-                return
-            shown, voted = stats[kind].get(key, (0, 0))
-            stats[kind][key] = (shown + 1, voted + votes)
-
         for row in rows:
-            votes = int(row["votes"])
-            bump("painting", row["painting"], votes)
-            bump("background", row["background_id"], votes)
-            if row["chaos"] is not None:
-                bump("chaos", f"{float(row['chaos']):.1f}", votes)
-            for cutout in set(json.loads(row["cutout_ids"])):
-                bump("cutout", str(cutout), votes)
+            kind = str(row["kind"])
+            key = f"{float(row['key']):.1f}" if kind == "chaos" else str(row["key"])
+            shown, voted = stats[kind].get(key, (0, 0))
+            stats[kind][key] = (shown + int(row["shown"]), voted + int(row["votes"]))
         return stats
 
     # --- guild settings and daily posts ---------------------------------------------------------------

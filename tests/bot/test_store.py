@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import random
 from datetime import UTC, datetime
 
 from bot.store import SCHEMA_VERSION, Store
@@ -176,3 +178,68 @@ def test_votes_and_jobs_commit_before_the_call_returns(tmp_path) -> None:  # typ
     assert other.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
     other.close()
     store.close()
+
+
+def _reference_element_stats(store: Store, guild_id: int | None) -> dict[str, dict[str, tuple[int, int]]]:
+    """element_stats as it was written first (a per-output vote subquery, summed in Python)."""
+    where = "WHERE o.kind = 'muse'" + (" AND o.guild_id = ?" if guild_id is not None else "")
+    rows = store.db.execute(
+        f"""SELECT o.painting, o.chaos, o.background_id, o.cutout_ids,
+                   (SELECT COUNT(DISTINCT user_id) FROM votes v WHERE v.output_id = o.id) AS votes
+            FROM outputs o {where}""",
+        [guild_id] if guild_id is not None else [],
+    ).fetchall()
+    kinds = ("cutout", "background", "painting", "chaos")
+    stats: dict[str, dict[str, tuple[int, int]]] = {kind: {} for kind in kinds}
+
+    def bump(kind: str, key: str | None, votes: int) -> None:
+        if key is None:
+            return
+        shown, voted = stats[kind].get(key, (0, 0))
+        stats[kind][key] = (shown + 1, voted + votes)
+
+    for row in rows:
+        votes = int(row["votes"])
+        bump("painting", row["painting"], votes)
+        bump("background", row["background_id"], votes)
+        if row["chaos"] is not None:
+            bump("chaos", f"{float(row['chaos']):.1f}", votes)
+        for cutout in set(json.loads(row["cutout_ids"])):
+            bump("cutout", str(cutout), votes)
+    return stats
+
+
+def test_element_stats_match_the_reference_on_a_seeded_store(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """The SQL aggregation gives exactly what the first (per-row) implementation gave."""
+    rng = random.Random(1234)
+    store = Store(tmp_path / "db.sqlite")
+    when = datetime(2026, 1, 1, tzinfo=UTC)
+    paintings = [None, "", "vermeer_milkmaid", "seurat_grande_jatte", "monet_poppies"]
+    cutouts = ["cut00", "cut01", "cut02", "cut03"]
+    chaos_values = [None, 0.1, 0.2, 0.25, 0.3, 0.35, 0.15, 0.05, 0.45, 0.5, 0.2000001]
+    for index in range(400):
+        store.insert_output(
+            {
+                "id": f"o{index}",
+                "kind": rng.choice(["muse", "muse", "muse", "upscale", "masks"]),
+                "guild_id": rng.choice([None, 5, 6, 7]),
+                "message_id": 1000 + index,
+                "painting": rng.choice(paintings),
+                "chaos": rng.choice(chaos_values),
+                "background_id": rng.choice([None, "bg0", "bg1", "bg2"]),
+                "cutout_ids": [rng.choice(cutouts) for _ in range(rng.randint(0, 4))],
+                "image_path": "x.png",
+                "image_sha256": "0" * 64,
+                "trace": {},
+                "created_at": when.isoformat(),
+            }
+        )
+        for user in rng.sample(range(1, 9), rng.randint(0, 5)):
+            for emoji in rng.sample(["⭐", "🔥", "👍"], rng.randint(1, 3)):
+                store.add_vote(f"o{index}", user, emoji, when)
+    for guild in (None, 5, 6, 7, 8):
+        expected = _reference_element_stats(store, guild)
+        assert store.element_stats(guild) == expected, guild
+    full = store.element_stats(None)
+    assert all(full[kind] for kind in ("cutout", "background", "painting", "chaos"))
+    assert sum(votes for _, votes in full["painting"].values()) > 0
