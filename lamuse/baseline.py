@@ -22,8 +22,8 @@ from lamuse import __version__
 from lamuse.compose import cover, remove_elements
 from lamuse.errors import LamuseError
 from lamuse.explain import explain
-from lamuse.io import fit_long_side, load_image
-from lamuse.library import IMAGE_SUFFIXES, Cutout, CutoutLibrary
+from lamuse.io import fit_long_side, list_images, load_image
+from lamuse.library import Cutout, CutoutLibrary
 from lamuse.pipeline import SegmentationSource, usable_instances
 from lamuse.shapes import hu_moments, iou
 from lamuse.substitute import hu_distance
@@ -122,11 +122,7 @@ class LaMuseBaseline:
     def _background(
         self, base: np.ndarray, instances: Sequence[Instance], rng: np.random.Generator
     ) -> tuple[np.ndarray, dict[str, Any]]:
-        files = (
-            sorted(p for p in self.backgrounds.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
-            if self.backgrounds is not None and self.backgrounds.is_dir()
-            else []
-        )
+        files = list_images(self.backgrounds) if self.backgrounds is not None else []
         if files:
             path = files[int(rng.integers(len(files)))]
             backdrop = load_image(path).image

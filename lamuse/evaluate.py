@@ -26,8 +26,8 @@ from PIL import Image, ImageDraw, ImageFont
 from lamuse import __version__, metrics
 from lamuse.baseline import LaMuseBaseline
 from lamuse.errors import LamuseError
-from lamuse.io import fit_long_side, load_image, save_png_atomic
-from lamuse.library import IMAGE_SUFFIXES, CutoutLibrary
+from lamuse.io import fit_long_side, list_images, load_image, save_png_atomic
+from lamuse.library import CutoutLibrary
 from lamuse.palette import dominant_colours, to_lab
 from lamuse.pipeline import Pipeline
 from lamuse.segment.annotations import AnnotationSegmenter
@@ -200,9 +200,7 @@ def annotated_paintings(folder: Path, segmenter: AnnotationSegmenter) -> list[Pa
         for name, image in coco.by_name.items()
         if any(not ann.iscrowd for ann in coco.annotations[image.id])
     }
-    return sorted(
-        p for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES and p.name in with_instances
-    )
+    return [p for p in list_images(folder) if p.name in with_instances]
 
 
 def make_reference(

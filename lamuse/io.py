@@ -20,6 +20,7 @@ from lamuse.errors import ImageError
 
 log = logging.getLogger(__name__)
 
+IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".webp", ".bmp", ".tif", ".tiff"})
 DEFAULT_MAX_BYTES = 30 * 1024 * 1024
 DEFAULT_MAX_PIXELS = 60_000_000
 MIN_SIDE = 16
@@ -173,6 +174,15 @@ def _check_shape(image: Image.Image) -> None:
             f"the image is {width}x{height}, more than {MAX_ASPECT:.0f} times longer than it is wide",
             reason="extreme_aspect",
         )
+
+
+def list_images(folder: Path, *, recursive: bool = False) -> list[Path]:
+    """Image files in ``folder`` (by extension; the loader still checks the content), sorted; [] if it
+    is not a folder."""
+    if not folder.is_dir():
+        return []
+    found = folder.rglob("*") if recursive else folder.iterdir()
+    return sorted(p for p in found if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file())
 
 
 def fit_long_side(image: Image.Image, long_side: int) -> Image.Image:

@@ -27,7 +27,7 @@ from tqdm import tqdm
 
 from lamuse.coco import COCO_IDS
 from lamuse.errors import ImageError, LibraryError
-from lamuse.io import load_image, save_png_atomic
+from lamuse.io import IMAGE_SUFFIXES, list_images, load_image, save_png_atomic
 from lamuse.shapes import frame_contact, hu_moments, mask_box, orientation, touches_border
 from lamuse.types import Instance, Segmenter
 
@@ -36,7 +36,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".webp", ".bmp", ".tif", ".tiff"})
 SILHOUETTE_SIDE = 64
 MIN_AREA_FRACTION = 0.01
 FRAGMENT_CONTACT = 0.15
@@ -189,7 +188,7 @@ class CutoutLibrary:
             if "cutouts" in db.table_names()
             else set()
         )
-        files = sorted(p for p in photos.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file())
+        files = list_images(photos, recursive=True)
         credits = credits if credits is not None else read_credits(photos)
         classes = classes or {}
         for path in tqdm(files, desc="cutting out", unit="photo", disable=not progress):

@@ -22,8 +22,8 @@ from lamuse import __version__
 from lamuse.compose import cover, paste, plain_canvas, remove_elements
 from lamuse.errors import LamuseError
 from lamuse.explain import explain
-from lamuse.io import fit_long_side, load_image
-from lamuse.library import IMAGE_SUFFIXES, CutoutLibrary
+from lamuse.io import fit_long_side, list_images, load_image
+from lamuse.library import CutoutLibrary
 from lamuse.palette import dominant_colours
 from lamuse.shapes import iou
 from lamuse.substitute import Choice, choose_cutouts
@@ -212,9 +212,7 @@ class Pipeline:
         return remove_elements(base, [i.mask for i in instances]), {"mode": "keep", "method": "telea-inpaint"}
 
     def _pick_background(self, rng: np.random.Generator, weights: Mapping[str, float] | None) -> Path | None:
-        if self.backgrounds is None or not self.backgrounds.is_dir():
-            return None
-        files = sorted(p for p in self.backgrounds.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
+        files = list_images(self.backgrounds) if self.backgrounds is not None else []
         if not files:
             return None
         p = np.array([(weights or {}).get(f.name, 1.0) for f in files], dtype=np.float64)
