@@ -19,7 +19,7 @@ import numpy as np
 from PIL import Image
 
 from lamuse import __version__
-from lamuse.compose import cover, remove_elements
+from lamuse.compose import REMOVAL_METHOD, cover, remove_elements
 from lamuse.errors import LamuseError
 from lamuse.explain import explain
 from lamuse.io import fit_long_side, list_images, load_image
@@ -127,7 +127,7 @@ class LaMuseBaseline:
             path = files[int(rng.integers(len(files)))]
             backdrop = load_image(path).image
             return cover(backdrop, (base.shape[1], base.shape[0])), {"mode": "swap", "source": path.name}
-        return remove_elements(base, [i.mask for i in instances]), {"mode": "keep", "method": "telea-inpaint"}
+        return remove_elements(base, [i.mask for i in instances]), {"mode": "keep", "method": REMOVAL_METHOD}
 
 
 def _random_cutout(

@@ -23,6 +23,10 @@ TEXTURE_SIGMA = 6.0
 still glows, at 6 px it takes the field's strokes."""
 
 
+REMOVAL_METHOD = "telea-inpaint+borrowed-texture"
+"""How ``remove_elements`` fills, as traces record it."""
+
+
 def remove_elements(painting: np.ndarray, masks: Sequence[np.ndarray]) -> np.ndarray:
     """Inpaint (Telea) the union of the elements' masks so what the new cut-outs leave uncovered is
     background, not the ghost of the old element. The smooth fill runs at ≤320 px; the painting's own

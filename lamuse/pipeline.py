@@ -19,7 +19,7 @@ import numpy as np
 from PIL import Image, ImageDraw, ImageFont, ImageOps
 
 from lamuse import __version__
-from lamuse.compose import cover, paste, plain_canvas, remove_elements
+from lamuse.compose import REMOVAL_METHOD, cover, paste, plain_canvas, remove_elements
 from lamuse.errors import LamuseError
 from lamuse.explain import explain
 from lamuse.io import fit_long_side, list_images, load_image
@@ -209,7 +209,7 @@ class Pipeline:
             log.info("no background images available; keeping the painting's own")
         if options.background == "none":
             return plain_canvas(base), {"mode": "none"}
-        return remove_elements(base, [i.mask for i in instances]), {"mode": "keep", "method": "telea-inpaint"}
+        return remove_elements(base, [i.mask for i in instances]), {"mode": "keep", "method": REMOVAL_METHOD}
 
     def _pick_background(self, rng: np.random.Generator, weights: Mapping[str, float] | None) -> Path | None:
         files = list_images(self.backgrounds) if self.backgrounds is not None else []
