@@ -13,8 +13,10 @@ from discord import app_commands
 from discord.ext import commands
 
 from bot.blobs import Blobs
-from bot.engine import Engine, LamuseEngine
+from bot.corpus import Corpus
+from bot.engine import WORK_LONG_SIDE, Engine, LamuseEngine
 from bot.jobs import Gate, JobQueue
+from bot.service import MuseService
 from bot.settings import Settings
 from bot.store import Store
 from bot.work import JobRunner
@@ -68,7 +70,7 @@ class MuseTranslator(app_commands.Translator):
         self,
         string: app_commands.locale_str,
         locale: discord.Locale,
-        context: app_commands.TranslationContext,
+        context: app_commands.TranslationContext[Any, Any],
     ) -> str | None:
         if locale is not discord.Locale.french:
             return None
@@ -98,6 +100,7 @@ class MuseBot(commands.Bot):
         store: Store,
         blobs: Blobs,
         jobs: JobQueue,
+        service: MuseService,
         *,
         extensions: tuple[str, ...] = INITIAL_EXTENSIONS,
     ) -> None:
@@ -116,7 +119,9 @@ class MuseBot(commands.Bot):
         self.store = store
         self.blobs = blobs
         self.jobs = jobs
+        self.service = service
         self.initial_extensions = extensions
+        self._recovered = False
 
     def now(self) -> datetime:
         """UTC now from discord.py's clock (virtual under the offline test harness)."""
@@ -131,6 +136,15 @@ class MuseBot(commands.Bot):
                 log.exception("failed to load extension %s", extension)
         if self.settings.sync_commands:
             await self.tree.sync()
+
+    async def on_ready(self) -> None:
+        """Once per process: re-queue or report what the previous run left unfinished."""
+        if self._recovered:
+            return
+        self._recovered = True
+        resumed, reported = await self.service.recover()
+        if resumed or reported:
+            log.info("after restart: %d jobs resumed, %d reported", len(resumed), len(reported))
 
     async def close(self) -> None:
         await self.jobs.close()
@@ -158,22 +172,35 @@ def create_bot(
     engine = engine if engine is not None else LamuseEngine(settings)
     store = Store(settings.db)
     blobs = Blobs(settings.data_dir)
-    runner = JobRunner(engine, blobs, output_size=settings.output_size)
+    corpus = Corpus(settings.corpus)
+    work_long_side = max(WORK_LONG_SIDE, settings.output_size)
+    runner = JobRunner(engine, blobs, corpus, work_long_side=work_long_side)
+    now = clock or discord.utils.utcnow
     jobs = JobQueue(
         store,
         runner,
         per_user_queued=settings.per_user_queued,
+        per_guild_queued=settings.per_guild_queued,
         per_user_per_minute=settings.per_user_per_minute,
         max_pending=settings.max_pending,
         timeout_s=settings.job_timeout_s,
         max_tries=settings.max_tries,
-        clock=clock or discord.utils.utcnow,
+        clock=now,
         gate=gate,
     )
-    return MuseBot(settings, engine, store, blobs, jobs, extensions=extensions)
+    service = MuseService(
+        store=store,
+        blobs=blobs,
+        corpus=corpus,
+        jobs=jobs,
+        output_size=settings.output_size,
+        clock=now,
+        work_long_side=work_long_side,
+    )
+    return MuseBot(settings, engine, store, blobs, jobs, service, extensions=extensions)
 
 
-def describe(bot: Any) -> str:
+def describe(bot: MuseBot) -> str:
     """One log line about the running configuration, without secrets."""
     s = bot.settings
     return f"corpus={s.corpus} library={s.library} db={s.db} device={s.device}"

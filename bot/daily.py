@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -82,9 +83,9 @@ FRENCH_CLASSES = {
 }
 
 
-def painter_prompt(trace: dict[str, Any], language: str) -> str:
+def painter_prompt(trace: Mapping[str, Any], language: str) -> str:
     """A short prompt for painters from the swaps, e.g. "Paint what the dog became"."""
-    swaps = [s for s in trace.get("swaps") or [] if isinstance(s, dict) and s.get("class")]
+    swaps = [s for s in trace.get("swaps") or [] if isinstance(s, Mapping) and s.get("class")]
     if not swaps:
         if language == "fr":
             return "🎨 À vos pinceaux : peignez votre propre version de ce tableau !"

@@ -1,6 +1,7 @@
 """The bot's view of the lamuse library: a small ``Engine`` protocol and the real adapter behind it.
 
-Everything here is synchronous and runs on the single inference worker thread (see ``bot/jobs.py``).
+Everything here is synchronous and runs on the inference worker thread (see ``bot/jobs.py``); only the
+decoding helpers are also called from validation threads.
 The real pipeline is built on first use, so importing this module (and tests with an engine double)
 never imports torch.
 """
@@ -9,13 +10,11 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
 from PIL import Image
-
-from bot.corpus import Corpus, CorpusPainting
 
 if TYPE_CHECKING:
     from bot.settings import Settings
@@ -25,11 +24,7 @@ log = logging.getLogger(__name__)
 
 
 class Engine(Protocol):
-    """What the bot needs from the library. Implementations are called from one worker thread only."""
-
-    def paintings(self) -> Sequence[CorpusPainting]:
-        """The corpus paintings users can pick, with title/painter when known."""
-        ...
+    """What the bot needs from the library. Model methods are called from the one inference thread."""
 
     def load_image(self, data: bytes | Path) -> Image.Image:
         """Decode untrusted bytes (or a corpus file) to RGB; raises ``lamuse.errors.ImageError``."""
@@ -98,12 +93,8 @@ class LamuseEngine:
 
     def __init__(self, settings: Settings) -> None:
         self._settings = settings
-        self._corpus = Corpus(settings.corpus)
         self._pipeline: Any = None
         self._lock = threading.Lock()
-
-    def paintings(self) -> Sequence[CorpusPainting]:
-        return self._corpus.all()
 
     def load_image(self, data: bytes | Path) -> Image.Image:
         return decode_image(data)

@@ -67,3 +67,20 @@ class RateLimited(BotError):
         super().__init__(f"more than {per_minute} requests a minute; retry in ~{retry_after_s:.0f}s")
         self.per_minute = per_minute
         self.retry_after_s = retry_after_s
+
+
+class ConflictingOptions(BotError):
+    """Two options that exclude each other were both given (an attachment and a painting name)."""
+
+    def __init__(self, first: str, second: str) -> None:
+        super().__init__(f"{first} and {second} were both given")
+        self.first = first
+        self.second = second
+
+
+class OutputExpired(BotError):
+    """A button's output (or the picture it was made from) is no longer stored: retention removed it."""
+
+    def __init__(self, output_id: str) -> None:
+        super().__init__(f"output {output_id} is no longer stored")
+        self.output_id = output_id

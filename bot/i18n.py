@@ -111,8 +111,8 @@ MESSAGES: dict[str, dict[str, str]] = {
         "fr": "⏳ La Muse n'est pas prête pour ça pour l'instant ; réessaie dans un moment.",
     },
     "output_gone": {
-        "en": "🗑️ That picture is no longer available.",
-        "fr": "🗑️ Cette image n'est plus disponible.",
+        "en": "🗑️ That picture is no longer available (stored pictures expire after a while).",
+        "fr": "🗑️ Cette image n'est plus disponible (les images gardées expirent au bout d'un moment).",
     },
     "no_swaps": {
         "en": "No element was swapped this time.",
@@ -133,6 +133,18 @@ MESSAGES: dict[str, dict[str, str]] = {
         "en": "(sent as {fmt} to fit the upload limit)",
         "fr": "(envoyée en {fmt} pour tenir dans la limite d'envoi)",
     },
+    "conflicting_options": {
+        "en": "🤔 Give either `{first}` or `{second}`, not both: I can only start from one painting.",
+        "fr": "🤔 Donne soit `{first}`, soit `{second}`, pas les deux : je pars d'un seul tableau.",
+    },
+    "daily.no_channel": {
+        "en": "Set a channel first: /muse-admin daily set",
+        "fr": "Choisis d'abord un salon : /muse-admin daily set",
+    },
+    "daily.posting": {"en": "Posting now.", "fr": "Publication en cours."},
+    "daily.not_posted": {"en": "Could not post now.", "fr": "Impossible de publier maintenant."},
+    "top.empty": {"en": "No votes yet ({period}).", "fr": "Pas encore de votes ({period})."},
+    "top.title": {"en": "La Muse — top ({period})", "fr": "La Muse — les meilleures ({period})"},
     "not_admin": {
         "en": "🔒 You need the Manage Server permission for that.",
         "fr": "🔒 Il te faut la permission Gérer le serveur pour ça.",

@@ -14,10 +14,10 @@ import asyncio
 import contextvars
 import functools
 import logging
-import math
 import time
 import uuid
-from collections import deque
+import weakref
+from collections import Counter, deque
 from collections.abc import Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -26,7 +26,8 @@ from enum import StrEnum
 from typing import Any, Protocol
 
 from bot.errors import Busy, JobCancelled, JobInterrupted, JobTimeout, RateLimited, UserLimitReached
-from bot.store import Store
+from bot.params import JobParams, MuseParams, ParamsError, from_json, to_json
+from bot.store import JobRow, Store
 from lamuse.types import StageCallback
 
 log = logging.getLogger(__name__)
@@ -54,9 +55,8 @@ def new_id() -> str:
 class Job:
     """One unit of inference work; every field is persisted so the job can be re-run after a restart."""
 
-    kind: str
     user_id: int
-    params: dict[str, Any]
+    params: JobParams
     guild_id: int | None = None
     channel_id: int | None = None
     source_message_id: int | None = None
@@ -70,7 +70,16 @@ class Job:
     started_at: datetime | None = None
     finished_at: datetime | None = None
 
-    def to_row(self) -> dict[str, Any]:
+    @property
+    def kind(self) -> str:
+        return self.params.kind
+
+    @property
+    def scheduled(self) -> bool:
+        """The bot's own scheduled work (a daily post), not a user's request."""
+        return isinstance(self.params, MuseParams) and self.params.daily_slot is not None
+
+    def to_row(self) -> JobRow:
         return {
             "id": self.id,
             "kind": self.kind,
@@ -79,7 +88,7 @@ class Job:
             "channel_id": self.channel_id,
             "source_message_id": self.source_message_id,
             "response_message_id": self.response_message_id,
-            "params": self.params,
+            "params": to_json(self.params),
             "status": str(self.status),
             "tries": self.tries,
             "error": self.error,
@@ -90,19 +99,20 @@ class Job:
         }
 
     @classmethod
-    def from_row(cls, row: dict[str, Any]) -> Job:
+    def from_row(cls, row: JobRow) -> Job:
+        """Rebuild a job from its row; raises ``ParamsError`` when the stored parameters are unusable."""
+
         def when(value: str | None) -> datetime | None:
             return datetime.fromisoformat(value) if value else None
 
         return cls(
             id=row["id"],
-            kind=row["kind"],
             user_id=row["user_id"],
             guild_id=row["guild_id"],
             channel_id=row["channel_id"],
             source_message_id=row["source_message_id"],
             response_message_id=row["response_message_id"],
-            params=row["params"],
+            params=from_json(row["kind"], row["params"]),
             status=JobStatus(row["status"]),
             tries=row["tries"],
             error=row["error"],
@@ -131,28 +141,33 @@ Work = Callable[[Job, StageCallback], Any]
 Gate = Callable[[Job], Awaitable[None]]
 
 
-@dataclass
-class LagProbe:
-    """Measures event-loop lag (how late a short sleep wakes) while inference runs; milliseconds."""
+class Admission:
+    """A place held in the queue for one request while it is validated (its upload decoded).
 
-    interval_s: float = 0.005
-    samples: list[float] = field(default_factory=list)
-    max_samples: int = 20_000
+    Held places count against the user's quota, the guild's and the global cap, so a burst of uploads is
+    refused before any of them is decoded. ``release`` is idempotent; ``JobQueue.submit`` consumes it.
+    """
 
-    async def run(self, stop: asyncio.Event) -> None:
-        while not stop.is_set():
-            start = time.perf_counter()
-            await asyncio.sleep(self.interval_s)
-            lag_ms = (time.perf_counter() - start - self.interval_s) * 1000.0
-            if len(self.samples) < self.max_samples:
-                self.samples.append(max(0.0, lag_ms))
+    def __init__(self, queue: JobQueue, user_id: int, guild_id: int | None) -> None:
+        self._queue = queue
+        self.user_id = user_id
+        self.guild_id = guild_id
+        self._held = True
 
-    def percentile(self, q: float) -> float:
-        if not self.samples:
-            return 0.0
-        ordered = sorted(self.samples)
-        index = min(len(ordered) - 1, max(0, math.ceil(q / 100.0 * len(ordered)) - 1))
-        return ordered[index]
+    @property
+    def held(self) -> bool:
+        return self._held
+
+    def release(self) -> None:
+        if self._held:
+            self._held = False
+            self._queue._release(self)
+
+    def __enter__(self) -> Admission:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.release()
 
 
 class JobQueue:
@@ -164,6 +179,7 @@ class JobQueue:
         work: Work,
         *,
         per_user_queued: int = 2,
+        per_guild_queued: int = 10,
         max_pending: int = 20,
         timeout_s: float = 300.0,
         max_tries: int = 2,
@@ -171,20 +187,21 @@ class JobQueue:
         gate: Gate | None = None,
         expected_run_s: float = 20.0,
         per_user_per_minute: int | None = None,
-        lag: LagProbe | None = None,
     ) -> None:
         self.store = store
         self.work = work
         self.per_user_queued = per_user_queued
+        self.per_guild_queued = per_guild_queued
         self.max_pending = max_pending
         self.timeout_s = timeout_s
         self.max_tries = max_tries
         self.clock = clock
         self.gate = gate
-        self.lag = lag  # measures event-loop lag while each job runs; off unless a probe is given
         self.avg_run_s = expected_run_s
         self.per_user_per_minute = per_user_per_minute
-        self._accepted_at: dict[int, deque[datetime]] = {}
+        self._accepted_at: dict[int, deque[float]] = {}
+        self._held_by_user: Counter[int] = Counter()
+        self._held_by_guild: Counter[int] = Counter()
         self._executor: ThreadPoolExecutor | None = None
         self._by_user: dict[int, deque[Job]] = {}
         self._turns: deque[int] = deque()
@@ -193,53 +210,92 @@ class JobQueue:
         self._cancelled: set[str] = set()
         self._worker: asyncio.Task[None] | None = None
         self._background: set[asyncio.Task[Any]] = set()
-        self._last_note: dict[str, asyncio.Task[Any]] = {}
+        # A job's latest notification, so the next one waits for it; weak, so a sent one frees itself.
+        self._last_note: weakref.WeakValueDictionary[str, asyncio.Task[None]] = weakref.WeakValueDictionary()
         self._stuck: asyncio.Future[Any] | None = None
         self._idle = asyncio.Event()
         self._idle.set()
         self._closed = False
-        self.max_user_active_seen = 0
 
     # --- admission --------------------------------------------------------------------------------
 
     @property
+    def closed(self) -> bool:
+        return self._closed
+
+    @property
     def pending(self) -> int:
-        return sum(len(q) for q in self._by_user.values())
+        """Waiting jobs plus places held by requests still being validated."""
+        return sum(len(q) for q in self._by_user.values()) + sum(self._held_by_user.values())
 
     def user_jobs(self, user_id: int) -> tuple[int, int]:
-        """``(running, queued)`` for the user."""
+        """``(running, waiting)`` for the user; waiting includes requests still being validated."""
         running = 1 if self._running is not None and self._running.user_id == user_id else 0
-        return running, len(self._by_user.get(user_id, ()))
+        return running, len(self._by_user.get(user_id, ())) + self._held_by_user[user_id]
 
-    def check_admission(self, user_id: int) -> None:
-        """Raise RateLimited, UserLimitReached or Busy when a new job of ``user_id`` would be refused now."""
+    def guild_pending(self, guild_id: int) -> int:
+        """A guild's waiting jobs and held places, whoever asked (its users, its admins' manual posts)."""
+        waiting = sum(1 for queue in self._by_user.values() for job in queue if job.guild_id == guild_id)
+        return waiting + self._held_by_guild[guild_id]
+
+    def check_admission(self, user_id: int, guild_id: int | None = None) -> None:
+        """Raise RateLimited, UserLimitReached or Busy when a new request of ``user_id`` would be refused.
+
+        Every user request counts against the user's quota and rate, its guild's cap and the global cap;
+        only the bot's own scheduled posts (one per guild per day) are exempt (``submit(scheduled=True)``).
+        """
+        if self._closed:
+            raise JobCancelled("the bot is shutting down")
         self._check_rate(user_id)
-        running, queued = self.user_jobs(user_id)
-        if running + queued >= 1 + self.per_user_queued:
-            raise UserLimitReached(running, queued)
+        running, waiting = self.user_jobs(user_id)
+        if running + waiting >= 1 + self.per_user_queued:
+            raise UserLimitReached(running, waiting)
+        retry = max(5.0, self.avg_run_s)
+        if guild_id is not None and self.guild_pending(guild_id) >= self.per_guild_queued:
+            raise Busy(retry_after_s=retry)
         if self.pending >= self.max_pending:
-            raise Busy(retry_after_s=max(5.0, self.avg_run_s))
+            raise Busy(retry_after_s=retry)
+
+    def admit(self, user_id: int, guild_id: int | None = None) -> Admission:
+        """Check admission and hold a place for a request that still has to be validated."""
+        self.check_admission(user_id, guild_id)
+        self._held_by_user[user_id] += 1
+        if guild_id is not None:
+            self._held_by_guild[guild_id] += 1
+        return Admission(self, user_id, guild_id)
+
+    def _release(self, admission: Admission) -> None:
+        self._held_by_user[admission.user_id] -= 1
+        if self._held_by_user[admission.user_id] <= 0:
+            del self._held_by_user[admission.user_id]
+        if admission.guild_id is not None:
+            self._held_by_guild[admission.guild_id] -= 1
+            if self._held_by_guild[admission.guild_id] <= 0:
+                del self._held_by_guild[admission.guild_id]
 
     def _check_rate(self, user_id: int) -> None:
-        """Sliding one-minute window over the user's accepted jobs (quota bounds concurrency, this volume)."""
+        """Sliding one-minute window over the user's accepted jobs (quota bounds concurrency, this volume).
+
+        Measured on the monotonic clock: a wall-clock step (NTP, DST, an operator) changes nothing.
+        """
         if self.per_user_per_minute is None:
             return
         window = self._accepted_at.get(user_id)
         if not window:
             return
-        now = self.clock()
-        while window and (now - window[0]).total_seconds() >= 60.0:
+        now = time.monotonic()
+        while window and now - window[0] >= 60.0:
             window.popleft()
         if not window:
             del self._accepted_at[user_id]
             return
         if len(window) >= self.per_user_per_minute:
-            retry = 60.0 - (now - window[0]).total_seconds()
+            retry = 60.0 - (now - window[0])
             raise RateLimited(self.per_user_per_minute, max(1.0, retry))
 
     def _count_for_rate(self, user_id: int) -> None:
         if self.per_user_per_minute is not None:
-            self._accepted_at.setdefault(user_id, deque()).append(self.clock())
+            self._accepted_at.setdefault(user_id, deque()).append(time.monotonic())
 
     def eta_s(self, position: int) -> float:
         """Rough wait before a job at ``position`` (1 = next) starts."""
@@ -264,20 +320,31 @@ class JobQueue:
                 turns.append(user)
         return order
 
-    async def submit(self, job: Job, listener: JobListener, *, bypass_limits: bool = False) -> int:
-        """Persist and enqueue ``job``; returns its position. Raises UserLimitReached or Busy.
+    async def submit(
+        self,
+        job: Job,
+        listener: JobListener,
+        *,
+        admission: Admission | None = None,
+        scheduled: bool = False,
+    ) -> int:
+        """Persist and enqueue ``job``; returns its position. Raises UserLimitReached, RateLimited or Busy.
 
-        ``bypass_limits`` is for the bot's own scheduled work (daily posts), never for user requests.
+        ``admission`` is the place held while the request was validated (consumed here; without one the
+        limits are checked now). ``scheduled`` is for the bot's own daily posts only, never for requests.
         """
         if self._closed:
             raise JobCancelled("the bot is shutting down")
-        if not bypass_limits:
-            self.check_admission(job.user_id)
+        counted_user = admission.user_id if admission is not None else job.user_id
+        if admission is not None and admission.held:
+            admission.release()
+        elif not scheduled:
+            self.check_admission(job.user_id, job.guild_id)
         job.status = JobStatus.QUEUED
         job.created_at = job.created_at or self.clock()
         self.store.insert_job(job.to_row())
-        if not bypass_limits:
-            self._count_for_rate(job.user_id)
+        if not scheduled:
+            self._count_for_rate(counted_user)
         self._enqueue(job, listener)
         position = self.position(job.id) or 1
         log.info("job %s %s queued for user %s at position %d", job.id, job.kind, job.user_id, position)
@@ -291,8 +358,6 @@ class JobQueue:
         queue.append(job)
         if job.user_id not in self._turns:
             self._turns.append(job.user_id)
-        running, queued = self.user_jobs(job.user_id)
-        self.max_user_active_seen = max(self.max_user_active_seen, running + queued)
 
     # --- cancellation -----------------------------------------------------------------------------
 
@@ -389,7 +454,7 @@ class JobQueue:
         except asyncio.CancelledError:
             log.info("job %s interrupted by shutdown; left %s for the next start", job.id, job.status)
             raise
-        except Exception as error:  # noqa: BLE001 - a failed job must not stop the worker
+        except Exception as error:  # a failed job must not stop the worker
             elapsed = time.perf_counter() - started
             if isinstance(error, JobTimeout):
                 log.warning("job %s queued %.1fs -> timed out after %.1fs", job.id, waited, elapsed)
@@ -418,7 +483,7 @@ class JobQueue:
             await self._flush(job)
             try:
                 await listener.done(job, result)
-            except Exception as error:  # noqa: BLE001 - the user must hear that the result was lost
+            except Exception as error:  # the user must hear that the result was lost
                 log.exception("delivering job %s failed", job.id)
                 await self._notify(listener.failed(job, error), job)
                 self._finish(job, JobStatus.FAILED, error=f"delivery: {type(error).__name__}: {error}")
@@ -442,23 +507,14 @@ class JobQueue:
             # A timed-out job still holds the one inference thread; the next job's clock starts after it.
             await asyncio.wait([self._stuck])
         self._stuck = None
-        stop = asyncio.Event()
-        probe = None
-        if self.lag is not None:
-            probe = loop.create_task(self.lag.run(stop), name="lamuse-lag-probe")
-        try:
-            future = loop.run_in_executor(self._executor, self.work, job, on_stage)
-            done, _pending = await asyncio.wait([future], timeout=self.timeout_s)
-            if not done:
-                self._cancelled.add(job.id)  # the thread cannot be killed; it stops at its next stage
-                future.add_done_callback(functools.partial(self._stuck_done, job_id=job.id))
-                self._stuck = future
-                raise JobTimeout(self.timeout_s)
-            return future.result()
-        finally:
-            stop.set()
-            if probe is not None:
-                await probe
+        future = loop.run_in_executor(self._executor, self.work, job, on_stage)
+        done, _pending = await asyncio.wait([future], timeout=self.timeout_s)
+        if not done:
+            self._cancelled.add(job.id)  # the thread cannot be killed; it stops at its next stage
+            future.add_done_callback(functools.partial(self._stuck_done, job_id=job.id))
+            self._stuck = future
+            raise JobTimeout(self.timeout_s)
+        return future.result()
 
     def _stuck_done(self, future: asyncio.Future[Any], job_id: str) -> None:
         """A timed-out job's thread finally returned: retrieve its outcome and forget its cancel flag."""
@@ -482,12 +538,6 @@ class JobQueue:
         self._last_note[job.id] = task
         self._background.add(task)
         task.add_done_callback(self._background.discard)
-        task.add_done_callback(functools.partial(self._forget_note, job_id=job.id))
-
-    def _forget_note(self, task: asyncio.Task[Any], job_id: str) -> None:
-        """Drop the job's last-notification entry once sent (a job cancelled while queued never flushes)."""
-        if self._last_note.get(job_id) is task:
-            del self._last_note[job_id]
 
     async def _flush(self, job: Job) -> None:
         """Wait for the job's pending progress notifications, so the final reply comes last."""
@@ -499,7 +549,7 @@ class JobQueue:
         """Run a listener call; a failed notification (Discord outage) must not stop the queue."""
         try:
             await coro
-        except Exception:  # noqa: BLE001
+        except Exception:  # a notification that fails (Discord outage) is logged, not raised
             log.exception("notifying job %s failed", job.id)
 
     def _finish(self, job: Job, status: JobStatus, *, error: str | None = None) -> None:
@@ -524,7 +574,12 @@ class JobQueue:
         resumed: list[Job] = []
         reported: list[Job] = []
         for row in self.store.unfinished_jobs():
-            job = Job.from_row(row)
+            try:
+                job = Job.from_row(row)
+            except ParamsError as error:  # a row no release can run: say so once, never retry it
+                log.error("job %s has unusable parameters (%s); marked failed", row["id"], error)
+                self.store.update_job(row["id"], status=str(JobStatus.FAILED), error=f"params: {error}")
+                continue
             if any(j.id == job.id for j in self._all_jobs()):
                 continue
             listener = listener_for(job)

@@ -9,16 +9,18 @@ from __future__ import annotations
 import json
 import logging
 import sqlite3
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Required, TypedDict, cast
 
 import sqlite_utils
 
 log = logging.getLogger(__name__)
+
+ELEMENT_KINDS = ("cutout", "background", "painting", "chaos")
 
 MIGRATIONS: list[tuple[int, str, list[str]]] = [
     (
@@ -99,8 +101,75 @@ MIGRATIONS: list[tuple[int, str, list[str]]] = [
             "ALTER TABLE outputs ADD COLUMN weights TEXT",
         ],
     ),
+    (
+        3,
+        "element aggregates, retention",
+        [
+            """CREATE TABLE element_stats (
+                guild_id INTEGER NOT NULL,
+                kind TEXT NOT NULL,
+                key TEXT NOT NULL,
+                shown INTEGER NOT NULL DEFAULT 0,
+                votes INTEGER NOT NULL DEFAULT 0,
+                PRIMARY KEY (guild_id, kind, key)
+            )""",
+            "ALTER TABLE outputs ADD COLUMN expired_at TEXT",
+            "CREATE INDEX outputs_created ON outputs(created_at)",
+            "_backfill_element_stats",
+
+        ],
+    ),
 ]
 SCHEMA_VERSION = MIGRATIONS[-1][0]
+
+
+class JobRow(TypedDict):
+    """A ``jobs`` row as stored: ``params`` is the versioned JSON of ``bot.params``."""
+
+    id: str
+    kind: str
+    user_id: int
+    guild_id: int | None
+    channel_id: int | None
+    source_message_id: int | None
+    response_message_id: int | None
+    params: str
+    status: str
+    tries: int
+    error: str | None
+    output_id: str | None
+    created_at: str | None
+    started_at: str | None
+    finished_at: str | None
+
+
+class OutputRow(TypedDict, total=False):
+    """An ``outputs`` row: what a delivered picture was made from and where its files are."""
+
+    id: Required[str]
+    kind: Required[str]
+    image_path: Required[str]
+    image_sha256: Required[str]
+    created_at: Required[str]
+    job_id: str | None
+    user_id: int | None
+    guild_id: int | None
+    channel_id: int | None
+    message_id: int | None
+    painting: str | None
+    seed: int | None
+    chaos: float | None
+    background: str | None
+    background_id: str | None
+    input_path: str | None
+    trace: Mapping[str, Any]
+    cutout_ids: Sequence[str]
+    weights: Mapping[str, Any] | None
+    expired_at: str | None
+
+
+class StoreCorrupt(RuntimeError):
+    """The database file fails SQLite's integrity check; starting on it could lose more rows."""
 
 
 class SchemaTooNew(RuntimeError):
@@ -127,22 +196,102 @@ class GuildSettings:
     vote_emoji: str | None = None
 
 
+def _elements(
+    painting: str | None, chaos: float | None, background_id: str | None, cutout_ids: str | None
+) -> set[tuple[str, str]]:
+    """The steerable elements of one output: a cut-out counts once however often it was pasted."""
+    found: set[tuple[str, str]] = set()
+    if painting is not None:
+        found.add(("painting", painting))
+    if chaos is not None:
+        found.add(("chaos", f"{float(chaos):.1f}"))
+    if background_id is not None:
+        found.add(("background", background_id))
+    found.update(("cutout", str(c)) for c in json.loads(cutout_ids or "[]"))
+    return found
+
+
+def _output_row(row: sqlite3.Row) -> OutputRow:
+    record: dict[str, Any] = dict(row)
+    record["trace"] = json.loads(record["trace"])
+    record["cutout_ids"] = json.loads(record["cutout_ids"])
+    record["weights"] = json.loads(record["weights"]) if record.get("weights") else None
+    return cast(OutputRow, record)
+
+
+def _paths_in(value: Any) -> set[str]:
+    """File paths named anywhere in a job's stored parameters (``path``/``image_path``/``input_path``)."""
+    found: set[str] = set()
+    if isinstance(value, dict):
+        for key, item in value.items():
+            if key in ("path", "image_path", "input_path") and isinstance(item, str):
+                found.add(item)
+            else:
+                found |= _paths_in(item)
+    return found
+
+
+def _job_row(row: sqlite3.Row) -> JobRow:
+    return {
+        "id": row["id"],
+        "kind": row["kind"],
+        "user_id": row["user_id"],
+        "guild_id": row["guild_id"],
+        "channel_id": row["channel_id"],
+        "source_message_id": row["source_message_id"],
+        "response_message_id": row["response_message_id"],
+        "params": row["params"],
+        "status": row["status"],
+        "tries": row["tries"],
+        "error": row["error"],
+        "output_id": row["output_id"],
+        "created_at": row["created_at"],
+        "started_at": row["started_at"],
+        "finished_at": row["finished_at"],
+    }
+
+
 class Store:
     """Owns the database connection and every statement the bot runs."""
 
     def __init__(self, path: Path | str, *, target_version: int = SCHEMA_VERSION) -> None:
-        if str(path) != ":memory:":
+        """Open (creating if needed), check and migrate the database.
+
+        Raises:
+            StoreCorrupt: the file is not a sound SQLite database.
+            OSError: the folder cannot be created or the file opened.
+        """
+        in_memory = str(path) == ":memory:"
+        if not in_memory:
             Path(path).parent.mkdir(parents=True, exist_ok=True)
-        conn = sqlite3.connect(str(path), isolation_level=None)
+        try:
+            conn = sqlite3.connect(str(path), isolation_level=None)
+        except sqlite3.OperationalError as error:
+            raise OSError(f"cannot open the database {path} ({error})") from error
         conn.row_factory = sqlite3.Row
         self.db = sqlite_utils.Database(conn)
-        if str(path) != ":memory:":
+        if not in_memory:
+            self._check_integrity(path)
             self.db.enable_wal()
         self.db.execute("PRAGMA foreign_keys = ON")
         self.migrate(target_version)
 
     def close(self) -> None:
         self.db.conn.close()
+
+    def _check_integrity(self, path: Path | str) -> None:
+        """Refuse a damaged file at start (quick_check reads every page once: ~1 s per GB)."""
+        try:
+            verdict = [str(r[0]) for r in self.db.execute("PRAGMA quick_check").fetchall()]
+        except sqlite3.OperationalError as error:  # a folder, or a file we may not read
+            self.db.conn.close()
+            raise OSError(f"cannot open the database {path} ({error})") from error
+        except sqlite3.DatabaseError as error:
+            self.db.conn.close()
+            raise StoreCorrupt(f"{path} is not a readable SQLite database ({error})") from error
+        if verdict != ["ok"]:
+            self.db.conn.close()
+            raise StoreCorrupt(f"{path} fails SQLite's integrity check: {'; '.join(verdict[:3])}")
 
     @property
     def version(self) -> int:
@@ -175,7 +324,10 @@ class Store:
             for version, what, statements in MIGRATIONS:
                 if current < version <= target:
                     for statement in statements:
-                        self.db.execute(statement)
+                        if statement == "_backfill_element_stats":
+                            self._backfill_element_stats()
+                        else:
+                            self.db.execute(statement)
                     applied.append(version)
                     log.info("database migrated to %d (%s)", version, what)
             if applied:
@@ -184,71 +336,107 @@ class Store:
 
     # --- jobs -------------------------------------------------------------------------------------
 
-    def insert_job(self, row: dict[str, Any]) -> None:
-        record = dict(row)
-        record["params"] = json.dumps(record["params"])
-        self.db.table("jobs").insert(record)
+    def insert_job(self, row: JobRow) -> None:
+        self.db.table("jobs").insert(dict(row))
 
-    def update_job(self, job_id: str, **fields: Any) -> None:
-        if "params" in fields:
-            fields["params"] = json.dumps(fields["params"])
+    def update_job(self, job_id: str, **fields: str | int | None) -> None:
         self.db.table("jobs").update(job_id, fields)
 
-    def get_job(self, job_id: str) -> dict[str, Any] | None:
+    def get_job(self, job_id: str) -> JobRow | None:
         row = self.db.execute("SELECT * FROM jobs WHERE id = ?", [job_id]).fetchone()
-        return self._job(row) if row else None
+        return _job_row(row) if row else None
 
-    def unfinished_jobs(self) -> list[dict[str, Any]]:
+    def unfinished_jobs(self) -> list[JobRow]:
         rows = self.db.execute(
             "SELECT * FROM jobs WHERE status IN ('queued', 'running') ORDER BY created_at, rowid"
         ).fetchall()
-        return [self._job(r) for r in rows]
-
-    @staticmethod
-    def _job(row: sqlite3.Row) -> dict[str, Any]:
-        record = dict(row)
-        record["params"] = json.loads(record["params"])
-        return record
+        return [_job_row(r) for r in rows]
 
     # --- outputs ----------------------------------------------------------------------------------
 
-    def insert_output(self, row: dict[str, Any]) -> None:
-        record = dict(row)
+    def insert_output(self, row: OutputRow) -> None:
+        """Record a delivered output and count its elements as shown (one transaction)."""
+        record: dict[str, Any] = dict(row)
         record["trace"] = json.dumps(record.get("trace") or {}, default=str)
-        record["cutout_ids"] = json.dumps(record.get("cutout_ids") or [])
+        record["cutout_ids"] = json.dumps(list(record.get("cutout_ids") or []))
         if record.get("weights") is not None:
             record["weights"] = json.dumps(record["weights"])
-        self.db.table("outputs").insert(record)
+        with self.transaction():
+            self.db.table("outputs").insert(record)
+            self._bump_elements(row["id"], shown=1)
 
-    def get_output(self, output_id: str) -> dict[str, Any] | None:
+    def get_output(self, output_id: str) -> OutputRow | None:
         row = self.db.execute("SELECT * FROM outputs WHERE id = ?", [output_id]).fetchone()
-        return self._output(row) if row else None
+        return _output_row(row) if row else None
 
-    def output_by_message(self, message_id: int) -> dict[str, Any] | None:
+    def output_by_message(self, message_id: int) -> OutputRow | None:
         row = self.db.execute("SELECT * FROM outputs WHERE message_id = ?", [message_id]).fetchone()
-        return self._output(row) if row else None
+        return _output_row(row) if row else None
 
-    @staticmethod
-    def _output(row: sqlite3.Row) -> dict[str, Any]:
-        record = dict(row)
-        record["trace"] = json.loads(record["trace"])
-        record["cutout_ids"] = json.loads(record["cutout_ids"])
-        if record.get("weights"):
-            record["weights"] = json.loads(record["weights"])
-        return record
+    # --- retention --------------------------------------------------------------------------------
+
+    def expired_candidates(
+        self, before: datetime, voted_before: datetime, limit: int = 500
+    ) -> list[OutputRow]:
+        """Outputs past retention not yet expired: unvoted ones made before ``before``, voted ones before
+        ``voted_before`` (votes keep a picture longer)."""
+        rows = self.db.execute(
+            """SELECT * FROM outputs o WHERE o.expired_at IS NULL AND (
+                   (o.created_at < ? AND NOT EXISTS (SELECT 1 FROM votes v WHERE v.output_id = o.id))
+                   OR o.created_at < ?)
+               ORDER BY o.created_at LIMIT ?""",
+            [_iso(before), _iso(voted_before), limit],
+        ).fetchall()
+        return [_output_row(r) for r in rows]
+
+    def mark_expired(self, output_id: str, when: datetime) -> None:
+        """The output's files are gone; the row stays for votes, stats and the "expired" answer."""
+        self.db.execute("UPDATE outputs SET expired_at = ? WHERE id = ?", [_iso(when), output_id])
+
+    def files_in_use(self) -> set[str]:
+        """Every stored file an unexpired output or an unfinished job still needs."""
+        used = {
+            str(value)
+            for row in self.db.execute(
+                "SELECT image_path, input_path FROM outputs WHERE expired_at IS NULL"
+            ).fetchall()
+            for value in row
+            if value
+        }
+        for row in self.db.execute(
+            "SELECT params FROM jobs WHERE status IN ('queued', 'running')"
+        ).fetchall():
+            used.update(_paths_in(json.loads(row[0])))
+        return used
 
     # --- votes ------------------------------------------------------------------------------------
 
     def add_vote(self, output_id: str, user_id: int, emoji: str, when: datetime) -> None:
         """Record one reaction; a user's several emoji on one output still count as one vote."""
-        self.db.execute(
-            "INSERT OR IGNORE INTO votes (output_id, user_id, emoji, created_at) VALUES (?, ?, ?, ?)",
-            [output_id, user_id, emoji, _iso(when)],
-        )
+        with self.transaction():
+            first = not self._has_voted(output_id, user_id)
+            cursor = self.db.execute(
+                "INSERT OR IGNORE INTO votes (output_id, user_id, emoji, created_at) VALUES (?, ?, ?, ?)",
+                [output_id, user_id, emoji, _iso(when)],
+            )
+            if first and cursor.rowcount == 1:
+                self._bump_elements(output_id, votes=1)
 
     def remove_vote(self, output_id: str, user_id: int, emoji: str) -> None:
-        self.db.execute(
-            "DELETE FROM votes WHERE output_id = ? AND user_id = ? AND emoji = ?", [output_id, user_id, emoji]
+        with self.transaction():
+            cursor = self.db.execute(
+                "DELETE FROM votes WHERE output_id = ? AND user_id = ? AND emoji = ?",
+                [output_id, user_id, emoji],
+            )
+            if cursor.rowcount == 1 and not self._has_voted(output_id, user_id):
+                self._bump_elements(output_id, votes=-1)
+
+    def _has_voted(self, output_id: str, user_id: int) -> bool:
+        return (
+            self.db.execute(
+                "SELECT 1 FROM votes WHERE output_id = ? AND user_id = ? LIMIT 1", [output_id, user_id]
+            ).fetchone()
+            is not None
         )
 
     def vote_count(self, output_id: str) -> int:
@@ -295,47 +483,50 @@ class Store:
     def element_stats(self, guild_id: int | None = None) -> dict[str, dict[str, tuple[int, int]]]:
         """Per element kind, ``{id: (times shown, votes)}``; the steering rule's only input.
 
-        Kinds: ``cutout``, ``background``, ``painting``, ``chaos`` (chaos bucketed to one decimal).
+        Kinds: ``cutout``, ``background``, ``painting``, ``chaos`` (chaos bucketed to one decimal). Read from
+        the ``element_stats`` aggregates that outputs and votes keep up to date, so the cost grows with the
+        number of distinct elements, not with the number of stored outputs.
         """
-        where = "WHERE o.kind = 'muse'" + (" AND o.guild_id = ?" if guild_id is not None else "")
-        params = [guild_id] if guild_id is not None else []
-        # Votes are counted once per output (a voter's several emoji are one vote), joined, then summed per
-        # element in SQL. Chaos is grouped by exact value here and bucketed to one decimal in Python, so the
-        # buckets round exactly as f"{chaos:.1f}" does; a cut-out counts once per output that used it.
+        where, params = ("WHERE guild_id = ?", [guild_id]) if guild_id is not None else ("", [])
         rows = self.db.execute(
-            f"""WITH voters AS (
-                    SELECT output_id, COUNT(DISTINCT user_id) AS n FROM votes GROUP BY output_id
-                ),
-                shown AS (
-                    SELECT o.id, o.painting, o.chaos, o.background_id, o.cutout_ids, COALESCE(v.n, 0) AS votes
-                    FROM outputs o LEFT JOIN voters v ON v.output_id = o.id {where}
-                )
-                SELECT 'painting' AS kind, painting AS key, COUNT(*) AS shown, SUM(votes) AS votes
-                    FROM shown WHERE painting IS NOT NULL GROUP BY painting
-                UNION ALL
-                SELECT 'background', background_id, COUNT(*), SUM(votes)
-                    FROM shown WHERE background_id IS NOT NULL GROUP BY background_id
-                UNION ALL
-                SELECT 'chaos', chaos, COUNT(*), SUM(votes) FROM shown WHERE chaos IS NOT NULL GROUP BY chaos
-                UNION ALL
-                SELECT 'cutout', CAST(value AS TEXT), COUNT(*), SUM(votes)
-                    FROM (SELECT DISTINCT shown.id, j.value, shown.votes
-                          FROM shown, json_each(shown.cutout_ids) j)
-                    GROUP BY CAST(value AS TEXT)""",
+            f"SELECT kind, key, SUM(shown) AS shown, SUM(votes) AS votes FROM element_stats {where} "
+            "GROUP BY kind, key",
             params,
         ).fetchall()
-        stats: dict[str, dict[str, tuple[int, int]]] = {
-            "cutout": {},
-            "background": {},
-            "painting": {},
-            "chaos": {},
-        }
+        stats: dict[str, dict[str, tuple[int, int]]] = {kind: {} for kind in ELEMENT_KINDS}
         for row in rows:
-            kind = str(row["kind"])
-            key = f"{float(row['key']):.1f}" if kind == "chaos" else str(row["key"])
-            shown, voted = stats[kind].get(key, (0, 0))
-            stats[kind][key] = (shown + int(row["shown"]), voted + int(row["votes"]))
+            if row["shown"] > 0:
+                stats[str(row["kind"])][str(row["key"])] = (int(row["shown"]), int(row["votes"]))
         return stats
+
+    def _bump_elements(self, output_id: str, *, shown: int = 0, votes: int = 0) -> None:
+        """Add to the aggregates of every element of one muse output (inside the caller's transaction)."""
+        if self.version >= 3:  # a store opened at an older ``target_version`` has no aggregates yet
+            self._add_to_aggregates(output_id, shown=shown, votes=votes)
+
+    def _add_to_aggregates(self, output_id: str, *, shown: int, votes: int) -> None:
+        row = self.db.execute(
+            "SELECT guild_id, kind, painting, chaos, background_id, cutout_ids FROM outputs WHERE id = ?",
+            [output_id],
+        ).fetchone()
+        if row is None or row["kind"] != "muse":
+            return
+        for kind, key in _elements(row["painting"], row["chaos"], row["background_id"], row["cutout_ids"]):
+            self.db.execute(
+                "INSERT INTO element_stats (guild_id, kind, key, shown, votes) VALUES (?, ?, ?, ?, ?) "
+                "ON CONFLICT (guild_id, kind, key) DO UPDATE SET shown = shown + excluded.shown, "
+                "votes = votes + excluded.votes",
+                [row["guild_id"] or 0, kind, key, shown, votes],
+            )
+
+    def _backfill_element_stats(self) -> None:
+        """Migration 3: build the aggregates from the outputs and votes an earlier release stored."""
+        outputs = self.db.execute("SELECT id FROM outputs WHERE kind = 'muse'").fetchall()
+        for output in outputs:
+            voters = self.db.execute(
+                "SELECT COUNT(DISTINCT user_id) FROM votes WHERE output_id = ?", [output["id"]]
+            ).fetchone()[0]
+            self._add_to_aggregates(output["id"], shown=1, votes=int(voters))
 
     # --- guild settings and daily posts ---------------------------------------------------------------
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 from datetime import UTC, datetime, time
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, cast
 
 import discord
 from discord import app_commands
@@ -15,8 +15,12 @@ from bot.daily import due_slot, next_slot, painter_prompt, parse_time, parse_zon
 from bot.errors import BotError
 from bot.i18n import language_of, t
 from bot.jobs import Job
+from bot.params import Language, MuseParams
+from bot.render import DEFAULT_UPLOAD_LIMIT
+from bot.service import MuseRequest, Origin
 from bot.store import GuildSettings
 from bot.work import Outcome
+from cogs.errors import refusal_text
 from cogs.muse._render import render
 
 if TYPE_CHECKING:
@@ -49,7 +53,7 @@ class DailyReply:
 
     async def done(self, job: Job, result: Outcome) -> None:
         bot = self.cog.bot
-        language = str(job.params.get("language", "en"))
+        language: Language = job.params.language if isinstance(job.params, MuseParams) else "en"
         embed, files, view = render(result, language)
         prompt = painter_prompt(result.trace, language)
         channel = bot.get_partial_messageable(job.channel_id or 0, guild_id=job.guild_id)
@@ -57,8 +61,7 @@ class DailyReply:
         if view is not None:
             kwargs["view"] = view
         message = await channel.send(**kwargs)
-        muse: Any = bot.get_cog("Muse")
-        muse.record_output(job, result, message.id, message.channel.id)
+        bot.service.record_output(job, result, message.id, message.channel.id)
         bot.store.finish_daily_post(
             self.guild_id,
             self.slot,
@@ -95,6 +98,7 @@ class Daily(commands.Cog):
         self.bot = bot
 
     async def cog_load(self) -> None:
+        self.bot.service.on_recovery("daily", self.listener_for)
         self.daily_loop.change_interval(time=self._loop_times())
         self.daily_loop.start()
 
@@ -150,41 +154,59 @@ class Daily(commands.Cog):
                 claimed = slot
                 if await self.post(settings, slot):
                     started += 1
-            except Exception:  # noqa: BLE001 - one guild's failure must not stop the others' posts
+            except Exception:  # one guild's failure must not stop the others' posts
                 log.exception("daily post for guild %s failed", settings.guild_id)
                 if claimed is not None:
                     self.bot.store.release_daily_slot(settings.guild_id, claimed)
         return started
 
-    async def post(self, settings: GuildSettings, slot: str) -> bool:
-        """Queue the daily reinterpretation (a painting the guild has not had recently)."""
-        muse: Any = self.bot.get_cog("Muse")
-        if muse is None or settings.daily_channel_id is None or self.bot.user is None:
+    async def post(
+        self, settings: GuildSettings, slot: str, *, requested_by: int | None = None
+    ) -> bool:
+        """Queue the daily reinterpretation (a painting the guild has not had recently).
+
+        A scheduled post (``requested_by`` None) is the bot's own, one per guild per day; a manual one
+        counts against the requesting admin's quota, the guild's cap and the global cap like any request.
+        """
+        if settings.daily_channel_id is None or self.bot.user is None:
             self.bot.store.release_daily_slot(settings.guild_id, slot)
             return False
         recent = self.bot.store.recent_daily_paintings(settings.guild_id, self.bot.settings.recent_paintings)
         guild = self.bot.get_guild(settings.guild_id)
+        limit = guild.filesize_limit if guild is not None else DEFAULT_UPLOAD_LIMIT
+        if self.bot.settings.upload_limit_bytes is not None:
+            limit = min(limit, self.bot.settings.upload_limit_bytes)
+        service = self.bot.service
+        origin = Origin(self.bot.user.id, settings.guild_id, settings.daily_channel_id)
+        request = MuseRequest(
+            origin=origin,
+            language=cast(Language, settings.daily_language),
+            upload_limit=limit,
+            with_original=True,
+            exclude=frozenset(recent),
+            daily_slot=slot,
+        )
+        reply = DailyReply(self, settings.guild_id, slot)
         try:
-            job = await muse.prepare_muse(
-                user_id=self.bot.user.id,
-                guild_id=settings.guild_id,
-                channel_id=settings.daily_channel_id,
-                language=settings.daily_language,
-                upload_limit=muse.upload_limit(guild),
-                with_original=True,
-                exclude=frozenset(recent),
-            )
-            job.params["daily_slot"] = slot
-            await self.bot.jobs.submit(job, DailyReply(self, settings.guild_id, slot), bypass_limits=True)
+            if requested_by is None:
+                job = await service.prepare(request)
+                await service.submit(job, reply, scheduled=True)
+            else:
+                with self.bot.jobs.admit(requested_by, settings.guild_id) as admission:
+                    job = await service.prepare(request)
+                    await service.submit(job, reply, admission=admission)
         except BotError as error:
             log.warning("daily post %s for guild %s not started: %s", slot, settings.guild_id, error)
             self.bot.store.release_daily_slot(settings.guild_id, slot)
+            if requested_by is not None:
+                raise
             return False
         return True
 
     def listener_for(self, job: Job) -> DailyReply:
         """Delivery for a daily job resumed after a restart."""
-        return DailyReply(self, job.guild_id or 0, str(job.params["daily_slot"]))
+        slot = job.params.daily_slot if isinstance(job.params, MuseParams) else None
+        return DailyReply(self, job.guild_id or 0, slot or "")
 
     # --- admin commands -------------------------------------------------------------------------------
 
@@ -263,17 +285,21 @@ class Daily(commands.Cog):
         """Post a daily prompt now (does not use up today's slot)."""
         if await self._refuse(interaction) or interaction.guild_id is None:
             return
+        language = language_of(str(interaction.locale))
         settings = self.bot.store.guild_settings(interaction.guild_id)
         if settings.daily_channel_id is None:
-            await interaction.response.send_message(
-                "Set a channel first: /muse-admin daily set", ephemeral=True
-            )
+            await interaction.response.send_message(t("daily.no_channel", language), ephemeral=True)
             return
         await interaction.response.defer(ephemeral=True, thinking=True)
         slot = f"manual-{self.bot.now().strftime('%Y%m%dT%H%M%S')}"
         self.bot.store.claim_daily_slot(interaction.guild_id, slot, self.bot.now())
-        started = await self.post(settings, slot)
-        await interaction.followup.send("Posting now." if started else "Could not post now.", ephemeral=True)
+        try:
+            started = await self.post(settings, slot, requested_by=interaction.user.id)
+        except BotError as error:
+            await interaction.followup.send(refusal_text(error, language), ephemeral=True)
+            return
+        reply = t("daily.posting" if started else "daily.not_posted", language)
+        await interaction.followup.send(reply, ephemeral=True)
 
     @admin.command(name="vote-emoji", description=_("Which reactions count as votes"))
     @app_commands.describe(emoji=_("Emoji separated by spaces, e.g. ⭐ 👍 🔥"))

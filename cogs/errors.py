@@ -10,7 +10,16 @@ from discord import app_commands
 from discord.ext import commands
 
 from bot.engine import MAX_INPUT_BYTES, MAX_INPUT_PIXELS
-from bot.errors import Busy, EmptyCorpus, LinkNotFetched, RateLimited, UnknownPainting, UserLimitReached
+from bot.errors import (
+    Busy,
+    ConflictingOptions,
+    EmptyCorpus,
+    LinkNotFetched,
+    OutputExpired,
+    RateLimited,
+    UnknownPainting,
+    UserLimitReached,
+)
 from bot.i18n import MESSAGES, language_of, t
 from lamuse.errors import ImageError
 from lamuse.io import MAX_ASPECT, MIN_SIDE
@@ -50,7 +59,22 @@ def describe_error(error: BaseException, language: str) -> str | None:
         return t("unknown_painting", language, name=name)
     if isinstance(error, EmptyCorpus):
         return t("empty_corpus", language)
+    if isinstance(error, OutputExpired):
+        return t("output_gone", language)
+    if isinstance(error, ConflictingOptions):
+        return t("conflicting_options", language, first=error.first, second=error.second)
     return None
+
+
+def refusal_text(error: BaseException, language: str) -> str:
+    """Words for a refused request; errors describe_error has no words for (JobCancelled while the bot
+    shuts down) get the generic failed text with a logged error id, never an empty reply."""
+    text = describe_error(error, language)
+    if text is None:
+        error_id = uuid.uuid4().hex[:8]
+        log.warning("error %s: request refused with %r", error_id, error)
+        text = t("failed", language, error_id=error_id)
+    return text
 
 
 class Errors(commands.Cog):

@@ -7,14 +7,15 @@ import logging
 import weakref
 from collections.abc import Callable
 from datetime import timedelta
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Literal
 
 import discord
 from discord import app_commands
 from discord.app_commands import locale_str as _
 from discord.ext import commands
 
-from bot.corpus import find_painting
+from bot.i18n import language_of, t
+from bot.store import OutputRow
 
 if TYPE_CHECKING:
     from bot.app import MuseBot
@@ -22,6 +23,9 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 PERIODS = {"day": timedelta(days=1), "week": timedelta(days=7), "all": None}
+TOP_LABEL_CHARS = 120
+TOP_DESCRIPTION_CHARS = 4000
+"""Under Discord's 4096-character embed description, with room for the rank and vote count."""
 
 
 class Votes(commands.Cog):
@@ -46,21 +50,23 @@ class Votes(commands.Cog):
         user = self.bot.get_user(user_id)
         return user is not None and user.bot
 
-    async def _reconcile(self, output: dict[str, Any], guild_id: int | None) -> None:
+    async def _reconcile(self, output: OutputRow, guild_id: int | None) -> None:
         """First event on an output in this run: make stored votes match the message's reactions."""
-        if output["id"] in self._reconciled or output["channel_id"] is None:
+        channel_id, message_id = output.get("channel_id"), output.get("message_id")
+        if output["id"] in self._reconciled or channel_id is None or message_id is None:
             return
         self._reconciled.add(output["id"])
         emoji = self.vote_emoji(guild_id)
+        requester = output.get("user_id")
         try:
-            channel = self.bot.get_partial_messageable(output["channel_id"], guild_id=guild_id)
-            message = await channel.fetch_message(output["message_id"])
+            channel = self.bot.get_partial_messageable(channel_id, guild_id=guild_id)
+            message = await channel.fetch_message(message_id)
             pairs: list[tuple[int, str]] = []
             for reaction in message.reactions:
                 if str(reaction.emoji) not in emoji:
                     continue
                 async for user in reaction.users():
-                    if not user.bot:
+                    if not user.bot and user.id != requester:
                         pairs.append((user.id, str(reaction.emoji)))
         except discord.HTTPException as error:
             log.warning("could not reconcile votes of output %s: %s", output["id"], error)
@@ -85,6 +91,8 @@ class Votes(commands.Cog):
             output = self.bot.store.output_by_message(payload.message_id)
             if output is None:
                 return
+            if output.get("user_id") == payload.user_id:
+                return  # a painter's reaction on their own output is not a vote (docs/bot.md)
             await self._reconcile(output, payload.guild_id)
             write(output["id"])
 
@@ -114,21 +122,30 @@ class Votes(commands.Cog):
         span = PERIODS[period]
         since = self.bot.now() - span if span is not None else None
         rows = self.bot.store.top_outputs(interaction.guild_id, since, limit=10)
+        language = language_of(str(interaction.locale))
         if not rows:
-            await interaction.response.send_message(f"No votes yet ({period}).", ephemeral=True)
+            await interaction.response.send_message(t("top.empty", language, period=period), ephemeral=True)
             return
         lines = []
+        used = 0
         for rank, row in enumerate(rows, start=1):
             link = (
                 f"https://discord.com/channels/{interaction.guild_id}/{row['channel_id']}/{row['message_id']}"
             )
-            known = (
-                find_painting(list(self.bot.engine.paintings()), row["painting"]) if row["painting"] else None
-            )
-            name = discord.utils.escape_markdown(known.label if known else (row["painting"] or "upload"))
-            lines.append(f"{rank}. [{name}]({link}) — {row['votes']} ⭐")
-        embed = discord.Embed(title=f"La Muse — top ({period})", description="\n".join(lines))
+            known = self.bot.service.corpus.get(row["painting"]) if row["painting"] else None
+            label = known.label if known else (row["painting"] or t("painting_unknown", language))
+            name = discord.utils.escape_markdown(_clip(label, TOP_LABEL_CHARS))
+            line = f"{rank}. [{name}]({link}) — {row['votes']} ⭐"
+            if used + len(line) + 1 > TOP_DESCRIPTION_CHARS:
+                break  # Discord refuses descriptions over 4096 characters (HTTP 50035)
+            lines.append(line)
+            used += len(line) + 1
+        embed = discord.Embed(title=t("top.title", language, period=period), description="\n".join(lines))
         await interaction.response.send_message(embed=embed)
+
+
+def _clip(text: str, limit: int) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 async def setup(bot: MuseBot) -> None:

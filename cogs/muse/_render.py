@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+from collections.abc import Mapping
 from typing import Any
 
 import discord
@@ -23,28 +24,26 @@ def _escape(text: Any) -> str:
 
 
 def painting_title(outcome: Outcome, language: str) -> str:
+    """The corpus title and painter; an upload is the painter's own, named by its file, never a corpus
+    painting's title (nor its votes) even when it looks like one."""
     meta = outcome.painting_meta
     if meta is not None and meta.title:
         title = meta.title + (f" — {meta.painter}" if meta.painter else "")
     elif outcome.painting:
         title = outcome.painting
+    elif outcome.input_path and outcome.trace.get("painting"):
+        title = f"{t('painting_unknown', language)} ({outcome.trace['painting']})"
     else:
         title = t("painting_unknown", language)
     return _clip(_escape(title), 256)
 
 
-def swap_lines(trace: dict[str, Any], language: str) -> list[str]:
+def swap_lines(trace: Mapping[str, Any], language: str) -> list[str]:
     """One line per swap: what became what, with the photo's credit."""
     lines = []
     for swap in swaps_of(trace):
-        what = swap.get("class") or swap.get("class_name") or "?"
-        source = (
-            swap.get("subject")
-            or swap.get("cutout_class")
-            or swap.get("source")
-            or swap.get("cutout_id")
-            or "?"
-        )
+        what = swap.get("class") or "?"
+        source = swap.get("subject") or swap.get("cutout_class") or swap.get("cutout_id") or "?"
         line = t("swap_line", language, what=_escape(what), source=_escape(source))
         if swap.get("credit"):
             line += f" ({t('credit', language, credit=_escape(swap['credit']))})"

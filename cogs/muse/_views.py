@@ -47,5 +47,5 @@ class MuseButton(
             return
         try:
             await cog.on_button(interaction, self.action, self.output_id)
-        except Exception as error:  # noqa: BLE001 - views swallow errors; the error cog answers with an id
+        except Exception as error:  # views swallow errors; the error cog answers with an id
             client.dispatch("app_command_error", interaction, error)

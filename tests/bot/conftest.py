@@ -67,7 +67,7 @@ def settings(tmp_path: Path) -> Settings:
 
 @pytest.fixture
 def engine() -> FakeEngine:
-    return FakeEngine(PAINTINGS, ANNOTATIONS)
+    return FakeEngine(ANNOTATIONS)
 
 
 @pytest.fixture

@@ -6,13 +6,12 @@ import json
 import random
 import threading
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
 from PIL import Image, ImageDraw, ImageOps
 
-from bot.corpus import Corpus, CorpusPainting
 from bot.engine import decode_image
 from lamuse.types import Reinterpretation, ReinterpretOptions
 
@@ -23,8 +22,7 @@ SOURCES = ["cat", "teapot", "bicycle", "giraffe", "umbrella", "pizza", "astronau
 class FakeEngine:
     """Resizes to ``options.size``, posterizes by seed and invents swaps from the shared annotations."""
 
-    def __init__(self, corpus: Path, annotations: Path | None = None, *, delay_s: float = 0.0) -> None:
-        self.corpus = Corpus(corpus)
+    def __init__(self, annotations: Path | None = None, *, delay_s: float = 0.0) -> None:
         self.delay_s = delay_s
         self.calls: list[dict[str, Any]] = []
         self.threads: set[str] = set()
@@ -37,9 +35,6 @@ class FakeEngine:
             files = {i["id"]: Path(i["file_name"]).stem for i in data["images"]}
             for ann in data["annotations"]:
                 self._classes.setdefault(files[ann["image_id"]], []).append(names[ann["category_id"]])
-
-    def paintings(self) -> Sequence[CorpusPainting]:
-        return self.corpus.all()
 
     def load_image(self, data: bytes | Path) -> Image.Image:
         return decode_image(data)
@@ -95,7 +90,9 @@ class FakeEngine:
             "segmenter": "fake",
             "seed": options.seed,
             "swaps": swaps,
-            "background": {"id": f"bg{options.seed % 3}"} if options.background == "swap" else None,
+            "background": {"mode": "swap", "source": f"bg{options.seed % 3}.jpg"}
+            if options.background == "swap"
+            else {"mode": options.background},
             "timings": {"total": 0.0},
             "explanation": explanation
             if options.language == "en"

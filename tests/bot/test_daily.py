@@ -11,6 +11,7 @@ import simcord
 
 from bot.app import create_bot
 from bot.daily import due_slot, latest_slot, next_slot, painter_prompt, parse_time, parse_zone
+from bot.params import MuseParams, from_json
 from bot.store import GuildSettings, Store
 from cogs.daily import Daily
 from tests.bot.conftest import World
@@ -152,7 +153,9 @@ async def test_a_button_on_the_daily_post_makes_an_ordinary_job(world: World) ->
     assert again.response is not None and again.response.attachments
     rows = world.bot.store.db.execute("SELECT id FROM jobs WHERE user_id = ?", [world.alice.id]).fetchall()
     [job] = [world.bot.store.get_job(r[0]) for r in rows]
-    assert job is not None and "daily_slot" not in job["params"]
+    assert job is not None
+    params = from_json(job["kind"], job["params"])
+    assert isinstance(params, MuseParams) and params.daily_slot is None
 
 
 def test_the_day_after_a_dst_change_fires_at_the_new_offset() -> None:

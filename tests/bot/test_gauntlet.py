@@ -307,7 +307,7 @@ async def test_malicious_filename_never_reaches_the_filesystem(world: World, tmp
         assert not any(word in path.name for word in ("passwd", "shadow", "win.ini")), path
     assert not (tmp_path.parent / "etc").exists()
     stored = sorted(p.name for p in (data_dir / "inputs").iterdir())
-    assert len(stored) == 4 and all(name.endswith(".img") and len(name) == 20 for name in stored)
+    assert len(stored) == 4 and all(name.endswith(".png") and len(name) == 20 for name in stored)
 
 
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])

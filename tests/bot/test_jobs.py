@@ -9,9 +9,15 @@ from typing import Any
 
 import pytest
 
-from bot.errors import Busy, JobCancelled, JobTimeout, UserLimitReached
-from bot.jobs import Job, JobQueue, LagProbe
+from bot.errors import Busy, JobCancelled, JobTimeout, RateLimited, UserLimitReached
+from bot.jobs import Job, JobQueue
+from bot.params import MuseParams
 from bot.store import Store
+
+
+def job_of(user_id: int, seed: int = 0, **fields: Any) -> Job:
+    """A job whose seed tags it (the queue never looks inside the parameters)."""
+    return Job(user_id=user_id, params=MuseParams(seed=seed, painting="p"), **fields)
 
 
 class Recorder:
@@ -41,16 +47,18 @@ async def test_round_robin_across_users_fifo_within_a_user() -> None:
     """Jobs run one user at a time in turn, each user's own jobs in order."""
     order: list[str] = []
     release = threading.Event()
+    tags = ["a1", "a2", "a3", "b1", "b2", "c1"]
 
     def work(job: Job, on_stage: Any) -> str:
         release.wait(5)
-        order.append(job.params["tag"])
-        return job.params["tag"]
+        tag = tags[job.params.seed]  # type: ignore[union-attr]
+        order.append(tag)
+        return tag
 
     queue = make_queue(work, per_user_queued=5, max_pending=50)
     listener = Recorder()
-    for tag in ["a1", "a2", "a3", "b1", "b2", "c1"]:
-        await queue.submit(Job(kind="muse", user_id=ord(tag[0]), params={"tag": tag}), listener)
+    for index, tag in enumerate(tags):
+        await queue.submit(job_of(ord(tag[0]), index), listener)
     release.set()
     await queue.drain()
     assert order == ["a1", "b1", "c1", "a2", "b2", "a3"]
@@ -59,17 +67,22 @@ async def test_round_robin_across_users_fifo_within_a_user() -> None:
 
 async def test_per_user_and_global_limits() -> None:
     """One running plus N waiting per user; a full queue answers Busy with a retry estimate."""
-    release = threading.Event()
-    queue = make_queue(lambda job, on_stage: release.wait(5), per_user_queued=1, max_pending=2)
+    release, started = threading.Event(), threading.Event()
+
+    def work(job: Job, on_stage: Any) -> bool:
+        started.set()
+        return release.wait(5)
+
+    queue = make_queue(work, per_user_queued=1, max_pending=2)
     listener = Recorder()
-    await queue.submit(Job(kind="muse", user_id=1, params={}), listener)
-    await asyncio.sleep(0.05)  # the worker takes the first job
-    await queue.submit(Job(kind="muse", user_id=1, params={}), listener)
+    await queue.submit(job_of(1), listener)
+    await asyncio.to_thread(started.wait, 5)  # the worker has taken the first job
+    await queue.submit(job_of(1), listener)
     with pytest.raises(UserLimitReached):
-        await queue.submit(Job(kind="muse", user_id=1, params={}), listener)
-    await queue.submit(Job(kind="muse", user_id=2, params={}), listener)
+        await queue.submit(job_of(1), listener)
+    await queue.submit(job_of(2), listener)
     with pytest.raises(Busy) as busy:
-        await queue.submit(Job(kind="muse", user_id=3, params={}), listener)
+        await queue.submit(job_of(3), listener)
     assert busy.value.retry_after_s > 0
     release.set()
     await queue.drain()
@@ -80,15 +93,15 @@ async def test_timeout_reports_a_clear_error_and_the_queue_goes_on() -> None:
     """A job over the timeout fails with JobTimeout; the next job still runs."""
 
     def work(job: Job, on_stage: Any) -> str:
-        if job.params.get("slow"):
+        if job.params.seed == 1:  # type: ignore[union-attr]
             time.sleep(0.5)
         on_stage("stylize")
         return "ok"
 
     queue = make_queue(work, timeout_s=0.1)
     slow, fast = Recorder(), Recorder()
-    await queue.submit(Job(kind="muse", user_id=1, params={"slow": True}), slow)
-    await queue.submit(Job(kind="muse", user_id=2, params={}), fast)
+    await queue.submit(job_of(1, seed=1), slow)
+    await queue.submit(job_of(2), fast)
     await queue.drain()
     assert isinstance(slow.events[-1][1], JobTimeout)
     assert fast.events[-1] == ("done", "ok")
@@ -107,7 +120,7 @@ async def test_stage_events_arrive_in_order_before_the_result() -> None:
 
     queue = make_queue(work)
     listener = Recorder()
-    await queue.submit(Job(kind="muse", user_id=1, params={}), listener)
+    await queue.submit(job_of(1), listener)
     await queue.drain()
     assert [e[1] for e in listener.events] == [1, "segment", "substitute", "stylize", "upscale", "ok"]
     await queue.close()
@@ -126,7 +139,7 @@ async def test_cancel_running_job_stops_at_the_next_stage() -> None:
 
     queue = make_queue(work)
     listener = Recorder()
-    job = Job(kind="muse", user_id=1, params={}, source_message_id=99)
+    job = job_of(1, source_message_id=99)
     await queue.submit(job, listener)
     await asyncio.to_thread(started.wait, 5)
     assert queue.cancel_for_message(99) == [job.id]
@@ -140,13 +153,13 @@ async def test_cancel_running_job_stops_at_the_next_stage() -> None:
 async def test_recover_requeues_unfinished_and_reports_exhausted(tmp_path) -> None:  # type: ignore[no-untyped-def]
     """On start, queued/running rows run again, unless they already used their tries."""
     store = Store(tmp_path / "db.sqlite")
-    fresh = Job(kind="muse", user_id=1, params={"n": 1})
-    tired = Job(kind="muse", user_id=2, params={"n": 2}, tries=2)
+    fresh = job_of(1, seed=1)
+    tired = job_of(2, seed=2, tries=2)
     for job, status in ((fresh, "running"), (tired, "running")):
         row = job.to_row()
         row.update(status=status, created_at="2026-01-01T00:00:00+00:00")
         store.insert_job(row)
-    queue = JobQueue(store, lambda job, on_stage: job.params["n"], max_tries=2)
+    queue = JobQueue(store, lambda job, on_stage: job.params.seed, max_tries=2)
     listeners: dict[str, Recorder] = {}
 
     def listener_for(job: Job) -> Recorder:
@@ -171,7 +184,7 @@ async def test_a_failed_delivery_is_reported_and_the_job_is_not_marked_done() ->
     """If delivering a finished result raises, the listener's failure path runs and the row says failed."""
     queue = make_queue(lambda job, on_stage: "result")
     listener = BrokenDelivery()
-    job = Job(kind="muse", user_id=1, params={})
+    job = job_of(1)
     await queue.submit(job, listener)
     await queue.drain()
     failures = [e for kind, e in listener.events if kind == "failed"]
@@ -183,7 +196,7 @@ async def test_a_failed_delivery_is_reported_and_the_job_is_not_marked_done() ->
 
 async def test_close_stops_the_running_job_at_its_next_stage() -> None:
     """The inference thread cannot be killed; after close() its next stage boundary raises JobCancelled."""
-    started, go = threading.Event(), threading.Event()
+    started, go, ended = threading.Event(), threading.Event(), threading.Event()
     outcome: list[str] = []
 
     def work(job: Job, on_stage: Any) -> str:
@@ -195,52 +208,65 @@ async def test_close_stops_the_running_job_at_its_next_stage() -> None:
         except JobCancelled:
             outcome.append("cancelled")
             raise
+        finally:
+            ended.set()
         outcome.append("ran on")
         return "result"
 
     queue = make_queue(work)
-    await queue.submit(Job(kind="muse", user_id=1, params={}), Recorder())
+    await queue.submit(job_of(1), Recorder())
     await asyncio.to_thread(started.wait, 5)
     await queue.close()
     go.set()
-    for _ in range(100):
-        if outcome:
-            break
-        await asyncio.sleep(0.02)
+    await asyncio.to_thread(ended.wait, 5)
     assert outcome == ["cancelled"]
 
 
-async def test_a_job_cancelled_while_queued_leaves_no_notification_entry() -> None:
-    """The notification bookkeeping of a job cancelled before it ran is dropped once sent."""
-    release = threading.Event()
-    queue = make_queue(lambda job, on_stage: release.wait(5), per_user_queued=2)
-    listener = Recorder()
-    await queue.submit(Job(kind="muse", user_id=1, params={}), listener)
-    waiting = Job(kind="muse", user_id=1, params={})
-    await queue.submit(waiting, listener)
-    assert queue.cancel(waiting.id)
-    release.set()
+async def test_validations_hold_places_so_a_burst_is_refused_before_decoding() -> None:
+    """Places held while uploads are validated count against the user's quota and the global cap."""
+    queue = make_queue(lambda job, on_stage: "ok", per_user_queued=2, max_pending=3)
+    held = [queue.admit(1, guild_id=5) for _ in range(3)]  # running + 2 waiting = the user's quota
+    with pytest.raises(UserLimitReached):
+        queue.admit(1, guild_id=5)
+    with pytest.raises(Busy):
+        queue.admit(2, guild_id=6)  # three places held in all: the global cap
+    held[0].release()
+    held[0].release()  # idempotent
+    await queue.submit(job_of(1, guild_id=5), Recorder(), admission=held[1])
+    assert not held[1].held
     await queue.drain()
-    assert waiting.id not in queue._last_note
+    held[2].release()
+    queue.admit(2, guild_id=6).release()
     await queue.close()
 
 
-async def test_the_lag_probe_runs_only_when_one_is_given() -> None:
-    """Production queues measure nothing; a test that wants event-loop lag passes its own probe."""
+async def test_a_guilds_cap_holds_whoever_asks(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Jobs of one guild stop at its cap (admins' manual posts included); other guilds are not affected."""
+    release = threading.Event()
+    queue = make_queue(lambda job, on_stage: release.wait(5), per_user_queued=5, per_guild_queued=2)
+    for user in (1, 2, 3):
+        if user == 3:
+            with pytest.raises(Busy):
+                queue.admit(user, guild_id=5)
+        else:
+            await queue.submit(job_of(user, guild_id=5), Recorder())
+    queue.admit(4, guild_id=6).release()
+    release.set()
+    await queue.drain()
+    await queue.close()
 
-    def work(job: Job, on_stage: Any) -> str:
-        time.sleep(0.05)
-        return "ok"
 
-    plain = make_queue(work)
-    assert plain.lag is None
-    await plain.submit(Job(kind="muse", user_id=1, params={}), Recorder())
-    await plain.drain()
-    await plain.close()
-
-    probe = LagProbe(interval_s=0.005)
-    measured = make_queue(work, lag=probe)
-    await measured.submit(Job(kind="muse", user_id=1, params={}), Recorder())
-    await measured.drain()
-    await measured.close()
-    assert probe.samples, "the given probe sampled the loop while the job ran"
+async def test_rate_limit_uses_the_monotonic_clock(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A wall-clock step changes nothing; only monotonic time frees the window."""
+    now = [1000.0]
+    monkeypatch.setattr(time, "monotonic", lambda: now[0])
+    queue = make_queue(lambda job, on_stage: "ok", per_user_per_minute=2, per_user_queued=5)
+    for _ in range(2):
+        await queue.submit(job_of(1), Recorder())
+    with pytest.raises(RateLimited) as limited:
+        queue.check_admission(1)
+    assert 59 <= limited.value.retry_after_s <= 60
+    now[0] += 61
+    queue.check_admission(1)
+    await queue.drain()
+    await queue.close()

@@ -66,9 +66,10 @@ def test_timeout_message_is_clear_in_both_languages() -> None:
     """
     from bot.errors import JobTimeout
     from bot.jobs import Job
+    from bot.params import MuseParams
     from cogs.muse._cog import failure_text
 
-    job = Job(kind="muse", user_id=1, params={})
+    job = Job(user_id=1, params=MuseParams(seed=0, painting="vermeer_milkmaid"))
     assert failure_text(job, JobTimeout(300), "en").startswith("⌛ That took too long (over 300 s)")
     assert failure_text(job, JobTimeout(300), "fr").startswith("⌛ C'était trop long (plus de 300 s)")
 

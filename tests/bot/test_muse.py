@@ -19,7 +19,9 @@ async def test_slash_muse_with_attachment_returns_png_of_the_paintings_aspect(wo
     embed = response.embeds[0]
     swaps = embed.fields[0].value
     assert "person →" in swaps or "umbrella →" in swaps
-    assert "Paris Street; Rainy Day" in (embed.title or "")
+    # An upload is the painter's own: named by its file, never given a corpus painting's title or votes.
+    title = (embed.title or "").replace("\\", "")
+    assert title == "Your painting (caillebotte_paris_street_rainy_day)"
     assert "seed" in (embed.footer.text or "")
     assert len(response.components) >= 1
 
@@ -203,36 +205,51 @@ async def test_a_button_without_the_muse_cog_answers(world: World, monkeypatch) 
 
 async def test_a_request_while_shutting_down_gets_words_not_an_empty_reply(world: World) -> None:
     """JobCancelled from a closing queue has no specific message: the generic failed text is shown."""
-    world.bot.jobs._closed = True  # close() has begun: submit refuses with JobCancelled
+    await world.bot.jobs.close()  # close() has begun: submit refuses with JobCancelled
     result = await world.alice.slash(world.channel, "muse", painting="vermeer_milkmaid")
     assert result.response is not None and "error id" in (result.response.content or "")
-    world.bot.jobs._closed = False
 
 
 async def test_a_cancelled_submit_keeps_the_upload_of_an_accepted_job(tmp_path) -> None:  # type: ignore[no-untyped-def]
     """CancelledError after the queue stored the job must not delete the upload the job will need."""
     import asyncio
-    from types import SimpleNamespace
+    from datetime import UTC, datetime
 
     import pytest
 
+    from bot.blobs import Blobs
+    from bot.corpus import Corpus
     from bot.errors import Busy
-    from bot.jobs import Job
-    from cogs.muse._cog import Muse
+    from bot.jobs import Job, JobListener, JobQueue
+    from bot.params import MuseParams, StoredInput
+    from bot.service import MuseService
+    from bot.store import Store
+    from tests.bot.conftest import PAINTINGS
 
-    upload = tmp_path / "abc.img"
-    job = Job(id="abc", kind="muse", user_id=1, params={"input_path": str(upload)})
+    class ScriptedQueue(JobQueue):
+        """A queue whose submit ends the way the test says (accepted then cancelled, or refused)."""
 
-    async def accepted_then_cancelled(job: Job, listener: object) -> int:
-        raise asyncio.CancelledError
+        def __init__(self, error: BaseException) -> None:
+            super().__init__(Store(":memory:"), lambda job, on_stage: None)
+            self.error = error
 
-    async def refused(job: Job, listener: object) -> int:
-        raise Busy(retry_after_s=5)
+        async def submit(self, job: Job, listener: JobListener, **_: object) -> int:
+            raise self.error
 
-    cases = ((accepted_then_cancelled, asyncio.CancelledError, True), (refused, Busy, False))
-    for submit, error, kept in cases:
+    upload = tmp_path / "abc.png"
+    job = Job(id="abc", user_id=1, params=MuseParams(seed=0, upload=StoredInput(path=str(upload))))
+    cases = ((asyncio.CancelledError(), asyncio.CancelledError, True), (Busy(retry_after_s=5), Busy, False))
+    for raised, error, kept in cases:
         upload.write_bytes(b"image")
-        muse = Muse(SimpleNamespace(jobs=SimpleNamespace(submit=submit)))  # type: ignore[arg-type]
+        queue = ScriptedQueue(raised)
+        service = MuseService(
+            store=queue.store,
+            blobs=Blobs(tmp_path / "files"),
+            corpus=Corpus(PAINTINGS),
+            jobs=queue,
+            output_size=512,
+            clock=lambda: datetime(2026, 1, 1, tzinfo=UTC),
+        )
         with pytest.raises(error):
-            await muse._submit(job, listener=None)
+            await service.submit(job, listener=None)  # type: ignore[arg-type]
         assert upload.exists() is kept

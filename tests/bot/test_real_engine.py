@@ -52,7 +52,7 @@ async def test_real_engine_muse_with_an_attached_painting(tmp_path: Path) -> Non
         assert abs(width / height - 1200 / 909) < 0.02 * (1200 / 909)
         embed = response.embeds[0]
         assert "→" in (embed.fields[0].value or "")
-        assert embed.title and "Paris Street" in embed.title
+        assert embed.title and "caillebotte_paris_street_rainy_day" in embed.title.replace("\\", "")
         output = bot.store.output_by_message(response.id)
         assert output is not None and output["cutout_ids"]
         assert output["trace"]["swaps"] and output["trace"]["explanation"]

@@ -26,7 +26,7 @@ def test_settings_read_env_and_hide_the_token(monkeypatch: pytest.MonkeyPatch, t
     assert settings.discord_token is not None
     assert settings.discord_token.get_secret_value() == "very-secret-token"
     assert "very-secret-token" not in repr(settings) and "very-secret-token" not in str(settings.model_dump())
-    bot = create_bot(settings, FakeEngine(settings.corpus))
+    bot = create_bot(settings, FakeEngine())
     assert bot.store.version >= 2
     bot.store.close()
 

@@ -6,6 +6,7 @@ import json
 import random
 from datetime import UTC, datetime
 
+from bot.params import MuseParams, from_json
 from bot.store import SCHEMA_VERSION, Store
 
 
@@ -19,7 +20,7 @@ def test_migrates_a_version_1_database_keeping_its_rows(tmp_path) -> None:  # ty
             "id": "j1",
             "kind": "muse",
             "user_id": 1,
-            "params": {"seed": 3},
+            "params": json.dumps({"seed": 3, "painting": "vermeer_milkmaid", "input_notes": []}),
             "status": "done",
             "created_at": "2026-01-01T00:00:00+00:00",
         }
@@ -41,7 +42,10 @@ def test_migrates_a_version_1_database_keeping_its_rows(tmp_path) -> None:  # ty
     new = Store(path)
     assert new.version == SCHEMA_VERSION
     assert {"votes", "guild_settings", "daily_posts"} <= set(new.db.table_names())
-    assert new.get_job("j1")["params"] == {"seed": 3}
+    job = new.get_job("j1")
+    assert job is not None
+    params = from_json(job["kind"], job["params"])  # a version-1 row still loads, typed
+    assert isinstance(params, MuseParams) and params.seed == 3 and params.painting == "vermeer_milkmaid"
     assert new.output_by_message(77)["id"] == "o1"
     assert new.db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
     new.add_vote("o1", 9, "⭐", datetime(2026, 1, 1, tzinfo=UTC))
@@ -136,11 +140,13 @@ def test_a_failed_migration_changes_nothing(tmp_path, monkeypatch) -> None:  # t
 
     path = tmp_path / "db.sqlite"
     Store(path).close()
-    broken = [*store_module.MIGRATIONS, (3, "broken", ["CREATE TABLE extra (x)", "NOT SQL AT ALL"])]
+    next_version = SCHEMA_VERSION + 1
+    broken_step = (next_version, "broken", ["CREATE TABLE extra (x)", "NOT SQL AT ALL"])
+    broken = [*store_module.MIGRATIONS, broken_step]
     monkeypatch.setattr(store_module, "MIGRATIONS", broken)
-    monkeypatch.setattr(store_module, "SCHEMA_VERSION", 3)
+    monkeypatch.setattr(store_module, "SCHEMA_VERSION", next_version)
     with pytest.raises(Exception, match="syntax"):
-        Store(path, target_version=3)
+        Store(path, target_version=next_version)
     monkeypatch.undo()
     store = Store(path)
     assert store.version == SCHEMA_VERSION and "extra" not in store.db.table_names()

@@ -7,7 +7,9 @@ from pathlib import Path
 from PIL import Image
 
 from bot.blobs import Blobs
+from bot.corpus import Corpus
 from bot.jobs import Job
+from bot.params import UpscaleParams
 from bot.work import JobRunner
 from tests.bot.conftest import ANNOTATIONS, PAINTINGS
 from tests.bot.fakes import FakeEngine
@@ -15,14 +17,13 @@ from tests.bot.fakes import FakeEngine
 
 def test_upscale_of_a_painting_gone_from_the_corpus_still_succeeds_without_meta(tmp_path: Path) -> None:
     blobs = Blobs(tmp_path / "files")
-    runner = JobRunner(FakeEngine(PAINTINGS, ANNOTATIONS), blobs, output_size=64)
+    runner = JobRunner(FakeEngine(ANNOTATIONS), blobs, Corpus(PAINTINGS), work_long_side=64)
     source = tmp_path / "source.png"
     Image.new("RGB", (32, 24), (200, 40, 40)).save(source)
-    job = Job(
-        kind="upscale",
-        user_id=1,
-        params={"image_path": str(source), "scale": 2, "painting": "no-longer-in-the-corpus", "seed": 7},
+    params = UpscaleParams(
+        image_path=str(source), source_output="o1", painting="no-longer-in-the-corpus", seed=7
     )
+    job = Job(user_id=1, params=params)
     stages: list[str] = []
 
     outcome = runner(job, stages.append)

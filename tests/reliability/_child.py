@@ -14,6 +14,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from bot.jobs import Job, JobQueue
+from bot.params import MuseParams
 from bot.store import Store
 
 JOBS_PER_USER = 2
@@ -63,7 +64,8 @@ async def run_jobs(db: str, mode: str) -> None:
     else:
         for index in range(JOBS_PER_USER):
             for user in USERS:
-                await queue.submit(Job(kind="muse", user_id=user, params={"n": index}), Printer())
+                params = MuseParams(seed=index, painting="p")
+                await queue.submit(Job(user_id=user, params=params), Printer())
     await queue.drain()
     say("idle")
     await asyncio.sleep(60)  # wait to be killed

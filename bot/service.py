@@ -1,0 +1,318 @@
+"""The request logic of ``/muse``, ``!muse``, the output buttons and the daily post, without Discord.
+
+Cogs parse what Discord sends into a ``MuseRequest`` (or an output id and an action), call the service,
+and turn what comes back into replies. The service validates uploads once, steers choices by votes,
+builds typed jobs, submits them, records delivered outputs and re-attaches unfinished jobs after a restart.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import logging
+import random
+import re
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from datetime import datetime
+from pathlib import Path
+from typing import Literal
+
+from bot import steering
+from bot.blobs import Blobs
+from bot.corpus import Corpus
+from bot.engine import WORK_LONG_SIDE, decode_with_notes, fit_for_work
+from bot.errors import ConflictingOptions, EmptyCorpus, LinkNotFetched, OutputExpired, UnknownPainting
+from bot.jobs import Admission, Job, JobListener, JobQueue, new_id
+from bot.params import (
+    BackgroundMode,
+    JobParams,
+    Language,
+    MasksParams,
+    MuseParams,
+    Steering,
+    StoredInput,
+    UpscaleParams,
+)
+from bot.store import OutputRow, Store
+from bot.work import Outcome
+
+log = logging.getLogger(__name__)
+
+SEED_MAX = 2**31 - 1
+LINK = re.compile(r"(?i)(?:https?|ftp|file)://|\bwww\.[a-z0-9-]+\.")
+"""A link where a painting name was expected; the bot never fetches URLs (SSRF, unbounded downloads)."""
+VALIDATIONS_AT_ONCE = 2
+"""Uploads decoded at the same time for validation (each may take up to the per-decode ceiling)."""
+
+ButtonAction = Literal["again", "up2", "masks", "keep"]
+RecoveryOrigin = Literal["request", "daily"]
+
+
+@dataclass(frozen=True)
+class Origin:
+    """Who asked, and where."""
+
+    user_id: int
+    guild_id: int | None
+    channel_id: int | None
+
+
+@dataclass(frozen=True)
+class MuseRequest:
+    """A ``/muse`` or ``!muse`` request (or the daily post) as the cogs parsed it; ``None`` = not given."""
+
+    origin: Origin
+    language: Language
+    upload_limit: int
+    data: bytes | None = None
+    filename: str | None = None
+    painting: str | None = None
+    chaos: float | None = None
+    style_strength: float | None = None
+    keep_colors: bool | None = None
+    background: BackgroundMode | None = None
+    seed: int | None = None
+    source_message_id: int | None = None
+    with_original: bool = False
+    exclude: frozenset[str] = frozenset()
+    daily_slot: str | None = None
+
+
+def reject_link(text: str | None) -> None:
+    """Raise LinkNotFetched when ``text`` holds a URL (people paste image links instead of attaching)."""
+    if text and LINK.search(text):
+        raise LinkNotFetched(text)
+
+
+def safe_stem(filename: str | None) -> str:
+    """A display name for an upload, safe to log and to show (never used as a path)."""
+    stem = Path(filename or "upload").stem
+    return re.sub(r"[^A-Za-z0-9_.-]+", "_", stem)[:64] or "upload"
+
+
+class MuseService:
+    """Prepares, submits and records the bot's jobs; see the module docstring."""
+
+    def __init__(
+        self,
+        *,
+        store: Store,
+        blobs: Blobs,
+        corpus: Corpus,
+        jobs: JobQueue,
+        output_size: int,
+        clock: Callable[[], datetime],
+        work_long_side: int = WORK_LONG_SIDE,
+        rng: random.Random | None = None,
+    ) -> None:
+        self.store = store
+        self.blobs = blobs
+        self.corpus = corpus
+        self.jobs = jobs
+        self.output_size = output_size
+        self.clock = clock
+        self.work_long_side = max(work_long_side, output_size)
+        self._rng = rng or random.Random()
+        self._validations = asyncio.Semaphore(VALIDATIONS_AT_ONCE)
+        self._recovery: dict[RecoveryOrigin, Callable[[Job], JobListener]] = {}
+
+    # --- requests -----------------------------------------------------------------------------------
+
+    async def prepare(self, request: MuseRequest) -> Job:
+        """Validate a request and build its job (painting and chaos steered by votes when not given).
+
+        An upload is decoded once here, normalised to the work size and stored as PNG; the worker and every
+        later button reuse that file, never the raw upload.
+
+        Raises:
+            ImageError: the attachment is not a usable image.
+            UnknownPainting, EmptyCorpus, LinkNotFetched, ConflictingOptions: no painting to work on.
+        """
+        if request.data is not None and request.painting:
+            raise ConflictingOptions("image", "painting")
+        job_id = new_id()
+        stats = self.store.element_stats(request.origin.guild_id)  # aggregates: cheap, on the loop
+        upload: StoredInput | None = None
+        painting: str | None = None
+        if request.data is not None:
+            upload = await self._store_upload(job_id, request.data, request.filename)
+        elif request.painting:
+            reject_link(request.painting)
+            found = self.corpus.find(request.painting)
+            if found is None:
+                raise UnknownPainting(request.painting)
+            painting = found.name
+        else:
+            names = [p.name for p in self.corpus.all()]
+            fresh = [n for n in names if n not in request.exclude] or names
+            if not fresh:
+                raise EmptyCorpus()
+            painting = steering.choose(fresh, stats["painting"], self._rng)
+        chaos = request.chaos
+        if chaos is None:
+            chaos = steering.choose_chaos(stats["chaos"], self._rng)
+        params = MuseParams(
+            seed=request.seed if request.seed is not None else self._rng.randrange(SEED_MAX),
+            chaos=chaos,
+            painting=painting,
+            upload=upload,
+            style_strength=1.0 if request.style_strength is None else request.style_strength,
+            keep_colors=bool(request.keep_colors),
+            background=request.background or "keep",
+            size=self.output_size,
+            language=request.language,
+            upload_limit=request.upload_limit,
+            with_original=request.with_original,
+            steering=Steering(
+                cutout=steering.weights(stats["cutout"]),
+                background=steering.weights(stats["background"]),
+                painting=steering.weights(stats["painting"]).get(painting or "", 1.0),
+                chaos_steered=request.chaos is None,
+            ),
+            daily_slot=request.daily_slot,
+        )
+        origin = request.origin
+        return Job(
+            id=job_id,
+            user_id=origin.user_id,
+            guild_id=origin.guild_id,
+            channel_id=origin.channel_id,
+            source_message_id=request.source_message_id,
+            params=params,
+        )
+
+    async def _store_upload(self, job_id: str, data: bytes, filename: str | None) -> StoredInput:
+        async with self._validations:
+            png, notes = await asyncio.to_thread(self._normalise, data)  # raises ImageError
+        path, _sha = await asyncio.to_thread(self.blobs.put, "inputs", f"{job_id}.png", png)
+        return StoredInput(path=str(path), name=safe_stem(filename), notes=tuple(notes))
+
+    def _normalise(self, data: bytes) -> tuple[bytes, list[str]]:
+        """Decode untrusted bytes once and re-encode them as a work-size PNG (what jobs read later)."""
+        image, notes = decode_with_notes(data)
+        working = fit_for_work(image, self.work_long_side)
+        buffer = io.BytesIO()
+        working.save(buffer, "PNG", compress_level=1)
+        if working is not image:
+            working.close()
+        image.close()
+        return buffer.getvalue(), notes
+
+    def admit(self, origin: Origin) -> Admission:
+        """Hold the requester's place (quota, guild cap, global cap) while the request is validated."""
+        return self.jobs.admit(origin.user_id, origin.guild_id)
+
+    async def submit(
+        self, job: Job, listener: JobListener, *, admission: Admission | None = None, scheduled: bool = False
+    ) -> int:
+        """Queue ``job``; if it is not accepted, its stored upload is deleted (nothing left behind).
+
+        Anything raised here comes before the job row exists (a refusal, or the database failing to write
+        it); a cancellation or a failed notification after acceptance leaves a row that needs its upload.
+        """
+        try:
+            return await self.jobs.submit(job, listener, admission=admission, scheduled=scheduled)
+        except Exception:
+            upload = getattr(job.params, "upload", None)
+            if isinstance(upload, StoredInput) and Path(upload.path).name == f"{job.id}.png":
+                Path(upload.path).unlink(missing_ok=True)  # this request's own upload, not a button's source
+            raise
+
+    def follow_up(
+        self, output: OutputRow, action: ButtonAction, origin: Origin, language: Language, upload_limit: int
+    ) -> Job:
+        """The job a button on a delivered output asks for.
+
+        Raises:
+            OutputExpired: the output's files were removed (retention) or are missing.
+        """
+        if output.get("expired_at") or not Path(output["image_path"]).is_file():
+            raise OutputExpired(output["id"])
+
+        def job(params: JobParams) -> Job:
+            return Job(
+                user_id=origin.user_id, guild_id=origin.guild_id, channel_id=origin.channel_id, params=params
+            )
+
+        if action == "up2":
+            up = UpscaleParams(
+                image_path=output["image_path"],
+                source_output=output["id"],
+                painting=output.get("painting"),
+                seed=output.get("seed"),
+                upload_limit=upload_limit,
+            )
+            return job(up)
+        job_id = output.get("job_id")
+        source_row = self.store.get_job(job_id) if job_id else None
+        source = Job.from_row(source_row) if source_row is not None else None
+        if source is None or not isinstance(source.params, MuseParams):
+            raise OutputExpired(output["id"])
+        params = source.params
+        if params.upload is not None and not Path(params.upload.path).is_file():
+            raise OutputExpired(output["id"])
+        if action == "masks":
+            masks = MasksParams(painting=params.painting, upload=params.upload, upload_limit=upload_limit)
+            return job(masks)
+        again = replace(
+            params,
+            # a button job is the clicker's, not the guild's daily post
+            daily_slot=None,
+            language=language,
+            upload_limit=upload_limit,
+            with_original=False,
+            seed=self._rng.randrange(SEED_MAX) if action == "again" else params.seed,
+            keep_colors=True if action == "keep" else params.keep_colors,
+        )
+        return job(again)
+
+    # --- results ------------------------------------------------------------------------------------
+
+    def record_output(self, job: Job, outcome: Outcome, message_id: int, channel_id: int | None) -> None:
+        """Store a delivered output (its message id makes votes and buttons find it)."""
+        self.store.insert_output(
+            {
+                "id": outcome.output_id,
+                "job_id": job.id,
+                "kind": outcome.kind,
+                "user_id": job.user_id,
+                "guild_id": job.guild_id,
+                "channel_id": channel_id,
+                "message_id": message_id,
+                "painting": outcome.painting,
+                "seed": outcome.seed,
+                "chaos": outcome.chaos,
+                "background": outcome.background,
+                "background_id": outcome.background_id,
+                "image_path": str(outcome.image_path),
+                "image_sha256": outcome.image_sha256,
+                "input_path": outcome.input_path,
+                "trace": outcome.trace,
+                "cutout_ids": list(outcome.cutout_ids),
+                "weights": outcome.steering.as_json() if outcome.steering is not None else None,
+                "created_at": self.clock().isoformat(),
+            }
+        )
+
+    def set_response_message(self, job: Job, message_id: int) -> None:
+        """The bot's progress message for ``job``: deleting it cancels the job."""
+        job.response_message_id = message_id
+        self.store.update_job(job.id, response_message_id=message_id)
+
+    # --- restarts -----------------------------------------------------------------------------------
+
+    def on_recovery(self, origin: RecoveryOrigin, listener_for: Callable[[Job], JobListener]) -> None:
+        """Register how jobs of one origin are delivered after a restart (each cog registers its own)."""
+        self._recovery[origin] = listener_for
+
+    async def recover(self) -> tuple[list[Job], list[Job]]:
+        """Re-queue (or report) what the previous run left unfinished; returns ``(resumed, reported)``."""
+
+        def listener_for(job: Job) -> JobListener:
+            daily = isinstance(job.params, MuseParams) and job.params.daily_slot is not None
+            origin: RecoveryOrigin = "daily" if daily and "daily" in self._recovery else "request"
+            return self._recovery[origin](job)
+
+        return await self.jobs.recover(listener_for)
+
