@@ -23,7 +23,7 @@ from bot.work import JobRunner
 
 log = logging.getLogger(__name__)
 
-INITIAL_EXTENSIONS = ("cogs.errors", "cogs.muse", "cogs.daily", "cogs.votes")
+INITIAL_EXTENSIONS = ("cogs.errors", "cogs.muse", "cogs.daily", "cogs.votes", "cogs.retention")
 
 FRENCH: dict[str, str] = {
     "Reinterpret a known painting with real photo cut-outs": (

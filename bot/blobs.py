@@ -35,6 +35,10 @@ class Blobs:
             raise ValueError(f"bad blob name {name!r}")
         return self.root / kind / name
 
+    def files(self) -> list[Path]:
+        """Every finished file (inputs and outputs), never a half-written ``.part``."""
+        return [p for p in self.root.glob("*/*") if p.is_file() and not p.name.startswith(".")]
+
     def put(self, kind: str, name: str, data: bytes) -> tuple[Path, str]:
         """Write ``data`` atomically and return its path and sha256."""
         dest = self.path(kind, name)

@@ -393,6 +393,13 @@ class Store:
         """The output's files are gone; the row stays for votes, stats and the "expired" answer."""
         self.db.execute("UPDATE outputs SET expired_at = ? WHERE id = ?", [_iso(when), output_id])
 
+    def files_of_expired(self) -> set[str]:
+        """Files named by expired outputs (retention removes them unless something else still needs them)."""
+        rows = self.db.execute(
+            "SELECT image_path, input_path FROM outputs WHERE expired_at IS NOT NULL"
+        ).fetchall()
+        return {str(value) for row in rows for value in row if value}
+
     def files_in_use(self) -> set[str]:
         """Every stored file an unexpired output or an unfinished job still needs."""
         used = {
