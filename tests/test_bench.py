@@ -1,4 +1,4 @@
-"""`lamuse bench` runs end to end and reports every stage the issue names (figures are not asserted)."""
+"""`lamuse bench` runs end to end and reports every stage it promises (figures are not asserted)."""
 
 from __future__ import annotations
 
