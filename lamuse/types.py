@@ -1,9 +1,9 @@
 """Values passed between the pipeline's stages and returned to callers.
 
-Stage protocols live here too so every stage module depends on this file alone.
+Stage protocols live here too so every stage module depends on this file alone. No
+``from __future__ import annotations`` here: on Python 3.11 it hides ``NotRequired`` from the
+TypedDicts' runtime ``__optional_keys__``.
 """
-
-from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -21,6 +21,137 @@ Language = Literal["en", "fr"]
 StageName = Literal["segment", "substitute", "stylize", "upscale", "finish"]
 StageCallback = Callable[[StageName], None]
 """Called with a stage's name as it starts."""
+
+
+# The trace: JSON written beside every output and stored by the bot. TypedDicts, not dataclasses, because
+# its readers see plain JSON; optional keys are NotRequired, so new keys extend a record without breaking
+# readers of old files.
+
+
+class OptionsRecord(TypedDict):
+    """``ReinterpretOptions`` as JSON (see ``ReinterpretOptions.as_record``)."""
+
+    seed: int
+    chaos: float
+    background: BackgroundMode
+    background_image: str | None
+    style_strength: float
+    keep_colors: bool
+    size: int
+    upscale: int
+    greyscale: bool
+    watermark: str | None
+    language: Language
+    stylize: bool
+
+
+class PlacementRecord(TypedDict):
+    """How a cut-out was turned and resized to fit: rotation in degrees, size ``[width, height]`` in px."""
+
+    flip: bool
+    rotation_deg: float
+    aspect_change: float
+    size: list[int]
+
+
+# "class" is a Python keyword, so it is the one key declared in the functional form.
+_SwapClass = TypedDict("_SwapClass", {"class": str})
+
+
+class SwapRecord(_SwapClass):
+    """One swap: the painting's element (``class``, ``class_id``, ``box`` ``[x0, y0, x1, y1]``), the
+    cut-out that replaced it and its photo's credit, and how well it fits (Hu shape distance, IoU of the
+    pasted silhouette with the original mask)."""
+
+    class_id: int
+    box: list[int]
+    original_mask_area: int
+    cutout_id: str
+    cutout_class: str
+    same_class: bool
+    source: str
+    subject: str
+    credit: str
+    shape_distance: float
+    mask_iou: float
+    placement: PlacementRecord
+
+
+class BackgroundRecord(TypedDict):
+    """What stands behind the elements: ``source`` (a file name) with "swap", ``method`` with "keep"."""
+
+    mode: BackgroundMode
+    source: NotRequired[str]
+    method: NotRequired[str]
+
+
+class ModelRecord(TypedDict):
+    """A model file that shaped the picture: its file name and sha256."""
+
+    file: str
+    sha256: str
+
+
+class PaletteRecord(TypedDict):
+    """A dominant colour: ``#rrggbb``, its nearest CSS3 name, its share of the image in [0, 1]."""
+
+    hex: str
+    name: str
+    share: float
+
+
+class WeightsRecord(TypedDict):
+    """Vote-derived multipliers applied to random choices, by cut-out id and background file name."""
+
+    cutouts: dict[str, float]
+    backgrounds: dict[str, float]
+
+
+class Timings(TypedDict, total=False):
+    """Seconds spent per stage; only the stages that ran appear."""
+
+    segment: float
+    substitute: float
+    stylize: float
+    upscale: float
+    finish: float
+
+
+class Changes(TypedDict):
+    """What a reinterpretation changed: the part of the trace ``lamuse.explain.explain`` puts into words.
+
+    ``style_source`` names the image the style came from (the painting's own name by default).
+    """
+
+    swaps: list[SwapRecord]
+    background: BackgroundRecord
+    stylized: bool
+    style_source: str
+
+
+class Trace(Changes):
+    """Everything that decided one output, written as ``<painting>-<k>.json``.
+
+    ``size`` is the working size and ``output_size`` the final one, both ``[width, height]``; ``models``
+    is keyed ``"<stage>:<file key>"``. The La Muse baseline writes ``strategy`` and leaves out the keys
+    it has no equivalent for.
+    """
+
+    lamuse_version: str
+    strategy: NotRequired[Literal["lamuse"]]
+    painting: str
+    size: list[int]
+    output_size: list[int]
+    segmenter: str
+    instances_found: int
+    seed: int
+    variation: int
+    options: NotRequired[OptionsRecord]
+    models: NotRequired[dict[str, ModelRecord]]
+    palette: NotRequired[list[PaletteRecord]]
+    weights_applied: NotRequired[WeightsRecord]
+    timings: Timings
+    explanation: str
 
 
 @dataclass(frozen=True, eq=False)
@@ -162,134 +293,3 @@ class Reinterpretation:
     @property
     def explanation(self) -> str:
         return self.trace["explanation"]
-
-
-# The trace: JSON written beside every output and stored by the bot. TypedDicts, not dataclasses, because
-# its readers see plain JSON; optional keys are NotRequired, so new keys extend a record without breaking
-# readers of old files.
-
-
-class OptionsRecord(TypedDict):
-    """``ReinterpretOptions`` as JSON (see ``ReinterpretOptions.as_record``)."""
-
-    seed: int
-    chaos: float
-    background: BackgroundMode
-    background_image: str | None
-    style_strength: float
-    keep_colors: bool
-    size: int
-    upscale: int
-    greyscale: bool
-    watermark: str | None
-    language: Language
-    stylize: bool
-
-
-class PlacementRecord(TypedDict):
-    """How a cut-out was turned and resized to fit: rotation in degrees, size ``[width, height]`` in px."""
-
-    flip: bool
-    rotation_deg: float
-    aspect_change: float
-    size: list[int]
-
-
-# "class" is a Python keyword, so it is the one key declared in the functional form.
-_SwapClass = TypedDict("_SwapClass", {"class": str})
-
-
-class SwapRecord(_SwapClass):
-    """One swap: the painting's element (``class``, ``class_id``, ``box`` ``[x0, y0, x1, y1]``), the
-    cut-out that replaced it and its photo's credit, and how well it fits (Hu shape distance, IoU of the
-    pasted silhouette with the original mask)."""
-
-    class_id: int
-    box: list[int]
-    original_mask_area: int
-    cutout_id: str
-    cutout_class: str
-    same_class: bool
-    source: str
-    subject: str
-    credit: str
-    shape_distance: float
-    mask_iou: float
-    placement: PlacementRecord
-
-
-class BackgroundRecord(TypedDict):
-    """What stands behind the elements: ``source`` (a file name) with "swap", ``method`` with "keep"."""
-
-    mode: BackgroundMode
-    source: NotRequired[str]
-    method: NotRequired[str]
-
-
-class ModelRecord(TypedDict):
-    """A model file that shaped the picture: its file name and sha256."""
-
-    file: str
-    sha256: str
-
-
-class PaletteRecord(TypedDict):
-    """A dominant colour: ``#rrggbb``, its nearest CSS3 name, its share of the image in [0, 1]."""
-
-    hex: str
-    name: str
-    share: float
-
-
-class WeightsRecord(TypedDict):
-    """Vote-derived multipliers applied to random choices, by cut-out id and background file name."""
-
-    cutouts: dict[str, float]
-    backgrounds: dict[str, float]
-
-
-class Timings(TypedDict, total=False):
-    """Seconds spent per stage; only the stages that ran appear."""
-
-    segment: float
-    substitute: float
-    stylize: float
-    upscale: float
-    finish: float
-
-
-class Changes(TypedDict):
-    """What a reinterpretation changed: the part of the trace ``lamuse.explain.explain`` puts into words.
-
-    ``style_source`` names the image the style came from (the painting's own name by default).
-    """
-
-    swaps: list[SwapRecord]
-    background: BackgroundRecord
-    stylized: bool
-    style_source: str
-
-
-class Trace(Changes):
-    """Everything that decided one output, written as ``<painting>-<k>.json``.
-
-    ``size`` is the working size and ``output_size`` the final one, both ``[width, height]``; ``models``
-    is keyed ``"<stage>:<file key>"``. The La Muse baseline writes ``strategy`` and leaves out the keys
-    it has no equivalent for.
-    """
-
-    lamuse_version: str
-    strategy: NotRequired[Literal["lamuse"]]
-    painting: str
-    size: list[int]
-    output_size: list[int]
-    segmenter: str
-    instances_found: int
-    seed: int
-    variation: int
-    options: NotRequired[OptionsRecord]
-    models: NotRequired[dict[str, ModelRecord]]
-    palette: NotRequired[list[PaletteRecord]]
-    weights_applied: NotRequired[WeightsRecord]
-    timings: Timings
-    explanation: str
