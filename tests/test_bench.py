@@ -20,6 +20,7 @@ STAGES = (
 )
 
 
+@pytest.mark.slow
 def test_bench_prints_the_json_contract(
     shared_data: Path, annotated_library: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

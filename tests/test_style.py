@@ -81,6 +81,7 @@ def test_shipped_weights_match_their_sha256(entry, tmp_path: Path) -> None:
         resolve(entry, cache_dir=tmp_path, allow_download=False)
 
 
+@pytest.mark.slow
 def test_torch_port_matches_onnx_graph(
     onnx_stylizer, torch_stylizer, style, content, record_property
 ) -> None:

@@ -82,6 +82,7 @@ def test_bf16_autocast_stays_close_to_fp32(torch_fp32, crop, record_property) ->
     assert diff.mean() < BF16_MEAN_DIFF
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("scale", [2, 4])
 def test_tiled_equals_untiled(torch_fp32, crop, scale) -> None:
     """Overlapping tiles with the receptive-field margin stitch into the untiled picture."""
