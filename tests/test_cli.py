@@ -1,4 +1,5 @@
-"""`lamuse reinterpret` end to end on real paintings, real cut-outs and the shipped style weights."""
+"""The `lamuse` CLI end to end (reinterpret, weights list) on real paintings, real cut-outs and the shipped
+style weights: the files it writes, the flags it wires, how it fails."""
 
 from __future__ import annotations
 
@@ -30,6 +31,7 @@ def seurat_run(tmp_path_factory: pytest.TempPathFactory, annotated_library: Path
     return out
 
 
+@pytest.mark.slow
 def test_three_variations_with_the_output_contract(seurat_run: Path) -> None:
     """Three PNG + JSON pairs, with every contract key and the painting's aspect ratio."""
     for k in range(3):
@@ -47,24 +49,6 @@ def test_three_variations_with_the_output_contract(seurat_run: Path) -> None:
         assert trace["models"]["segmenter:annotations_0"]["file"] == "paintings.json"
         assert {"stylizer:style_predictor", "stylizer:style_transformer"} <= set(trace["models"])
         assert "is now" in trace["explanation"]
-
-
-def test_every_annotated_instance_is_swapped_with_good_fit(seurat_run: Path, annotated_library: Path) -> None:
-    """Each annotated element whose class the library has is swapped; mean pasted-vs-original IoU ≥ 0.6."""
-    from lamuse.library import CutoutLibrary
-
-    painting = Image.open(SEURAT)
-    annotated = AnnotationSegmenter([PAINTING_ANNOTATIONS]).segment(painting, name=SEURAT.name)
-    classes = CutoutLibrary(annotated_library).class_counts()
-    expected = sorted(i.class_name for i in annotated if i.class_name in classes)
-    ious = []
-    for k in range(3):
-        trace = json.loads((seurat_run / f"seurat_grande_jatte-{k}.json").read_text())
-        swapped = sorted(s["class"] for s in trace["swaps"] if s["same_class"])
-        assert swapped == expected
-        assert len({s["cutout_id"] for s in trace["swaps"]}) == len(trace["swaps"])
-        ious += [s["mask_iou"] for s in trace["swaps"]]
-    assert np.mean(ious) >= 0.6, ious
 
 
 def test_same_seed_gives_identical_pixels(seurat_run: Path, annotated_library: Path, tmp_path: Path) -> None:
@@ -138,25 +122,6 @@ def test_bad_input_exits_2_with_one_error_line(
     assert len(err) == 1 and err[0].startswith("error:") and message in err[0]
 
 
-def test_explanation_credits_author_and_licence_without_links() -> None:
-    """Sentences name the photo's author and licence; bracketed links stay in the JSON only."""
-    from lamuse.explain import explain
-
-    swap = {
-        "class": "person",
-        "cutout_class": "person",
-        "box": [0, 0, 10, 10],
-        "subject": "tennis player returning a volley",
-        "credit": "Flickr user (photo http://farm9.example/x.jpg), CC BY 2.0",
-        "same_class": True,
-    }
-    text = explain({"swaps": [swap], "background": {"mode": "keep"}}, (100, 100))
-    assert "The person in the upper left is now a person from a photo of tennis player" in text
-    assert "(photo: Flickr user, CC BY 2.0)" in text and "http" not in text
-    french = explain({"swaps": [swap], "background": {"mode": "keep"}}, (100, 100), "fr")
-    assert french.startswith("La personne en haut à gauche devient la personne")
-
-
 def test_weights_list_names_every_shipped_file(capsys: pytest.CaptureFixture[str]) -> None:
     """`lamuse weights list` finds the shipped files and says Mask R-CNN is to be fetched."""
     assert main(["weights", "list"]) == 0
@@ -182,24 +147,7 @@ def test_upscale_other_style_and_keep_colors_through_the_cli(annotated_library: 
     assert any(key.startswith("upscaler:") for key in trace["models"])
 
 
-def test_show_masks_outlines_each_element(annotated_library: Path) -> None:
-    """The masks view is the painting with a coloured contour on each element's edge."""
-    from lamuse.library import CutoutLibrary
-    from lamuse.pipeline import Pipeline
-    from lamuse.segment import ChainSegmenter
-
-    segmenter = AnnotationSegmenter([PAINTING_ANNOTATIONS])
-    pipeline = Pipeline(segmenter=ChainSegmenter([segmenter]), library=CutoutLibrary(annotated_library))
-    painting = Image.open(SEURAT).convert("RGB")
-    outlined = np.asarray(pipeline.show_masks(painting, name=SEURAT.name, long_side=512)).astype(int)
-    plain = np.asarray(painting.resize((512, 341), Image.Resampling.LANCZOS)).astype(int)
-    changed = np.abs(outlined - plain).sum(axis=2) > 60
-    for instance in segmenter.segment(painting.resize((512, 341)), name=SEURAT.name):
-        x0, y0, x1, y1 = instance.box
-        assert changed[y0:y1, x0:x1].mean() > 0.02  # its outline is drawn
-    assert changed.mean() < 0.2  # the rest of the painting is left alone
-
-
+@pytest.mark.slow
 def test_maskrcnn_weights_from_a_local_path_join_the_chain(annotated_library: Path, tmp_path: Path) -> None:
     """`--maskrcnn-weights` loads a local state dict (here a seeded random one) and the chain uses it
     for a painting without curated masks; the trace names the weights file."""
@@ -218,23 +166,3 @@ def test_maskrcnn_weights_from_a_local_path_join_the_chain(annotated_library: Pa
     trace = json.loads((tmp_path / "out" / "klimt_the_kiss-0.json").read_text())
     assert trace["segmenter"] == "maskrcnn" and trace["instances_found"] > 0
     assert trace["models"]["segmenter:maskrcnn_v1"]["file"] == "maskrcnn-random.pth"
-
-
-def test_explanation_of_fallbacks_in_both_languages() -> None:
-    """A class missing from the library and a class-agnostic element are explained as such, in French
-    without English words."""
-    from lamuse.explain import explain
-
-    missing = {"class": "umbrella", "class_id": 28, "cutout_class": "truck", "box": [40, 0, 60, 20]}
-    missing |= {"subject": "vintage truck", "credit": "A, CC0", "same_class": False}
-    agnostic = {"class": "object", "class_id": 0, "cutout_class": "person", "box": [40, 40, 60, 60]}
-    agnostic |= {"subject": "a dancer", "credit": "B, CC0", "same_class": False}
-    trace = {"swaps": [missing, agnostic], "background": {"mode": "keep"}}
-    english = explain(trace, (100, 100))
-    assert "no umbrella in the library, so chosen by shape alone" in english
-    assert (
-        "The object in the centre is now a person from a photo of a dancer (chosen by its shape)" in english
-    )
-    french = explain(trace, (100, 100), "fr")
-    assert "pas de « parapluie » dans la bibliothèque" in french and "umbrella" not in french
-    assert "L'élément au centre devient la personne" in french
