@@ -12,7 +12,6 @@ import time
 import zlib
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
 
 import cv2
 import numpy as np
@@ -24,10 +23,20 @@ from lamuse.errors import LamuseError
 from lamuse.explain import explain
 from lamuse.io import fit_long_side, list_images, load_image
 from lamuse.library import Cutout, CutoutLibrary
-from lamuse.pipeline import SegmentationSource, usable_instances
-from lamuse.shapes import hu_moments, iou
+from lamuse.pipeline import SegmentationSource, swap_record, usable_instances
+from lamuse.shapes import hu_moments
 from lamuse.substitute import hu_distance
-from lamuse.types import Instance, Placed, Reinterpretation, Segmentation, Stylizer
+from lamuse.types import (
+    BackgroundRecord,
+    Instance,
+    Placed,
+    Reinterpretation,
+    Segmentation,
+    Stylizer,
+    SwapRecord,
+    Timings,
+    Trace,
+)
 
 STYLE_LONG_SIDE = 512
 """La Muse ran its style transfer at 512 px on the long side."""
@@ -67,7 +76,7 @@ class LaMuseBaseline:
         segmentation: Segmentation | None = None,
     ) -> Reinterpretation:
         """One variation, deterministic from ``(seed, variation)`` and the painting's name."""
-        timings: dict[str, float] = {}
+        timings: Timings = {}
         # The name joins the seed so that, over a corpus, each painting gets its own draws instead of
         # every painting with the same number of elements getting the same cut-outs and background.
         rng = np.random.default_rng([seed, variation, zlib.crc32(name.encode("utf-8"))])
@@ -100,7 +109,7 @@ class LaMuseBaseline:
                 image = image.resize(collage.size, Image.Resampling.LANCZOS)
             timings["stylize"] = round(time.perf_counter() - start, 4)
 
-        trace: dict[str, Any] = {
+        trace: Trace = {
             "lamuse_version": __version__,
             "strategy": "lamuse",
             "painting": name,
@@ -110,18 +119,19 @@ class LaMuseBaseline:
             "instances_found": len(segmentation.instances),
             "seed": seed,
             "variation": variation,
-            "swaps": [_swap_record(p, cutout) for p, (cutout, _) in zip(placed, picks, strict=True)],
+            "swaps": [_swap_record_of(p, cutout) for p, (cutout, _) in zip(placed, picks, strict=True)],
             "background": background,
             "stylized": self.stylizer is not None,
             "style_source": name,
             "timings": timings,
+            "explanation": "",
         }
         trace["explanation"] = explain(trace, working.size)
         return Reinterpretation(image=image, collage=collage, trace=trace, placed=tuple(placed))
 
     def _background(
         self, base: np.ndarray, instances: Sequence[Instance], rng: np.random.Generator
-    ) -> tuple[np.ndarray, dict[str, Any]]:
+    ) -> tuple[np.ndarray, BackgroundRecord]:
         files = list_images(self.backgrounds) if self.backgrounds is not None else []
         if files:
             path = files[int(rng.integers(len(files)))]
@@ -164,29 +174,19 @@ def _stretch_paste(canvas: np.ndarray, instance: Instance, cutout: Cutout, same_
     )
 
 
-def _swap_record(placed: Placed, cutout: Cutout) -> dict[str, Any]:
+def _swap_record_of(placed: Placed, cutout: Cutout) -> SwapRecord:
     """The pipeline's swap record, filled in for a stretched paste (no flip, no rotation)."""
-    instance = placed.instance
-    x0, y0, x1, y1 = instance.box
+    x0, y0, x1, y1 = placed.instance.box
     native_aspect = placed.native_size[1] / placed.native_size[0]
     placed_aspect = placed.placed_size[1] / placed.placed_size[0]
-    return {
-        "class": instance.class_name,
-        "class_id": instance.class_id,
-        "box": list(instance.box),
-        "original_mask_area": instance.area,
-        "cutout_id": cutout.id,
-        "cutout_class": cutout.class_name,
-        "same_class": placed.same_class,
-        "source": cutout.source,
-        "subject": cutout.subject,
-        "credit": cutout.credit,
-        "shape_distance": round(hu_distance(cutout.hu, hu_moments(instance.mask[y0:y1, x0:x1])), 4),
-        "mask_iou": round(iou(placed.mask, instance.mask), 4),
-        "placement": {
+    return swap_record(
+        placed,
+        cutout,
+        shape_distance=hu_distance(cutout.hu, hu_moments(placed.instance.mask[y0:y1, x0:x1])),
+        placement={
             "flip": False,
             "rotation_deg": 0.0,
             "aspect_change": round(placed_aspect / native_aspect, 4),
             "size": list(placed.placed_size),
         },
-    }
+    )

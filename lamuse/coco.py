@@ -82,21 +82,6 @@ def _counts_from_string(encoded: str) -> list[int]:
     return counts
 
 
-def _counts_to_string(counts: Sequence[int]) -> str:
-    chars: list[str] = []
-    for i, count in enumerate(counts):
-        value = int(count) - (int(counts[i - 2]) if i > 2 else 0)
-        more = True
-        while more:
-            chunk = value & 0x1F
-            value >>= 5
-            more = value != -1 if chunk & 0x10 else value != 0
-            if more:
-                chunk |= 0x20
-            chars.append(chr(chunk + 48))
-    return "".join(chars)
-
-
 def rle_to_mask(rle: Mapping[str, Any]) -> np.ndarray:
     """Decode a COCO RLE dict (``size`` = [H, W]; ``counts`` a compressed str/bytes or a list) to bool (H, W).
 
@@ -112,18 +97,6 @@ def rle_to_mask(rle: Mapping[str, Any]) -> np.ndarray:
     values = np.arange(len(counts)) % 2 == 1
     flat = np.repeat(values, counts)
     return flat.reshape(width, height).T.copy()
-
-
-def mask_to_rle(mask: np.ndarray) -> dict[str, Any]:
-    """Encode a bool (H, W) mask as compressed COCO RLE (the form COCO result files use)."""
-    height, width = mask.shape
-    flat = np.asarray(mask, dtype=bool).T.reshape(-1)
-    changes = np.flatnonzero(flat[1:] != flat[:-1]) + 1
-    bounds = np.concatenate(([0], changes, [flat.size]))
-    runs = np.diff(bounds).tolist()
-    if flat.size and flat[0]:
-        runs.insert(0, 0)
-    return {"size": [height, width], "counts": _counts_to_string(runs)}
 
 
 def segmentation_to_mask(

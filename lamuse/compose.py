@@ -48,7 +48,8 @@ def remove_elements(painting: np.ndarray, masks: Sequence[np.ndarray]) -> np.nda
     blend = cv2.GaussianBlur(union.astype(np.float32), (0, 0), sigmaX=max(1.0, grow / 2))[..., None]
     blend = np.clip(blend * 1.5, 0, 1)
     out = painting.astype(np.float32) * (1 - blend) + filled * blend
-    return np.clip(out + 0.5, 0, 255).astype(np.uint8)
+    result: np.ndarray = np.clip(out + 0.5, 0, 255).astype(np.uint8)
+    return result
 
 
 def _borrowed_texture(painting: np.ndarray, hole: np.ndarray) -> np.ndarray:
@@ -126,7 +127,8 @@ def match_colours(
     matched = (src - src_mean) * ratio + ref_mean
     out = src + strength * (matched - src)
     out = np.clip(out + 0.5, 0, 255).astype(np.uint8)
-    return cv2.cvtColor(out.reshape(-1, 1, 3), cv2.COLOR_LAB2RGB).reshape(-1, 3)
+    rgb: np.ndarray = cv2.cvtColor(out.reshape(-1, 1, 3), cv2.COLOR_LAB2RGB).reshape(-1, 3)
+    return rgb
 
 
 def paste(canvas: np.ndarray, painting: np.ndarray, choice: Choice, *, colour_match: bool = True) -> Placed:

@@ -12,7 +12,6 @@ import json
 import math
 import platform
 import shlex
-import sys
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -423,19 +422,3 @@ def versions(stylizer: MagentaStylizer) -> dict[str, Any]:
         "stylizer": stylizer.name,
         "stylizer_files": {k: Path(v).name for k, v in stylizer.model_files.items()},
     }
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    """``python -m lamuse.evaluate ...``: the same as ``lamuse eval ...`` before the CLI wires it in."""
-    parser = argparse.ArgumentParser(prog="lamuse")
-    add_eval_parser(parser.add_subparsers(dest="command", required=True))
-    args = parser.parse_args(["eval", *(sys.argv[1:] if argv is None else argv)])
-    try:
-        return run_eval(args)
-    except LamuseError as exc:
-        print(f"error: {exc}", file=sys.stderr)  # noqa: T201
-        return 2
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping, Sequence
-from typing import Any, Literal
 
-Language = Literal["en", "fr"]
+from lamuse.types import Changes, Language, SwapRecord
 
 _FRENCH_CLASSES: Mapping[str, str] = {
     "person": "la personne", "bicycle": "le vélo", "car": "la voiture", "motorcycle": "la moto",
@@ -34,6 +33,11 @@ _FRENCH_CLASSES: Mapping[str, str] = {
 }  # fmt: skip
 
 
+def french_class(name: str) -> str | None:
+    """A COCO class name in French with its article ("person" → "la personne"); None if unknown."""
+    return _FRENCH_CLASSES.get(name)
+
+
 def position_words(box: Sequence[float], size: tuple[int, int], language: Language) -> str:
     """Where a box sits in the picture: "on the left", "in the upper centre"... / "à gauche"..."""
     width, height = size
@@ -59,7 +63,7 @@ def _short_credit(credit: str) -> str:
     return re.sub(r"\s*\((?:photo )?https?://[^)]*\)", "", credit).strip() or "source unknown"
 
 
-def describe_swap(swap: Mapping[str, Any], size: tuple[int, int], language: Language) -> str:
+def describe_swap(swap: SwapRecord, size: tuple[int, int], language: Language) -> str:
     """One sentence for one swap, e.g. "The person on the left is now a tennis player (photo: …)"."""
     where = position_words(swap["box"], size, language)
     original = swap["class"]
@@ -68,8 +72,8 @@ def describe_swap(swap: Mapping[str, Any], size: tuple[int, int], language: Lang
     credit = _short_credit(str(swap.get("credit") or ""))
     class_agnostic = swap.get("class_id") == 0
     if language == "fr":
-        noun = _FRENCH_CLASSES.get(original, original)
-        new = _FRENCH_CLASSES.get(new_class, new_class)
+        noun = french_class(original) or original
+        new = french_class(new_class) or new_class
         text = f"{noun[0].upper()}{noun[1:]} {where} devient {new} d'une photo « {subject} »"
         if class_agnostic:
             text += " (choisi pour sa silhouette)"
@@ -85,7 +89,7 @@ def describe_swap(swap: Mapping[str, Any], size: tuple[int, int], language: Lang
     return f"{text} (photo: {credit})."
 
 
-def explain(trace: Mapping[str, Any], size: tuple[int, int], language: Language = "en") -> str:
+def explain(trace: Changes, size: tuple[int, int], language: Language = "en") -> str:
     """A short paragraph: every swap, the background, and the style pass."""
     sentences = [describe_swap(s, size, language) for s in trace.get("swaps", [])]
     if not sentences:

@@ -10,6 +10,8 @@ import numpy as np
 import webcolors
 from PIL import Image
 
+from lamuse.types import PaletteRecord
+
 SAMPLE_PIXELS = 6000
 KMEANS_ITERATIONS = 12
 
@@ -26,7 +28,7 @@ class PaletteColour:
     def hex(self) -> str:
         return "#{:02x}{:02x}{:02x}".format(*self.rgb)
 
-    def as_dict(self) -> dict[str, object]:
+    def as_record(self) -> PaletteRecord:
         return {"hex": self.hex, "name": self.name, "share": round(self.share, 4)}
 
 

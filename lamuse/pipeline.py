@@ -10,9 +10,9 @@ import logging
 import time
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal, Protocol
+from typing import Literal, Protocol
 
 import cv2
 import numpy as np
@@ -23,18 +23,25 @@ from lamuse.compose import REMOVAL_METHOD, cover, paste, plain_canvas, remove_el
 from lamuse.errors import LamuseError
 from lamuse.explain import explain
 from lamuse.io import fit_long_side, list_images, load_image
-from lamuse.library import CutoutLibrary
+from lamuse.library import Cutout, CutoutLibrary
 from lamuse.palette import dominant_colours
 from lamuse.shapes import iou
 from lamuse.substitute import Choice, choose_cutouts
 from lamuse.types import (
+    BackgroundRecord,
     Instance,
+    ModelRecord,
     Placed,
+    PlacementRecord,
     Reinterpretation,
     ReinterpretOptions,
     Segmentation,
     StageCallback,
+    StageName,
     Stylizer,
+    SwapRecord,
+    Timings,
+    Trace,
     Upscaler,
 )
 from lamuse.weights import file_sha256
@@ -53,11 +60,11 @@ class SegmentationSource(Protocol):
 
 @dataclass
 class _Timer:
-    timings: dict[str, float] = field(default_factory=dict)
+    timings: Timings = field(default_factory=Timings)
     on_stage: StageCallback | None = None
 
     @contextmanager
-    def stage(self, name: str) -> Iterator[None]:
+    def stage(self, name: StageName) -> Iterator[None]:
         if self.on_stage is not None:
             self.on_stage(name)
         start = time.perf_counter()
@@ -154,8 +161,8 @@ class Pipeline:
                 image = self.upscale(image, options.upscale)
         with timer.stage("finish"):
             image = _finish(image, options)
-            palette = [c.as_dict() for c in dominant_colours(image, seed=options.seed)]
-        trace: dict[str, Any] = {
+            palette = [c.as_record() for c in dominant_colours(image, seed=options.seed)]
+        trace: Trace = {
             "lamuse_version": __version__,
             "painting": name,
             "size": list(working.size),
@@ -164,8 +171,8 @@ class Pipeline:
             "instances_found": len(segmentation.instances),
             "seed": options.seed,
             "variation": variation,
-            "options": {k: (str(v) if isinstance(v, Path) else v) for k, v in asdict(options).items()},
-            "swaps": [_swap_record(c, p) for c, p in zip(choices, placed, strict=True)],
+            "options": options.as_record(),
+            "swaps": [_swap_record_of(c, p) for c, p in zip(choices, placed, strict=True)],
             "background": background,
             "stylized": stylized,
             "style_source": style_name or name,
@@ -176,6 +183,7 @@ class Pipeline:
                 "backgrounds": dict(background_weights or {}),
             },
             "timings": timer.timings,
+            "explanation": "",
         }
         trace["explanation"] = explain(trace, working.size, options.language)
         return Reinterpretation(image=image, collage=collage, trace=trace, placed=tuple(placed))
@@ -200,7 +208,7 @@ class Pipeline:
         options: ReinterpretOptions,
         rng: np.random.Generator,
         weights: Mapping[str, float] | None,
-    ) -> tuple[np.ndarray, dict[str, Any]]:
+    ) -> tuple[np.ndarray, BackgroundRecord]:
         if options.background == "swap":
             path = options.background_image or self._pick_background(rng, weights)
             if path is not None:
@@ -218,15 +226,13 @@ class Pipeline:
         p = np.array([(weights or {}).get(f.name, 1.0) for f in files], dtype=np.float64)
         return files[int(rng.choice(len(files), p=p / p.sum()))]
 
-    def _models(
-        self, segmentation: Segmentation, stylized: bool, upscaled: bool
-    ) -> dict[str, dict[str, str]]:
+    def _models(self, segmentation: Segmentation, stylized: bool, upscaled: bool) -> dict[str, ModelRecord]:
         """Every model file that shaped this picture, with its sha256 (computed once per file)."""
         files: list[tuple[str, Mapping[str, Path]]] = [("segmenter", segmentation.model_files)]
         if stylized and self.stylizer is not None:
-            files.append(("stylizer", getattr(self.stylizer, "model_files", {})))
+            files.append(("stylizer", self.stylizer.model_files))
         if upscaled and self.upscaler is not None:
-            files.append(("upscaler", getattr(self.upscaler, "model_files", {})))
+            files.append(("upscaler", self.upscaler.model_files))
         return {
             f"{stage}:{key}": {"file": Path(path).name, "sha256": file_sha256(Path(path))}
             for stage, stage_files in files
@@ -241,28 +247,41 @@ def usable_instances(instances: Sequence[Instance], size: tuple[int, int]) -> li
     return sorted(kept, key=lambda i: (i.box[3], i.area))
 
 
-def _swap_record(choice: Choice, placed: Placed) -> dict[str, Any]:
-    cutout = choice.cutout
+def swap_record(
+    placed: Placed, cutout: Cutout, *, shape_distance: float, placement: PlacementRecord
+) -> SwapRecord:
+    """The trace's record of one swap; the one place both strategies (ours, La Muse's) describe a swap."""
+    instance = placed.instance
     return {
-        "class": choice.instance.class_name,
-        "class_id": choice.instance.class_id,
-        "box": list(choice.instance.box),
-        "original_mask_area": choice.instance.area,
+        "class": instance.class_name,
+        "class_id": instance.class_id,
+        "box": list(instance.box),
+        "original_mask_area": instance.area,
         "cutout_id": cutout.id,
         "cutout_class": cutout.class_name,
-        "same_class": choice.same_class,
+        "same_class": placed.same_class,
         "source": cutout.source,
         "subject": cutout.subject,
         "credit": cutout.credit,
-        "shape_distance": round(choice.shape_distance, 4),
-        "mask_iou": round(iou(placed.mask, choice.instance.mask), 4),
-        "placement": {
-            "flip": choice.placement.flip,
-            "rotation_deg": round(choice.placement.rotation, 2),
-            "aspect_change": choice.placement.aspect_change,
-            "size": [choice.placement.width, choice.placement.height],
-        },
+        "shape_distance": round(shape_distance, 4),
+        "mask_iou": round(iou(placed.mask, instance.mask), 4),
+        "placement": placement,
     }
+
+
+def _swap_record_of(choice: Choice, placed: Placed) -> SwapRecord:
+    placement = choice.placement
+    return swap_record(
+        placed,
+        choice.cutout,
+        shape_distance=choice.shape_distance,
+        placement={
+            "flip": placement.flip,
+            "rotation_deg": round(placement.rotation, 2),
+            "aspect_change": placement.aspect_change,
+            "size": [placement.width, placement.height],
+        },
+    )
 
 
 def _finish(image: Image.Image, options: ReinterpretOptions) -> Image.Image:

@@ -1,14 +1,14 @@
 """Values passed between the pipeline's stages and returned to callers.
 
-Stage protocols live here too so every stage module depends on this file alone.
+Stage protocols live here too so every stage module depends on this file alone. No
+``from __future__ import annotations`` here: on Python 3.11 it hides ``NotRequired`` from the
+TypedDicts' runtime ``__optional_keys__``.
 """
-
-from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal, Protocol
+from typing import Literal, NotRequired, Protocol, TypedDict
 
 import numpy as np
 from PIL import Image
@@ -17,8 +17,141 @@ Box = tuple[int, int, int, int]
 """Pixel box ``(x0, y0, x1, y1)``, x1/y1 exclusive, in the image's own coordinates."""
 
 BackgroundMode = Literal["keep", "swap", "none"]
-StageCallback = Callable[[str], None]
-"""Called with a stage name ("segment", "substitute", "stylize", "upscale", "finish") as it starts."""
+Language = Literal["en", "fr"]
+StageName = Literal["segment", "substitute", "stylize", "upscale", "finish"]
+StageCallback = Callable[[StageName], None]
+"""Called with a stage's name as it starts."""
+
+
+# The trace: JSON written beside every output and stored by the bot. TypedDicts, not dataclasses, because
+# its readers see plain JSON; optional keys are NotRequired, so new keys extend a record without breaking
+# readers of old files.
+
+
+class OptionsRecord(TypedDict):
+    """``ReinterpretOptions`` as JSON (see ``ReinterpretOptions.as_record``)."""
+
+    seed: int
+    chaos: float
+    background: BackgroundMode
+    background_image: str | None
+    style_strength: float
+    keep_colors: bool
+    size: int
+    upscale: int
+    greyscale: bool
+    watermark: str | None
+    language: Language
+    stylize: bool
+
+
+class PlacementRecord(TypedDict):
+    """How a cut-out was turned and resized to fit: rotation in degrees, size ``[width, height]`` in px."""
+
+    flip: bool
+    rotation_deg: float
+    aspect_change: float
+    size: list[int]
+
+
+# "class" is a Python keyword, so it is the one key declared in the functional form.
+_SwapClass = TypedDict("_SwapClass", {"class": str})
+
+
+class SwapRecord(_SwapClass):
+    """One swap: the painting's element (``class``, ``class_id``, ``box`` ``[x0, y0, x1, y1]``), the
+    cut-out that replaced it and its photo's credit, and how well it fits (Hu shape distance, IoU of the
+    pasted silhouette with the original mask)."""
+
+    class_id: int
+    box: list[int]
+    original_mask_area: int
+    cutout_id: str
+    cutout_class: str
+    same_class: bool
+    source: str
+    subject: str
+    credit: str
+    shape_distance: float
+    mask_iou: float
+    placement: PlacementRecord
+
+
+class BackgroundRecord(TypedDict):
+    """What stands behind the elements: ``source`` (a file name) with "swap", ``method`` with "keep"."""
+
+    mode: BackgroundMode
+    source: NotRequired[str]
+    method: NotRequired[str]
+
+
+class ModelRecord(TypedDict):
+    """A model file that shaped the picture: its file name and sha256."""
+
+    file: str
+    sha256: str
+
+
+class PaletteRecord(TypedDict):
+    """A dominant colour: ``#rrggbb``, its nearest CSS3 name, its share of the image in [0, 1]."""
+
+    hex: str
+    name: str
+    share: float
+
+
+class WeightsRecord(TypedDict):
+    """Vote-derived multipliers applied to random choices, by cut-out id and background file name."""
+
+    cutouts: dict[str, float]
+    backgrounds: dict[str, float]
+
+
+class Timings(TypedDict, total=False):
+    """Seconds spent per stage; only the stages that ran appear."""
+
+    segment: float
+    substitute: float
+    stylize: float
+    upscale: float
+    finish: float
+
+
+class Changes(TypedDict):
+    """What a reinterpretation changed: the part of the trace ``lamuse.explain.explain`` puts into words.
+
+    ``style_source`` names the image the style came from (the painting's own name by default).
+    """
+
+    swaps: list[SwapRecord]
+    background: BackgroundRecord
+    stylized: bool
+    style_source: str
+
+
+class Trace(Changes):
+    """Everything that decided one output, written as ``<painting>-<k>.json``.
+
+    ``size`` is the working size and ``output_size`` the final one, both ``[width, height]``; ``models``
+    is keyed ``"<stage>:<file key>"``. The La Muse baseline writes ``strategy`` and leaves out the keys
+    it has no equivalent for.
+    """
+
+    lamuse_version: str
+    strategy: NotRequired[Literal["lamuse"]]
+    painting: str
+    size: list[int]
+    output_size: list[int]
+    segmenter: str
+    instances_found: int
+    seed: int
+    variation: int
+    options: NotRequired[OptionsRecord]
+    models: NotRequired[dict[str, ModelRecord]]
+    palette: NotRequired[list[PaletteRecord]]
+    weights_applied: NotRequired[WeightsRecord]
+    timings: Timings
+    explanation: str
 
 
 @dataclass(frozen=True, eq=False)
@@ -54,9 +187,15 @@ class Segmentation:
 
 
 class Segmenter(Protocol):
-    """Finds the elements of an image; ``name`` (its file name) helps curated sources recognise it."""
+    """Finds the elements of an image; ``name`` (its file name) helps curated sources recognise it.
+
+    ``model_files`` names every file that decides its answers (the trace records their sha256).
+    """
 
     name: str
+
+    @property
+    def model_files(self) -> Mapping[str, Path]: ...
 
     def segment(self, image: Image.Image, *, name: str | None = None) -> list[Instance]: ...
 
@@ -65,6 +204,9 @@ class Stylizer(Protocol):
     """Re-paints ``content`` in the style of ``style``; strength 0 keeps the content's own style."""
 
     name: str
+
+    @property
+    def model_files(self) -> Mapping[str, Path]: ...
 
     def stylize(
         self, content: Image.Image, style: Image.Image, *, strength: float = 1.0, keep_colors: bool = False
@@ -75,6 +217,9 @@ class Upscaler(Protocol):
     """Enlarges an image by an integer factor."""
 
     name: str
+
+    @property
+    def model_files(self) -> Mapping[str, Path]: ...
 
     def upscale(self, image: Image.Image, scale: int) -> Image.Image: ...
 
@@ -93,8 +238,25 @@ class ReinterpretOptions:
     upscale: int = 1
     greyscale: bool = False
     watermark: str | None = None
-    language: Literal["en", "fr"] = "en"
+    language: Language = "en"
     stylize: bool = True
+
+    def as_record(self) -> OptionsRecord:
+        """The options as the trace records them (paths as strings)."""
+        return {
+            "seed": self.seed,
+            "chaos": self.chaos,
+            "background": self.background,
+            "background_image": None if self.background_image is None else str(self.background_image),
+            "style_strength": self.style_strength,
+            "keep_colors": self.keep_colors,
+            "size": self.size,
+            "upscale": self.upscale,
+            "greyscale": self.greyscale,
+            "watermark": self.watermark,
+            "language": self.language,
+            "stylize": self.stylize,
+        }
 
 
 @dataclass(frozen=True, eq=False)
@@ -125,9 +287,9 @@ class Reinterpretation:
 
     image: Image.Image
     collage: Image.Image
-    trace: dict[str, Any] = field(default_factory=dict)
+    trace: Trace
     placed: tuple[Placed, ...] = ()
 
     @property
     def explanation(self) -> str:
-        return str(self.trace.get("explanation", ""))
+        return self.trace["explanation"]

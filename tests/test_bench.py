@@ -1,4 +1,4 @@
-"""`lamuse bench` runs end to end and reports every stage the issue names (figures are not asserted)."""
+"""`lamuse bench` runs end to end and reports every stage it promises (figures are not asserted)."""
 
 from __future__ import annotations
 
@@ -20,6 +20,7 @@ STAGES = (
 )
 
 
+@pytest.mark.slow
 def test_bench_prints_the_json_contract(
     shared_data: Path, annotated_library: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -1,65 +1,72 @@
-"""`lamuse reinterpret` end to end on real paintings, real cut-outs and the shipped style weights."""
+"""`Pipeline` on real paintings and cut-outs: which elements it swaps, the masks view, and the trace it
+writes (every key the TypedDicts in `lamuse.types` declare, none they do not), for our strategy and the
+La Muse baseline alike."""
 
 from __future__ import annotations
 
-import json
+from collections.abc import Mapping
+from dataclasses import asdict, fields
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
 from PIL import Image
 
-from lamuse.cli import main
+from lamuse.baseline import LaMuseBaseline
+from lamuse.library import CutoutLibrary
+from lamuse.pipeline import Pipeline
+from lamuse.segment import ChainSegmenter
 from lamuse.segment.annotations import AnnotationSegmenter
+from lamuse.types import (
+    BackgroundRecord,
+    ModelRecord,
+    OptionsRecord,
+    PaletteRecord,
+    PlacementRecord,
+    Reinterpretation,
+    ReinterpretOptions,
+    SwapRecord,
+    Timings,
+    Trace,
+    WeightsRecord,
+)
+from lamuse.upscale.base import LanczosUpscaler
 
 from .conftest import PAINTING_ANNOTATIONS, PAINTINGS, SHARED_DATA
 
 SEURAT = PAINTINGS / "seurat_grande_jatte.jpg"
 
 
-def _reinterpret(out: Path, library: Path, painting: Path = SEURAT, *extra: str) -> int:
-    argv = ["reinterpret", str(painting), "--library", str(library), "--out", str(out), *extra]
-    return main(argv)
+@pytest.fixture(scope="module")
+def pipeline(annotated_library: Path) -> Pipeline:
+    """Curated masks, the shared library and backgrounds; no stylizer (these tests look at the swaps)."""
+    return Pipeline(
+        segmenter=ChainSegmenter([AnnotationSegmenter([PAINTING_ANNOTATIONS])]),
+        library=CutoutLibrary(annotated_library),
+        upscaler=LanczosUpscaler(),
+        backgrounds=SHARED_DATA / "backgrounds",
+    )
 
 
 @pytest.fixture(scope="module")
-def seurat_run(tmp_path_factory: pytest.TempPathFactory, annotated_library: Path) -> Path:
-    out = tmp_path_factory.mktemp("seurat")
-    extra = ("--annotations", str(PAINTING_ANNOTATIONS), "--variations", "3", "--seed", "7", "--size", "512")
-    assert _reinterpret(out, annotated_library, SEURAT, *extra) == 0
-    return out
+def seurat_variations(pipeline: Pipeline) -> list[Reinterpretation]:
+    painting = Image.open(SEURAT)
+    options = ReinterpretOptions(seed=7, size=512)
+    return [pipeline.reinterpret(painting, name=SEURAT.name, options=options, variation=k) for k in range(3)]
 
 
-def test_three_variations_with_the_output_contract(seurat_run: Path) -> None:
-    """Three PNG + JSON pairs, with every contract key and the painting's aspect ratio."""
-    for k in range(3):
-        image = Image.open(seurat_run / f"seurat_grande_jatte-{k}.png")
-        assert abs(image.width / image.height - 2000 / 1331) < 0.02 * 2000 / 1331
-        trace = json.loads((seurat_run / f"seurat_grande_jatte-{k}.json").read_text())
-        for key in ("painting", "segmenter", "seed", "swaps", "background", "timings", "explanation"):
-            assert key in trace
-        assert trace["segmenter"] == "annotations" and trace["seed"] == 7 and trace["stylized"]
-        for swap in trace["swaps"]:
-            for key in ("class", "box", "cutout_id", "source", "credit", "shape_distance", "mask_iou"):
-                assert key in swap
-        assert set(trace["timings"]) >= {"segment", "substitute", "stylize"}
-        assert all(len(m["sha256"]) == 64 for m in trace["models"].values())
-        assert trace["models"]["segmenter:annotations_0"]["file"] == "paintings.json"
-        assert {"stylizer:style_predictor", "stylizer:style_transformer"} <= set(trace["models"])
-        assert "is now" in trace["explanation"]
-
-
-def test_every_annotated_instance_is_swapped_with_good_fit(seurat_run: Path, annotated_library: Path) -> None:
+def test_every_annotated_instance_is_swapped_with_good_fit(
+    seurat_variations: list[Reinterpretation], annotated_library: Path
+) -> None:
     """Each annotated element whose class the library has is swapped; mean pasted-vs-original IoU ≥ 0.6."""
-    from lamuse.library import CutoutLibrary
-
     painting = Image.open(SEURAT)
     annotated = AnnotationSegmenter([PAINTING_ANNOTATIONS]).segment(painting, name=SEURAT.name)
     classes = CutoutLibrary(annotated_library).class_counts()
     expected = sorted(i.class_name for i in annotated if i.class_name in classes)
     ious = []
-    for k in range(3):
-        trace = json.loads((seurat_run / f"seurat_grande_jatte-{k}.json").read_text())
+    for result in seurat_variations:
+        trace = result.trace
         swapped = sorted(s["class"] for s in trace["swaps"] if s["same_class"])
         assert swapped == expected
         assert len({s["cutout_id"] for s in trace["swaps"]}) == len(trace["swaps"])
@@ -67,127 +74,8 @@ def test_every_annotated_instance_is_swapped_with_good_fit(seurat_run: Path, ann
     assert np.mean(ious) >= 0.6, ious
 
 
-def test_same_seed_gives_identical_pixels(seurat_run: Path, annotated_library: Path, tmp_path: Path) -> None:
-    """Running the same command again gives byte-identical PNGs; another seed does not."""
-    extra = ("--annotations", str(PAINTING_ANNOTATIONS), "--variations", "1", "--seed", "7", "--size", "512")
-    assert _reinterpret(tmp_path / "again", annotated_library, SEURAT, *extra) == 0
-    name = "seurat_grande_jatte-0.png"
-    assert (tmp_path / "again" / name).read_bytes() == (seurat_run / name).read_bytes()
-    other = (*extra[:-3], "8", "--size", "512")
-    assert _reinterpret(tmp_path / "other", annotated_library, SEURAT, *other) == 0
-    assert (tmp_path / "other" / name).read_bytes() != (seurat_run / name).read_bytes()
-
-
-def test_unknown_painting_falls_back_to_salient(
-    annotated_library: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """A painting with no masks and no Mask R-CNN weights is still reinterpreted, and the JSON says how."""
-    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "empty-torch-home"))
-    painting = PAINTINGS / "klimt_the_kiss.jpg"
-    assert not AnnotationSegmenter([PAINTING_ANNOTATIONS]).has(Image.open(painting), painting.name)
-    extra = ("--annotations", str(PAINTING_ANNOTATIONS), "--size", "384", "--stylizer", "none")
-    assert _reinterpret(tmp_path, annotated_library, painting, *extra) == 0
-    trace = json.loads((tmp_path / "klimt_the_kiss-0.json").read_text())
-    assert trace["segmenter"] == "salient"
-    assert trace["models"]["segmenter:u2netp"]["file"] == "u2netp.onnx"
-    assert trace["swaps"] and not trace["swaps"][0]["same_class"]
-    assert (
-        "chosen by its shape" in trace["explanation"]
-        and "no object in the library" not in trace["explanation"]
-    )
-
-
-@pytest.mark.parametrize("mode", ["swap", "none"])
-def test_background_modes(mode: str, annotated_library: Path, tmp_path: Path) -> None:
-    """`swap` puts the elements in front of a background photo, `none` on a plain canvas."""
-    extra = ["--annotations", str(PAINTING_ANNOTATIONS), "--size", "384", "--stylizer", "none"]
-    extra += ["--background", mode, "--backgrounds", str(SHARED_DATA / "backgrounds")]
-    assert _reinterpret(tmp_path, annotated_library, SEURAT, *extra) == 0
-    trace = json.loads((tmp_path / "seurat_grande_jatte-0.json").read_text())
-    assert trace["background"]["mode"] == mode
-    if mode == "swap":
-        assert (SHARED_DATA / "backgrounds" / trace["background"]["source"]).is_file()
-    image = np.asarray(Image.open(tmp_path / "seurat_grande_jatte-0.png"))
-    original = np.asarray(Image.open(SEURAT).resize((image.shape[1], image.shape[0])))
-    assert np.abs(image.astype(int) - original).mean() > 20  # the setting really changed
-
-
-def test_greyscale_watermark_french_and_palette(annotated_library: Path, tmp_path: Path) -> None:
-    """Greyscale output is grey, the watermark marks a corner, the explanation is French on request."""
-    extra = ["--annotations", str(PAINTING_ANNOTATIONS), "--size", "384", "--stylizer", "none"]
-    extra += ["--greyscale", "--watermark", "La Muse", "--language", "fr"]
-    assert _reinterpret(tmp_path, annotated_library, SEURAT, *extra) == 0
-    image = np.asarray(Image.open(tmp_path / "seurat_grande_jatte-0.png")).astype(int)
-    assert np.abs(image[..., 0] - image[..., 1]).max() <= 1
-    trace = json.loads((tmp_path / "seurat_grande_jatte-0.json").read_text())
-    assert "devient" in trace["explanation"]
-    assert len(trace["palette"]) == 5 and all(c["name"].isalpha() for c in trace["palette"])
-
-
-@pytest.mark.parametrize(
-    ("painting", "message"),
-    [("does-not-exist.jpg", "does not exist"), ("not-an-image.jpg", "not an image")],
-)
-def test_bad_input_exits_2_with_one_error_line(
-    painting: str, message: str, annotated_library: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
-) -> None:
-    """Bad input: exit status 2 and a single `error:` line on stderr, no traceback."""
-    (tmp_path / "not-an-image.jpg").write_text("hello")
-    assert _reinterpret(tmp_path / "out", annotated_library, tmp_path / painting) == 2
-    err = capsys.readouterr().err.strip().splitlines()
-    assert len(err) == 1 and err[0].startswith("error:") and message in err[0]
-
-
-def test_explanation_credits_author_and_licence_without_links() -> None:
-    """Sentences name the photo's author and licence; bracketed links stay in the JSON only."""
-    from lamuse.explain import explain
-
-    swap = {
-        "class": "person",
-        "cutout_class": "person",
-        "box": [0, 0, 10, 10],
-        "subject": "tennis player returning a volley",
-        "credit": "Flickr user (photo http://farm9.example/x.jpg), CC BY 2.0",
-        "same_class": True,
-    }
-    text = explain({"swaps": [swap], "background": {"mode": "keep"}}, (100, 100))
-    assert "The person in the upper left is now a person from a photo of tennis player" in text
-    assert "(photo: Flickr user, CC BY 2.0)" in text and "http" not in text
-    french = explain({"swaps": [swap], "background": {"mode": "keep"}}, (100, 100), "fr")
-    assert french.startswith("La personne en haut à gauche devient la personne")
-
-
-def test_weights_list_names_every_shipped_file(capsys: pytest.CaptureFixture[str]) -> None:
-    """`lamuse weights list` finds the shipped files and says Mask R-CNN is to be fetched."""
-    assert main(["weights", "list"]) == 0
-    out = capsys.readouterr().out
-    for name in ("u2netp", "magenta-arbitrary-predict", "realesr-animevideov3-x4-bin"):
-        assert name in out
-    assert "maskrcnn-v2" in out
-
-
-def test_upscale_other_style_and_keep_colors_through_the_cli(annotated_library: Path, tmp_path: Path) -> None:
-    """`--upscale 2` doubles the output with the learned upscaler; `--style` and `--keep-colors` are
-    recorded, and the upscaler's weights appear in the trace with their sha256."""
-    extra = ["--annotations", str(PAINTING_ANNOTATIONS), "--size", "256", "--upscale", "2"]
-    extra += ["--style", str(PAINTINGS / "hokusai_great_wave.jpg"), "--keep-colors"]
-    extra += ["--style-strength", "0.7"]
-    assert _reinterpret(tmp_path, annotated_library, SEURAT, *extra) == 0
-    image = Image.open(tmp_path / "seurat_grande_jatte-0.png")
-    assert image.size == (512, 340)  # 256 x 170 working size, doubled
-    trace = json.loads((tmp_path / "seurat_grande_jatte-0.json").read_text())
-    assert trace["style_source"] == "hokusai_great_wave.jpg"
-    assert trace["options"]["keep_colors"] and trace["options"]["style_strength"] == 0.7
-    assert "upscale" in trace["timings"]
-    assert any(key.startswith("upscaler:") for key in trace["models"])
-
-
 def test_show_masks_outlines_each_element(annotated_library: Path) -> None:
     """The masks view is the painting with a coloured contour on each element's edge."""
-    from lamuse.library import CutoutLibrary
-    from lamuse.pipeline import Pipeline
-    from lamuse.segment import ChainSegmenter
-
     segmenter = AnnotationSegmenter([PAINTING_ANNOTATIONS])
     pipeline = Pipeline(segmenter=ChainSegmenter([segmenter]), library=CutoutLibrary(annotated_library))
     painting = Image.open(SEURAT).convert("RGB")
@@ -200,41 +88,54 @@ def test_show_masks_outlines_each_element(annotated_library: Path) -> None:
     assert changed.mean() < 0.2  # the rest of the painting is left alone
 
 
-def test_maskrcnn_weights_from_a_local_path_join_the_chain(annotated_library: Path, tmp_path: Path) -> None:
-    """`--maskrcnn-weights` loads a local state dict (here a seeded random one) and the chain uses it
-    for a painting without curated masks; the trace names the weights file."""
-    import torch
-    from torchvision.models.detection import maskrcnn_resnet50_fpn
+def _assert_fits(value: Mapping[str, object], record: type[Any]) -> None:
+    """``value`` has every required key of the TypedDict ``record`` and no key it does not declare."""
+    required: frozenset[str] = record.__required_keys__
+    optional: frozenset[str] = record.__optional_keys__
+    assert required <= set(value) <= required | optional, (record.__name__, sorted(value))
 
-    torch.manual_seed(0)
-    checkpoint = tmp_path / "maskrcnn-random.pth"
-    torch.save(
-        maskrcnn_resnet50_fpn(weights=None, weights_backbone=None, num_classes=91).state_dict(), checkpoint
+
+def _assert_swaps_fit(swaps: list[SwapRecord]) -> None:
+    assert swaps
+    for swap in swaps:
+        _assert_fits(swap, SwapRecord)
+        _assert_fits(swap["placement"], PlacementRecord)
+
+
+def test_pipeline_trace_has_exactly_the_declared_keys(pipeline: Pipeline) -> None:
+    """A trace with every optional stage (background swap, upscale) fills each declared record, and its
+    options record is the options, field for field."""
+    options = ReinterpretOptions(seed=3, size=256, upscale=2, background="swap")
+    trace = pipeline.reinterpret(Image.open(SEURAT), name=SEURAT.name, options=options).trace
+    _assert_fits(trace, Trace)
+    assert "strategy" not in trace
+    _assert_swaps_fit(trace["swaps"])
+    _assert_fits(trace["background"], BackgroundRecord)
+    assert trace["background"]["mode"] == "swap" and "source" in trace["background"]
+    _assert_fits(trace["timings"], Timings)
+    _assert_fits(trace["weights_applied"], WeightsRecord)
+    for model in trace["models"].values():
+        _assert_fits(model, ModelRecord)
+    assert len(trace["palette"]) == 5
+    for colour in trace["palette"]:
+        _assert_fits(colour, PaletteRecord)
+    _assert_fits(trace["options"], OptionsRecord)
+    assert trace["options"] == asdict(options)
+    assert set(OptionsRecord.__required_keys__) == {f.name for f in fields(ReinterpretOptions)}
+
+
+def test_baseline_trace_has_the_declared_keys_and_the_same_swap_record(annotated_library: Path) -> None:
+    """The La Muse baseline writes the same swap record (one builder) and the trace keys it has."""
+    baseline = LaMuseBaseline(
+        library=CutoutLibrary(annotated_library),
+        segmenter=ChainSegmenter([AnnotationSegmenter([PAINTING_ANNOTATIONS])]),
     )
-    painting = PAINTINGS / "klimt_the_kiss.jpg"
-    extra = ["--maskrcnn-weights", str(checkpoint), "--maskrcnn-version", "v1", "--score-threshold", "0"]
-    extra += ["--size", "256", "--stylizer", "none"]
-    assert _reinterpret(tmp_path / "out", annotated_library, painting, *extra) == 0
-    trace = json.loads((tmp_path / "out" / "klimt_the_kiss-0.json").read_text())
-    assert trace["segmenter"] == "maskrcnn" and trace["instances_found"] > 0
-    assert trace["models"]["segmenter:maskrcnn_v1"]["file"] == "maskrcnn-random.pth"
-
-
-def test_explanation_of_fallbacks_in_both_languages() -> None:
-    """A class missing from the library and a class-agnostic element are explained as such, in French
-    without English words."""
-    from lamuse.explain import explain
-
-    missing = {"class": "umbrella", "class_id": 28, "cutout_class": "truck", "box": [40, 0, 60, 20]}
-    missing |= {"subject": "vintage truck", "credit": "A, CC0", "same_class": False}
-    agnostic = {"class": "object", "class_id": 0, "cutout_class": "person", "box": [40, 40, 60, 60]}
-    agnostic |= {"subject": "a dancer", "credit": "B, CC0", "same_class": False}
-    trace = {"swaps": [missing, agnostic], "background": {"mode": "keep"}}
-    english = explain(trace, (100, 100))
-    assert "no umbrella in the library, so chosen by shape alone" in english
-    assert (
-        "The object in the centre is now a person from a photo of a dancer (chosen by its shape)" in english
+    trace = baseline.reinterpret(Image.open(SEURAT), name=SEURAT.name, seed=3, size=256).trace
+    _assert_fits(trace, Trace)
+    assert trace["strategy"] == "lamuse"
+    _assert_swaps_fit(trace["swaps"])
+    assert all(
+        s["placement"]["flip"] is False and s["placement"]["rotation_deg"] == 0.0 for s in trace["swaps"]
     )
-    french = explain(trace, (100, 100), "fr")
-    assert "pas de « parapluie » dans la bibliothèque" in french and "umbrella" not in french
-    assert "L'élément au centre devient la personne" in french
+    assert trace["background"] == {"mode": "keep", "method": trace["background"]["method"]}
+    _assert_fits(trace["timings"], Timings)

@@ -72,6 +72,7 @@ class _Fixed:
     def __init__(self, name: str, instances: list[Instance]) -> None:
         self.name = name
         self.instances = instances
+        self.model_files: dict[str, Path] = {}
         self.calls = 0
         self.names: list[str | None] = []
 

@@ -13,7 +13,6 @@ from lamuse.coco import (
     COCO_CATEGORIES,
     COCO_IDS,
     COCO_NAMES,
-    mask_to_rle,
     polygons_to_mask,
     rle_to_mask,
     segmentation_to_mask,
@@ -66,6 +65,34 @@ def test_photo_polygons_and_crowd_rle_decode() -> None:
         elif ann["area"] > 5000:  # small polygons: edge pixels dominate the rasterised area
             assert abs(int(mask.sum()) - ann["area"]) <= 0.07 * ann["area"], ann["id"]
     assert crowd == 4
+
+
+def mask_to_rle(mask: np.ndarray) -> dict[str, object]:
+    """Encode a bool (H, W) mask as compressed COCO RLE (the form COCO result files use)."""
+    height, width = mask.shape
+    flat = np.asarray(mask, dtype=bool).T.reshape(-1)
+    changes = np.flatnonzero(flat[1:] != flat[:-1]) + 1
+    bounds = np.concatenate(([0], changes, [flat.size]))
+    runs: list[int] = np.diff(bounds).tolist()
+    if flat.size and flat[0]:
+        runs.insert(0, 0)
+    return {"size": [height, width], "counts": _counts_to_string(runs)}
+
+
+def _counts_to_string(counts: list[int]) -> str:
+    """COCO's compressed string form of RLE counts, the inverse of ``lamuse.coco``'s decoder."""
+    chars: list[str] = []
+    for i, count in enumerate(counts):
+        value = int(count) - (int(counts[i - 2]) if i > 2 else 0)
+        more = True
+        while more:
+            chunk = value & 0x1F
+            value >>= 5
+            more = value != -1 if chunk & 0x10 else value != 0
+            if more:
+                chunk |= 0x20
+            chars.append(chr(chunk + 48))
+    return "".join(chars)
 
 
 def test_rle_round_trip_compressed_and_list() -> None:

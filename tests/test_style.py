@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import shutil
 import threading
+from collections.abc import Callable
 from pathlib import Path
 
 import cv2
@@ -17,7 +18,7 @@ from lamuse.style import create_stylizer
 from lamuse.style.onnx_backend import MagentaOnnxStylizer
 from lamuse.style.torch_backend import MagentaTorchStylizer
 from lamuse.style.weights import STYLE_PREDICTOR, STYLE_TRANSFORMER
-from lamuse.weights import resolve, sha256_file
+from lamuse.weights import WeightsEntry, resolve, sha256_file
 
 from .conftest import SHARED_DATA
 
@@ -66,7 +67,7 @@ def _pixels(image: Image.Image) -> np.ndarray:
 
 
 @pytest.mark.parametrize("entry", [STYLE_PREDICTOR, STYLE_TRANSFORMER], ids=lambda e: e.name)
-def test_shipped_weights_match_their_sha256(entry, tmp_path: Path) -> None:
+def test_shipped_weights_match_their_sha256(entry: WeightsEntry, tmp_path: Path) -> None:
     """The bundled files hash to the pinned sha256, and a tampered cached copy is refused."""
     path = resolve(entry, cache_dir=tmp_path, allow_download=False)
     assert sha256_file(path) == entry.sha256
@@ -81,8 +82,13 @@ def test_shipped_weights_match_their_sha256(entry, tmp_path: Path) -> None:
         resolve(entry, cache_dir=tmp_path, allow_download=False)
 
 
+@pytest.mark.slow
 def test_torch_port_matches_onnx_graph(
-    onnx_stylizer, torch_stylizer, style, content, record_property
+    onnx_stylizer: MagentaOnnxStylizer,
+    torch_stylizer: MagentaTorchStylizer,
+    style: Image.Image,
+    content: Image.Image,
+    record_property: Callable[[str, object], None],
 ) -> None:
     """The fp32 torch port reproduces the int8 graph: same style vector, same picture within tolerance."""
     cosine = _cosine(onnx_stylizer.style_vector(style), torch_stylizer.style_vector(style))
@@ -99,21 +105,25 @@ def test_torch_port_matches_onnx_graph(
 
 
 @pytest.mark.parametrize("size", [(333, 517), (517, 333), (17, 40), (451, 300)])
-def test_output_has_the_content_size(onnx_stylizer, style, content, size) -> None:
+def test_output_has_the_content_size(
+    onnx_stylizer: MagentaOnnxStylizer, style: Image.Image, content: Image.Image, size: tuple[int, int]
+) -> None:
     """Any size (not a multiple of 4, tiny, landscape or portrait) comes back at exactly that size."""
     out = onnx_stylizer.stylize(content.resize(size), style)
     assert out.size == size
     assert out.mode == "RGB"
 
 
-def test_size_cap_runs_smaller_but_returns_the_content_size(style, content) -> None:
+def test_size_cap_runs_smaller_but_returns_the_content_size(style: Image.Image, content: Image.Image) -> None:
     """Content over the ``size`` cap is processed smaller, then returned at the caller's size."""
     capped = MagentaOnnxStylizer(device="cpu", size=128)
     out = capped.stylize(content, style)
     assert out.size == content.size
 
 
-def test_strength_zero_keeps_the_contents_own_style(onnx_stylizer, style, content) -> None:
+def test_strength_zero_keeps_the_contents_own_style(
+    onnx_stylizer: MagentaOnnxStylizer, style: Image.Image, content: Image.Image
+) -> None:
     """strength=0 lands nearer the content's style vector than strength=1, which is nearer the painting."""
     content_vector, style_vector = onnx_stylizer.style_vector(content), onnx_stylizer.style_vector(style)
     weak = onnx_stylizer.style_vector(onnx_stylizer.stylize(content, style, strength=0.0))
@@ -122,7 +132,12 @@ def test_strength_zero_keeps_the_contents_own_style(onnx_stylizer, style, conten
     assert _cosine(strong, style_vector) > _cosine(weak, style_vector)
 
 
-def test_keep_colors_keeps_the_content_chroma(onnx_stylizer, style, content, record_property) -> None:
+def test_keep_colors_keeps_the_content_chroma(
+    onnx_stylizer: MagentaOnnxStylizer,
+    style: Image.Image,
+    content: Image.Image,
+    record_property: Callable[[str, object], None],
+) -> None:
     """keep_colors keeps the content's Lab a/b channels (up to gamut clipping), unlike a plain transfer."""
 
     def ab_error(image: Image.Image) -> float:
@@ -140,7 +155,7 @@ def test_keep_colors_keeps_the_content_chroma(onnx_stylizer, style, content, rec
     assert kept < plain / 3
 
 
-def test_style_vector_is_cached_per_image(style) -> None:
+def test_style_vector_is_cached_per_image(style: Image.Image) -> None:
     """The same pixels hit the cache (equal vector, caller cannot corrupt it); the LRU stays bounded."""
     stylizer = MagentaOnnxStylizer(device="cpu", cache_size=1)
     first = stylizer.style_vector(style)
@@ -153,7 +168,9 @@ def test_style_vector_is_cached_per_image(style) -> None:
     assert stylizer.cache_misses == 3
 
 
-def test_concurrent_calls_give_the_sequential_result(onnx_stylizer, style, content) -> None:
+def test_concurrent_calls_give_the_sequential_result(
+    onnx_stylizer: MagentaOnnxStylizer, style: Image.Image, content: Image.Image
+) -> None:
     """Two threads stylizing at once get what one thread gets."""
     small = content.resize((160, 120))
     expected = np.asarray(onnx_stylizer.stylize(small, style))
@@ -171,7 +188,9 @@ def test_concurrent_calls_give_the_sequential_result(onnx_stylizer, style, conte
         np.testing.assert_array_equal(result, expected)
 
 
-def test_strength_outside_0_1_is_refused(onnx_stylizer, style, content) -> None:
+def test_strength_outside_0_1_is_refused(
+    onnx_stylizer: MagentaOnnxStylizer, style: Image.Image, content: Image.Image
+) -> None:
     """Strength is a fraction; anything else is a caller bug."""
     with pytest.raises(ValueError):
         onnx_stylizer.stylize(content, style, strength=1.5)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -16,7 +17,7 @@ from lamuse.upscale.ncnn_backend import RealEsrganNcnnUpscaler
 from lamuse.upscale.srvgg import srvgg_from_ncnn
 from lamuse.upscale.torch_backend import RealEsrganTorchUpscaler
 from lamuse.upscale.weights import BINS, PARAMS
-from lamuse.weights import resolve, sha256_file
+from lamuse.weights import WeightsEntry, resolve, sha256_file
 
 from .conftest import PAINTINGS
 
@@ -51,7 +52,7 @@ def ncnn_upscaler() -> RealEsrganNcnnUpscaler:
 
 
 @pytest.mark.parametrize("entry", [*PARAMS.values(), *BINS.values()], ids=lambda e: e.name)
-def test_shipped_files_match_their_sha256(entry, tmp_path: Path) -> None:
+def test_shipped_files_match_their_sha256(entry: WeightsEntry, tmp_path: Path) -> None:
     """The bundled ncnn files hash to the pinned sha256, and a truncated cached copy is refused."""
     path = resolve(entry, cache_dir=tmp_path, allow_download=False)
     assert sha256_file(path) == entry.sha256
@@ -61,7 +62,13 @@ def test_shipped_files_match_their_sha256(entry, tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize("scale", [2, 4])
-def test_torch_port_matches_ncnn(torch_fp32, ncnn_upscaler, crop, scale, record_property) -> None:
+def test_torch_port_matches_ncnn(
+    torch_fp32: RealEsrganTorchUpscaler,
+    ncnn_upscaler: RealEsrganNcnnUpscaler,
+    crop: np.ndarray,
+    scale: int,
+    record_property: Callable[[str, object], None],
+) -> None:
     """The fp32 port computes what ncnn computes on the same files (x2 includes the graph's bicubic 0.5)."""
     expected = ncnn_upscaler.run_tile(crop, scale)
     actual = torch_fp32.run_tile(crop, scale)
@@ -72,7 +79,9 @@ def test_torch_port_matches_ncnn(torch_fp32, ncnn_upscaler, crop, scale, record_
     assert diff.max() < FP32_MAX_DIFF
 
 
-def test_bf16_autocast_stays_close_to_fp32(torch_fp32, crop, record_property) -> None:
+def test_bf16_autocast_stays_close_to_fp32(
+    torch_fp32: RealEsrganTorchUpscaler, crop: np.ndarray, record_property: Callable[[str, object], None]
+) -> None:
     """bf16 autocast (the CPU default) drifts by at most a few grey levels."""
     bf16 = RealEsrganTorchUpscaler(device="cpu", bf16=True)
     diff = np.abs(bf16.run_tile(crop, 2) - torch_fp32.run_tile(crop, 2))
@@ -82,8 +91,9 @@ def test_bf16_autocast_stays_close_to_fp32(torch_fp32, crop, record_property) ->
     assert diff.mean() < BF16_MEAN_DIFF
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("scale", [2, 4])
-def test_tiled_equals_untiled(torch_fp32, crop, scale) -> None:
+def test_tiled_equals_untiled(torch_fp32: RealEsrganTorchUpscaler, crop: np.ndarray, scale: int) -> None:
     """Overlapping tiles with the receptive-field margin stitch into the untiled picture."""
     pixels = crop[:100, :90]
     whole = tiled(lambda t: torch_fp32.run_tile(t, scale), pixels, scale, tile=512, overlap=20)
@@ -93,7 +103,7 @@ def test_tiled_equals_untiled(torch_fp32, crop, scale) -> None:
 
 @pytest.mark.parametrize("name", ["realesr-animevideov3-torch", "realesr-animevideov3-ncnn", "lanczos"])
 @pytest.mark.parametrize("scale", [2, 4])
-def test_odd_sizes_come_back_exactly_scaled(name, scale) -> None:
+def test_odd_sizes_come_back_exactly_scaled(name: str, scale: int) -> None:
     """A 33x51 image comes back exactly scale times larger, in RGB, from every backend."""
     image = Image.open(PAINTING).convert("RGB").resize((33, 51))
     out = create_upscaler(name, device="cpu").upscale(image, scale)
@@ -101,14 +111,14 @@ def test_odd_sizes_come_back_exactly_scaled(name, scale) -> None:
     assert out.mode == "RGB"
 
 
-def test_scale_one_returns_the_image_unchanged(torch_fp32) -> None:
+def test_scale_one_returns_the_image_unchanged(torch_fp32: RealEsrganTorchUpscaler) -> None:
     """scale=1 is a no-op, not a model run."""
     image = Image.new("RGB", (20, 10), "red")
     assert torch_fp32.upscale(image, 1) is image
 
 
 @pytest.mark.parametrize("scale", [0, 3, 8])
-def test_unsupported_scales_are_refused(scale) -> None:
+def test_unsupported_scales_are_refused(scale: int) -> None:
     """Only 1, 2 and 4 are offered (x3 ships, but the pipeline never asks for it)."""
     with pytest.raises(ValueError, match="scale"):
         LanczosUpscaler().upscale(Image.new("RGB", (8, 8)), scale)

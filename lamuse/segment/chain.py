@@ -28,10 +28,10 @@ class ChainSegmenter:
             instances = segmenter.segment(image, name=name)
             log.debug("%s found %d instances", segmenter.name, len(instances))
             if instances:
-                files = getattr(segmenter, "model_files", {})
+                files = segmenter.model_files
                 return Segmentation(segmenter=segmenter.name, instances=instances, model_files=files)
         last = self.segmenters[-1]
-        return Segmentation(segmenter=last.name, instances=[], model_files=getattr(last, "model_files", {}))
+        return Segmentation(segmenter=last.name, instances=[], model_files=last.model_files)
 
     def segment(self, image: Image.Image, *, name: str | None = None) -> list[Instance]:
         """The ``Segmenter`` protocol: ``run(image, name=name).instances``."""

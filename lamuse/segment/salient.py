@@ -80,7 +80,8 @@ class SalientSegmenter:
         raw = np.asarray(self.session.run(None, {self.input_name: batch})[0], dtype=np.float32)[0, 0]
         low, high = float(raw.min()), float(raw.max())
         normalised = (raw - low) / max(high - low, 1e-6)
-        return cv2.resize(normalised, image.size, interpolation=cv2.INTER_LINEAR)
+        resized: np.ndarray = cv2.resize(normalised, image.size, interpolation=cv2.INTER_LINEAR)
+        return resized
 
     def masks(self, saliency: np.ndarray) -> list[np.ndarray]:
         """The kept connected components of a thresholded saliency map, largest first, holes filled."""

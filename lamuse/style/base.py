@@ -24,7 +24,9 @@ from lamuse.weights import resolve
 log = logging.getLogger(__name__)
 
 STYLE_INPUT_SIZE = 256
-MIN_SIDE = 16  # the transformer reflect-pads by 1 at 1/4 scale, so each side needs a few pixels there
+MIN_TRANSFORM_SIDE = 16
+"""Smallest side the style transformer runs on: it reflect-pads by 1 px at 1/4 scale, so each side needs a
+few pixels there (io.MIN_SIDE is the smallest image accepted at all)."""
 DEFAULT_SIZE = 1024
 DEFAULT_CACHE_SIZE = 32
 
@@ -67,8 +69,8 @@ class MagentaStylizer(ABC):
         predictor_path: Path | None = None,
         transformer_path: Path | None = None,
     ) -> None:
-        if size < MIN_SIDE:
-            raise ValueError(f"size must be at least {MIN_SIDE}, got {size}")
+        if size < MIN_TRANSFORM_SIDE:
+            raise ValueError(f"size must be at least {MIN_TRANSFORM_SIDE}, got {size}")
         self.model_files = {
             "style_predictor": resolve(STYLE_PREDICTOR, local_path=predictor_path),
             "style_transformer": resolve(STYLE_TRANSFORMER, local_path=transformer_path),
@@ -112,12 +114,15 @@ class MagentaStylizer(ABC):
         if not 0.0 <= strength <= 1.0:
             raise ValueError(f"strength must be between 0 and 1, got {strength}")
         rgb = content.convert("RGB")
-        if min(rgb.size) < MIN_SIDE:
+        if min(rgb.size) < MIN_TRANSFORM_SIDE:
             raise ImageError(f"image is too small to stylize ({rgb.width}x{rgb.height})", reason="too_small")
         work = rgb
         if max(rgb.size) > self.size:
             scale = self.size / max(rgb.size)
-            work_size = (max(MIN_SIDE, round(rgb.width * scale)), max(MIN_SIDE, round(rgb.height * scale)))
+            work_size = (
+                max(MIN_TRANSFORM_SIDE, round(rgb.width * scale)),
+                max(MIN_TRANSFORM_SIDE, round(rgb.height * scale)),
+            )
             log.debug("stylizing %s at %s (size cap %d)", rgb.size, work_size, self.size)
             work = rgb.resize(work_size, Image.Resampling.LANCZOS)
 

@@ -60,7 +60,8 @@ class InvertedResidual(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         y = F.relu6(self.expand(x)) if self.expand is not None else x
         y = self.project(F.relu6(self.depthwise(y)))
-        return x + y if self.use_residual else y
+        out: torch.Tensor = x + y if self.use_residual else y
+        return out
 
 
 class StylePredictor(nn.Module):
@@ -81,7 +82,8 @@ class StylePredictor(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         y = F.relu6(self.head(self.blocks(F.relu6(self.stem(x)))))
-        return self.bottleneck(y.mean((2, 3), keepdim=True)).flatten(1)
+        out: torch.Tensor = self.bottleneck(y.mean((2, 3), keepdim=True)).flatten(1)
+        return out
 
     def onnx_scopes(self) -> dict[str, str]:
         """Torch module path -> TF scope of its weights in ``arbitrary_predict.onnx``."""
@@ -108,7 +110,8 @@ class ConditionalInstanceNorm(nn.Module):
 
     def forward(self, x: torch.Tensor, style: torch.Tensor) -> torch.Tensor:
         normed = F.instance_norm(x, eps=NORM_EPS)
-        return normed * self.gamma(style)[:, :, None, None] + self.beta(style)[:, :, None, None]
+        out: torch.Tensor = normed * self.gamma(style)[:, :, None, None] + self.beta(style)[:, :, None, None]
+        return out
 
 
 class ReflectConv(nn.Module):
@@ -120,7 +123,8 @@ class ReflectConv(nn.Module):
         self.conv = nn.Conv2d(inp, out, kernel, stride=stride)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.conv(F.pad(x, [self.pad] * 4, mode="reflect"))
+        out: torch.Tensor = self.conv(F.pad(x, [self.pad] * 4, mode="reflect"))
+        return out
 
 
 class ResidualBlock(nn.Module):
@@ -133,7 +137,8 @@ class ResidualBlock(nn.Module):
 
     def forward(self, x: torch.Tensor, style: torch.Tensor) -> torch.Tensor:
         y = F.relu(self.norm1(self.conv1(x), style))
-        return x + self.norm2(self.conv2(y), style)
+        out: torch.Tensor = x + self.norm2(self.conv2(y), style)
+        return out
 
 
 class ExpandLayer(nn.Module):
@@ -146,7 +151,8 @@ class ExpandLayer(nn.Module):
     def forward(self, x: torch.Tensor, style: torch.Tensor) -> torch.Tensor:
         if self.upsample > 1:
             x = F.interpolate(x, scale_factor=self.upsample, mode="nearest")
-        return self.norm(self.conv(x), style)
+        out: torch.Tensor = self.norm(self.conv(x), style)
+        return out
 
 
 class StyleTransformer(nn.Module):

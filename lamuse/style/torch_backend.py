@@ -40,11 +40,13 @@ class MagentaTorchStylizer(MagentaStylizer):
     def _predict(self, style: np.ndarray) -> np.ndarray:
         with torch.inference_mode():
             batch = torch.from_numpy(style).permute(0, 3, 1, 2).to(self.device)
-            return self._predictor(batch).float().cpu().numpy().reshape(-1)
+            vector: np.ndarray = self._predictor(batch).float().cpu().numpy().reshape(-1)
+            return vector
 
     def _transform(self, content: np.ndarray, style_vector: np.ndarray) -> np.ndarray:
         with torch.inference_mode():
             batch = torch.from_numpy(content).permute(0, 3, 1, 2).to(self.device)
             vector = torch.from_numpy(style_vector).reshape(1, -1).to(self.device)
             out = self._transformer(batch, vector)
-            return out.permute(0, 2, 3, 1).float().cpu().numpy()
+            result: np.ndarray = out.permute(0, 2, 3, 1).float().cpu().numpy()
+            return result

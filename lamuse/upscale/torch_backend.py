@@ -55,4 +55,5 @@ class RealEsrganTorchUpscaler(TiledUpscaler):
         with torch.inference_mode(), autocast:
             batch = torch.from_numpy(pixels).permute(2, 0, 1)[None].to(self.device)
             out = self._models[scale](batch.contiguous(memory_format=torch.channels_last))
-            return out[0].float().permute(1, 2, 0).cpu().numpy()
+            result: np.ndarray = out[0].float().permute(1, 2, 0).cpu().numpy()
+            return result
