@@ -7,6 +7,8 @@ from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from lamuse.explain import french_class
+
 
 def parse_time(text: str) -> time:
     """``"HH:MM"`` to a time; raises ValueError with a readable message."""
@@ -63,26 +65,6 @@ def due_slot(now: datetime, at: time, zone: ZoneInfo, since: datetime | None) ->
     return slot
 
 
-FRENCH_CLASSES = {
-    "person": "le personnage",
-    "dog": "le chien",
-    "cat": "le chat",
-    "horse": "le cheval",
-    "bird": "l'oiseau",
-    "boat": "le bateau",
-    "umbrella": "le parapluie",
-    "chair": "la chaise",
-    "bottle": "la bouteille",
-    "cup": "la tasse",
-    "vase": "le vase",
-    "bed": "le lit",
-    "dining table": "la table",
-    "apple": "la pomme",
-    "bear": "l'ours",
-    "bowl": "le bol",
-}
-
-
 def painter_prompt(trace: Mapping[str, Any], language: str) -> str:
     """A short prompt for painters from the swaps, e.g. "Paint what the dog became"."""
     swaps = [s for s in trace.get("swaps") or [] if isinstance(s, Mapping) and s.get("class")]
@@ -92,5 +74,5 @@ def painter_prompt(trace: Mapping[str, Any], language: str) -> str:
         return "🎨 Your turn: paint your own version of this painting!"
     what = str(swaps[0]["class"])
     if language == "fr":
-        return f"🎨 À vos pinceaux : peignez ce qu'est devenu {FRENCH_CLASSES.get(what, f'« {what} »')} !"
+        return f"🎨 À vos pinceaux : peignez ce que devient {french_class(what) or f'« {what} »'} !"
     return f"🎨 Your turn: paint what the {what} became!"

@@ -11,7 +11,7 @@ import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from PIL import Image
 
@@ -22,7 +22,7 @@ from bot.errors import UnknownPainting
 from bot.jobs import Job, new_id
 from bot.params import MasksParams, MuseParams, Steering, StoredInput, UpscaleParams
 from bot.render import Encoded, encode_for_upload
-from lamuse.types import StageCallback
+from lamuse.types import StageCallback, SwapRecord
 
 log = logging.getLogger(__name__)
 
@@ -53,9 +53,10 @@ class Outcome:
         return str(self.trace.get("explanation", ""))
 
 
-def swaps_of(trace: Mapping[str, Any]) -> list[Mapping[str, Any]]:
+def swaps_of(trace: Mapping[str, Any]) -> list[SwapRecord]:
+    """The swap records of a stored or fresh trace (``lamuse.types.SwapRecord``; none for upscales)."""
     swaps = trace.get("swaps") or []
-    return [s for s in swaps if isinstance(s, Mapping)]
+    return [cast(SwapRecord, s) for s in swaps if isinstance(s, Mapping)]
 
 
 def background_id_of(trace: Mapping[str, Any]) -> str | None:
@@ -130,7 +131,7 @@ class JobRunner:
             cutout_weights=steering.cutout or None,
             background_weights=steering.background or None,
         )
-        trace = dict(result.trace)
+        trace: dict[str, object] = dict(result.trace)  # the pipeline's Trace plus what the bot adds
         trace["weights"] = steering.as_json()
         notes = list(params.upload.notes) if params.upload is not None else []
         trace["input"] = {"work_size": list(image.size), "notes": notes}
@@ -151,7 +152,7 @@ class JobRunner:
             chaos=params.chaos,
             background=params.background,
             background_id=background_id_of(trace),
-            cutout_ids=tuple(str(s["cutout_id"]) for s in swaps_of(trace) if s.get("cutout_id") is not None),
+            cutout_ids=tuple(s["cutout_id"] for s in result.trace["swaps"]),
             input_path=params.upload.path if params.upload is not None else None,
             steering=steering,
             original=original,

@@ -13,7 +13,8 @@ from typing import Any
 from PIL import Image, ImageDraw, ImageOps
 
 from bot.engine import decode_image
-from lamuse.types import Reinterpretation, ReinterpretOptions
+from lamuse.coco import COCO_IDS
+from lamuse.types import BackgroundRecord, Reinterpretation, ReinterpretOptions, SwapRecord, Trace
 
 CUTOUTS = [f"cut{i:02d}" for i in range(8)]
 SOURCES = ["cat", "teapot", "bicycle", "giraffe", "umbrella", "pizza", "astronaut", "bear"]
@@ -66,34 +67,49 @@ class FakeEngine:
         stage("substitute")
         classes = self._classes.get(name) or ["person"]
         weights = [float((cutout_weights or {}).get(c, 1.0)) for c in CUTOUTS]
-        swaps = []
+        swaps: list[SwapRecord] = []
         for index, cls in enumerate(classes[:4]):
             cutout = rng.choices(CUTOUTS, weights=weights, k=1)[0]
+            subject = SOURCES[CUTOUTS.index(cutout)]
             swaps.append(
                 {
                     "class": cls,
+                    "class_id": COCO_IDS.get(cls, 0),
                     "box": [index * 10, index * 10, index * 10 + 50, index * 10 + 50],
+                    "original_mask_area": 2500,
                     "cutout_id": cutout,
-                    "cutout_class": SOURCES[CUTOUTS.index(cutout)],
-                    "subject": SOURCES[CUTOUTS.index(cutout)],
-                    "source": "photos/fake.jpg",
+                    "cutout_class": subject,
+                    "same_class": False,
+                    "source": "fake.jpg",
+                    "subject": subject,
                     "credit": "Jane *Doe* @everyone (CC BY 4.0)",
                     "shape_distance": 0.1,
                     "mask_iou": 0.8,
+                    "placement": {"flip": False, "rotation_deg": 0.0, "aspect_change": 1.0, "size": [50, 50]},
                 }
             )
         stage("stylize")
         styled = image if options.keep_colors else ImageOps.posterize(image, 3 + options.seed % 4)
         explanation = " ".join(f"The {s['class']} became a {s['subject']}." for s in swaps)
-        trace = {
-            "painting": name,
-            "segmenter": "fake",
-            "seed": options.seed,
-            "swaps": swaps,
-            "background": {"mode": "swap", "source": f"bg{options.seed % 3}.jpg"}
+        background: BackgroundRecord = (
+            {"mode": "swap", "source": f"bg{options.seed % 3}.jpg"}
             if options.background == "swap"
-            else {"mode": options.background},
-            "timings": {"total": 0.0},
+            else {"mode": options.background}
+        )
+        trace: Trace = {
+            "lamuse_version": "fake",
+            "painting": name,
+            "size": list(image.size),
+            "output_size": list(styled.size),
+            "segmenter": "fake",
+            "instances_found": len(swaps),
+            "seed": options.seed,
+            "variation": 0,
+            "swaps": swaps,
+            "background": background,
+            "stylized": not options.keep_colors,
+            "style_source": name,
+            "timings": {"substitute": 0.0},
             "explanation": explanation
             if options.language == "en"
             else explanation.replace("became", "est devenu"),
