@@ -99,11 +99,27 @@ class LamuseEngine:
     def load_image(self, data: bytes | Path) -> Image.Image:
         return decode_image(data)
 
+    def warm(self) -> list[str]:
+        """Build the library (if missing) and load every model now; returns what was loaded, a line each.
+
+        Raises:
+            LamuseError: the library cannot be built or is empty, or a model cannot be loaded.
+        """
+        pipeline = self._get_pipeline()
+        counts = pipeline.library.class_counts()
+        lines = [f"library: {sum(counts.values())} cut-outs in {len(counts)} classes"]
+        lines += [f"segmenter {segmenter.name}" for segmenter in pipeline.segmenter.segmenters]
+        for stage in (*pipeline.segmenter.segmenters, pipeline.stylizer, pipeline.upscaler):
+            if stage is not None:
+                lines += [f"{stage.name} {key}: {path}" for key, path in stage.model_files.items()]
+        return lines
+
     def _get_pipeline(self) -> Any:
         """Build the pipeline once (slow: loads weights); later calls reuse it."""
         with self._lock:
             if self._pipeline is None:
-                from lamuse.library import build_library
+                from lamuse.errors import LibraryError
+                from lamuse.library import CutoutLibrary, build_library
                 from lamuse.pipeline import load_pipeline
 
                 s = self._settings
@@ -117,6 +133,11 @@ class LamuseEngine:
                         progress=False,
                     )
                     log.info("cut-out library built: %s", summary)
+                    if not CutoutLibrary(s.library).exists or summary.added == 0:
+                        raise LibraryError(
+                            f"the library built from {s.photos} is empty: its photos need a class "
+                            "(COCO annotations, a class sidecar, or <class>/ folders)"
+                        )
                 annotations = [s.annotations] if s.annotations is not None else None
                 self._pipeline = load_pipeline(
                     library=s.library,

@@ -28,13 +28,15 @@ def _png() -> bytes:
     return buffer.getvalue()
 
 
-def _env_for_main(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, **extra: str) -> None:
+def _env_for_main(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, library: Path, **extra: str) -> None:
+    """A configuration the start-up checks accept (a built library, CPU, the shared corpus)."""
     monkeypatch.chdir(tmp_path)  # no stray .env is read
     monkeypatch.setenv("DISCORD_TOKEN", TOKEN)
     monkeypatch.setenv("LAMUSE_CORPUS", str(PAINTINGS))
     monkeypatch.setenv("LAMUSE_DB", str(tmp_path / "muse.db"))
     monkeypatch.setenv("LAMUSE_DATA_DIR", str(tmp_path / "files"))
-    monkeypatch.setenv("LAMUSE_LIBRARY", str(tmp_path / "lib"))
+    monkeypatch.setenv("LAMUSE_LIBRARY", str(library))
+    monkeypatch.setenv("LAMUSE_DEVICE", "cpu")
     monkeypatch.setenv("LAMUSE_LOG_LEVEL", "DEBUG")
     for key, value in extra.items():
         monkeypatch.setenv(key, value)
@@ -58,6 +60,7 @@ def test_token_never_logged_when_login_fails(
     caplog: pytest.LogCaptureFixture,
     capfd: pytest.CaptureFixture[str],
     root_logging: None,
+    annotated_library: Path,
 ) -> None:
     """Startup at DEBUG up to a failed login: exit status 2 with one clear line, and the token is in no
     log line and no output."""
@@ -70,7 +73,7 @@ def test_token_never_logged_when_login_fails(
         raise discord.LoginFailure("Improper token has been passed.")
 
     monkeypatch.setattr(discord.Client, "login", refuse_login)
-    _env_for_main(monkeypatch, tmp_path)
+    _env_for_main(monkeypatch, tmp_path, annotated_library)
     caplog.set_level(logging.DEBUG)
     assert entry.main() == 2
     out, err = capfd.readouterr()
@@ -86,7 +89,7 @@ def test_token_never_shown_in_a_settings_error(
     """An invalid setting is reported with its name, and the token stays out of the message."""
     import bot.__main__ as entry
 
-    _env_for_main(monkeypatch, tmp_path, LAMUSE_OUTPUT_SIZE="huge")
+    _env_for_main(monkeypatch, tmp_path, tmp_path / "lib", LAMUSE_OUTPUT_SIZE="huge")
     assert entry.main() == 2
     _out, err = capfd.readouterr()
     assert "output_size" in err and TOKEN not in err
@@ -199,6 +202,7 @@ def test_unreachable_discord_is_one_clear_line(
     caplog: pytest.LogCaptureFixture,
     capfd: pytest.CaptureFixture[str],
     root_logging: None,
+    annotated_library: Path,
 ) -> None:
     """No network at start: exit status 1 and a plain log line, no traceback, no token."""
     import aiohttp
@@ -210,7 +214,7 @@ def test_unreachable_discord_is_one_clear_line(
         raise aiohttp.ClientConnectionError("Cannot connect to host discord.com:443")
 
     monkeypatch.setattr(discord.Client, "login", no_network)
-    _env_for_main(monkeypatch, tmp_path)
+    _env_for_main(monkeypatch, tmp_path, annotated_library)
     assert entry.main() == 1
     out, err = capfd.readouterr()
     assert "cannot reach Discord" in caplog.text
