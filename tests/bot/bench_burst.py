@@ -85,12 +85,13 @@ async def burst(stored: int, requests: int, users: int) -> dict[str, object]:
             rng = random.Random(5)
             outcomes: Counter[str] = Counter()
             waves = 4
-            for wave in range(waves):
+            for _wave in range(waves):
                 gate.hold()
                 for index in range(requests // waves):
                     member = members[rng.randrange(users)]
                     if index % 3 == 0:
-                        result = await member.slash(channel, "muse", image=(f"u{index}.png", small_png(index)))
+                        upload = (f"u{index}.png", small_png(index))
+                        result = await member.slash(channel, "muse", image=upload)
                     else:
                         result = await member.slash(channel, "muse", painting="vermeer_milkmaid")
                     content = (result.response.content or "") if result.response else "unanswered"
