@@ -191,3 +191,18 @@ def test_the_corpus_lists_what_the_loader_accepts() -> None:
     from lamuse.io import list_images
 
     assert [p.path for p in Corpus(PAINTINGS).all()] == list_images(PAINTINGS)
+
+
+async def test_a_button_whose_stored_picture_was_deleted_says_so(world: World) -> None:
+    """A picture removed from disk (by an operator, a failed disk) is "no longer available", not a bad
+    upload."""
+    first = await world.alice.slash(world.channel, "muse", image=("mine.png", small_png(3)))
+    assert first.response is not None and first.response.attachments
+    output = world.bot.store.output_by_message(first.response.id)
+    assert output is not None and output["input_path"]
+    Path(output["input_path"]).unlink()
+    again = await world.bob.click(first.response, label="Another one")
+    assert again.response is not None and "no longer available" in again.response.content
+    Path(output["image_path"]).unlink()
+    upscale = await world.bob.click(first.response, label="Upscale ×2")
+    assert upscale.response is not None and "no longer available" in upscale.response.content
