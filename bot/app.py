@@ -38,6 +38,12 @@ FRENCH: dict[str, str] = {
     "Keep the photos' own colours": "Garder les couleurs des photos",
     "What to do with the background": "Que faire du fond",
     "Seed, to get the same result again": "Graine, pour retrouver le même résultat",
+    "How many variations: a grid of four, or one picture": (
+        "Combien de variantes : une grille de quatre, ou une image"
+    ),
+    "A recipe from a picture's footer, to make it again": "La recette en bas d'une image, pour la refaire",
+    "four (a grid)": "quatre (une grille)",
+    "one": "une",
     "keep": "garder",
     "swap": "changer",
     "none": "aucun",

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from lamuse.io import list_images
+from lamuse.recipe import painting_id
 
 log = logging.getLogger(__name__)
 
@@ -108,6 +109,7 @@ class Corpus:
         for painting in paintings:
             self._by_key.setdefault(painting.name, painting)
             self._by_key.setdefault(choice_key(painting.name), painting)
+            self._by_key.setdefault(painting_id(painting.name), painting)
         self._by_folded: dict[str, CorpusPainting] = {}
         for painting in paintings:
             for text in (painting.title, painting.label):
@@ -124,7 +126,7 @@ class Corpus:
         return len(self._paintings)
 
     def get(self, name: str) -> CorpusPainting | None:
-        """The painting with this id (file stem, or the autocomplete key of a long one)."""
+        """The painting with this id (file stem, the autocomplete key or the recipe id of a long one)."""
         return self._by_key.get(name)
 
     def find(self, query: str) -> CorpusPainting | None:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -41,6 +41,20 @@ class Engine(Protocol):
         background_weights: Mapping[str, float] | None = None,
     ) -> Reinterpretation:
         """Swap the painting's elements and re-paint it; the trace says what became what."""
+        ...
+
+    def reinterpret_variations(
+        self,
+        painting: Image.Image,
+        *,
+        name: str,
+        options: ReinterpretOptions,
+        variations: Sequence[int],
+        on_stage: StageCallback | None = None,
+        cutout_weights: Mapping[str, float] | None = None,
+        background_weights: Mapping[str, float] | None = None,
+    ) -> list[Reinterpretation]:
+        """Several variations of one painting, its segmentation computed once."""
         ...
 
     def show_masks(self, painting: Image.Image, *, name: str) -> Image.Image:
@@ -168,6 +182,38 @@ class LamuseEngine:
             background_weights=background_weights,
         )
         return result
+
+    def reinterpret_variations(
+        self,
+        painting: Image.Image,
+        *,
+        name: str,
+        options: ReinterpretOptions,
+        variations: Sequence[int],
+        on_stage: StageCallback | None = None,
+        cutout_weights: Mapping[str, float] | None = None,
+        background_weights: Mapping[str, float] | None = None,
+    ) -> list[Reinterpretation]:
+        from lamuse.io import fit_long_side
+
+        pipeline = self._get_pipeline()
+        if on_stage is not None:
+            on_stage("segment")
+        segmentation = pipeline.segment(fit_long_side(painting, options.size), name=name)
+        results: list[Reinterpretation] = [
+            pipeline.reinterpret(
+                painting,
+                name=name,
+                options=options,
+                variation=variation,
+                on_stage=on_stage,
+                cutout_weights=cutout_weights,
+                background_weights=background_weights,
+                segmentation=segmentation,
+            )
+            for variation in variations
+        ]
+        return results
 
     def show_masks(self, painting: Image.Image, *, name: str) -> Image.Image:
         image: Image.Image = self._get_pipeline().show_masks(painting, name=name)

@@ -122,6 +122,13 @@ MESSAGES: dict[str, dict[str, str]] = {
     "swap_line": {"en": "{what} → {source}", "fr": "{what} → {source}"},
     "credit": {"en": "photo: {credit}", "fr": "photo : {credit}"},
     "seed": {"en": "seed {seed}", "fr": "graine {seed}"},
+    "recipe": {"en": "recipe {recipe}", "fr": "recette {recipe}"},
+    "grid.intro": {
+        "en": "Four case studies to choose from: **U** shows one whole with its explanation and credits, "
+        "**V** makes four close to it, 🔄 four new ones.",
+        "fr": "Quatre études au choix : **U** en montre une en entier, avec son explication et ses crédits, "
+        "**V** en fait quatre proches d'elle, 🔄 quatre nouvelles.",
+    },
     "painting_unknown": {"en": "Your painting", "fr": "Ton tableau"},
     "masks_title": {"en": "What I found in {title}", "fr": "Ce que j'ai trouvé dans {title}"},
     "upscaled_title": {"en": "{title} (×{scale})", "fr": "{title} (×{scale})"},

@@ -30,6 +30,8 @@ __all__ = [
 ]
 
 PARAMS_VERSION = 2
+GRID_SIZE = 4
+"""Variations per /muse answer by default (a 2×2 grid), as image bots offer."""
 Language = Literal["en", "fr"]
 JobKind = Literal["muse", "upscale", "masks"]
 LANGUAGES: tuple[Language, ...] = get_args(Language)
@@ -87,6 +89,9 @@ class MuseParams:
     with_original: bool = False
     steering: Steering = field(default_factory=Steering)
     daily_slot: str | None = None
+    count: int = GRID_SIZE
+    variation: int = 0
+    keep_cutouts: tuple[str, ...] = ()
 
     kind: JobKind = field(default="muse", init=False)
 
@@ -99,8 +104,15 @@ class MuseParams:
             raise ParamsError(f"background must be one of {BACKGROUNDS}, not {self.background!r}")
         if self.language not in LANGUAGES:
             raise ParamsError(f"language must be one of {LANGUAGES}, not {self.language!r}")
-        if self.seed < 0 or self.size <= 0 or self.upload_limit <= 0:
-            raise ParamsError("seed, size and upload_limit must be positive")
+        if self.seed < 0 or self.size <= 0 or self.upload_limit <= 0 or self.variation < 0:
+            raise ParamsError("seed, size, variation and upload_limit must be positive")
+        if self.count not in (1, GRID_SIZE):
+            raise ParamsError(f"count must be 1 or {GRID_SIZE}, not {self.count}")
+
+    @property
+    def variations(self) -> range:
+        """The variation indices this job makes: one, or a grid of ``GRID_SIZE`` from ``variation``."""
+        return range(self.variation, self.variation + self.count)
 
     def options(self) -> ReinterpretOptions:
         """What the pipeline receives: the picture-deciding subset of these parameters."""
@@ -175,9 +187,12 @@ def from_json(kind: str, text: str) -> JobParams:
     body.pop("kind", None)
     try:
         if kind == "muse":
-            return MuseParams(
-                **{**body, "upload": _input(body.get("upload")), "steering": _steering(body.get("steering"))}
-            )
+            extra: dict[str, object] = {
+                "upload": _input(body.get("upload")),
+                "steering": _steering(body.get("steering")),
+                "keep_cutouts": tuple(body.get("keep_cutouts", ())),
+            }
+            return MuseParams(**{**body, **extra})
         if kind == "upscale":
             return UpscaleParams(**body)
         if kind == "masks":
@@ -220,6 +235,7 @@ def _from_version_1(kind: str, raw: Mapping[str, Any]) -> dict[str, Any]:
     if kind == "muse":
         body["steering"] = raw.get("weights")
         body.setdefault("seed", 0)
+        body.setdefault("count", 1)  # version 1 made one picture per job
     if kind == "masks":
         body.pop("input_name", None)
     return body

@@ -25,6 +25,7 @@ from bot.engine import WORK_LONG_SIDE, decode_with_notes, fit_for_work
 from bot.errors import ConflictingOptions, EmptyCorpus, LinkNotFetched, OutputExpired, UnknownPainting
 from bot.jobs import Admission, Job, JobListener, JobQueue, new_id
 from bot.params import (
+    GRID_SIZE,
     BackgroundMode,
     JobParams,
     Language,
@@ -36,6 +37,7 @@ from bot.params import (
 )
 from bot.store import OutputRow, Store
 from bot.work import Outcome
+from lamuse.recipe import parse_recipe
 
 log = logging.getLogger(__name__)
 
@@ -45,7 +47,11 @@ LINK = re.compile(r"(?i)(?:https?|ftp|file)://|\bwww\.[a-z0-9-]+\.")
 VALIDATIONS_AT_ONCE = 2
 """Uploads decoded at the same time for validation (each may take up to the per-decode ceiling)."""
 
-ButtonAction = Literal["again", "up2", "masks", "keep"]
+ButtonAction = Literal[
+    "again", "up2", "masks", "keep", "u1", "u2", "u3", "u4", "v1", "v2", "v3", "v4", "reroll"
+]
+VARY_CHAOS = 0.3
+"""Least chaos of a V button's grid: at 0 the choice is the exact best fit and no swap could change."""
 RecoveryOrigin = Literal["request", "daily"]
 
 
@@ -77,6 +83,8 @@ class MuseRequest:
     with_original: bool = False
     exclude: frozenset[str] = frozenset()
     daily_slot: str | None = None
+    count: int = GRID_SIZE
+    recipe: str | None = None
 
 
 def reject_link(text: str | None) -> None:
@@ -131,7 +139,15 @@ class MuseService:
         """
         if request.data is not None and request.painting:
             raise ConflictingOptions("image", "painting")
+        if request.recipe is not None and (request.data is not None or request.painting):
+            raise ConflictingOptions("recipe", "image" if request.data is not None else "painting")
+        if request.recipe is not None:
+            return self._from_recipe(request)
         job_id = new_id()
+        # A seed fixes everything not given (so the same seed gives the same picture again); votes steer
+        # only requests that give neither a seed nor the choice steered.
+        seeded = request.seed is not None
+        rng = random.Random(request.seed) if seeded else self._rng
         stats = self.store.element_stats(request.origin.guild_id)  # aggregates: cheap, on the loop
         upload: StoredInput | None = None
         painting: str | None = None
@@ -148,29 +164,33 @@ class MuseService:
             fresh = [n for n in names if n not in request.exclude] or names
             if not fresh:
                 raise EmptyCorpus()
-            painting = steering.choose(fresh, stats["painting"], self._rng)
+            painting = rng.choice(fresh) if seeded else steering.choose(fresh, stats["painting"], rng)
         chaos = request.chaos
         if chaos is None:
-            chaos = steering.choose_chaos(stats["chaos"], self._rng)
+            steered = steering.choose_chaos(stats["chaos"], rng)
+            chaos = rng.choice(steering.CHAOS_LEVELS) if seeded else steered
         params = MuseParams(
-            seed=request.seed if request.seed is not None else self._rng.randrange(SEED_MAX),
-            chaos=chaos,
+            seed=request.seed if seeded and request.seed is not None else self._rng.randrange(SEED_MAX),
+            chaos=round(chaos, 2),
             painting=painting,
             upload=upload,
-            style_strength=1.0 if request.style_strength is None else request.style_strength,
+            style_strength=1.0 if request.style_strength is None else round(request.style_strength, 2),
             keep_colors=bool(request.keep_colors),
             background=request.background or "keep",
             size=self.output_size,
             language=request.language,
             upload_limit=request.upload_limit,
             with_original=request.with_original,
-            steering=Steering(
+            steering=Steering()
+            if seeded
+            else Steering(
                 cutout=steering.weights(stats["cutout"]),
                 background=steering.weights(stats["background"]),
                 painting=steering.weights(stats["painting"]).get(painting or "", 1.0),
                 chaos_steered=request.chaos is None,
             ),
             daily_slot=request.daily_slot,
+            count=request.count,
         )
         origin = request.origin
         return Job(
@@ -180,6 +200,40 @@ class MuseService:
             channel_id=origin.channel_id,
             source_message_id=request.source_message_id,
             params=params,
+        )
+
+    def _from_recipe(self, request: MuseRequest) -> Job:
+        """A job that makes exactly what a recipe names (no votes, nothing drawn at random)."""
+        recipe = parse_recipe(request.recipe or "")
+        upload: StoredInput | None = None
+        painting: str | None = None
+        if recipe.painting.startswith("@"):
+            path = self.blobs.path("inputs", f"{recipe.painting[1:]}.png")
+            if not path.is_file():
+                raise OutputExpired(recipe.painting)
+            upload = StoredInput(path=str(path), name=recipe.painting[1:])
+        else:
+            found = self.corpus.get(recipe.painting)
+            if found is None:
+                raise UnknownPainting(recipe.painting)
+            painting = found.name
+        params = MuseParams(
+            seed=recipe.seed,
+            chaos=recipe.chaos,
+            painting=painting,
+            upload=upload,
+            style_strength=recipe.style_strength,
+            keep_colors=recipe.keep_colors,
+            background=recipe.background,
+            size=self.output_size,
+            language=request.language,
+            upload_limit=request.upload_limit,
+            count=request.count,
+            variation=recipe.variation,
+        )
+        origin = request.origin
+        return Job(
+            user_id=origin.user_id, guild_id=origin.guild_id, channel_id=origin.channel_id, params=params
         )
 
     async def _store_upload(self, job_id: str, data: bytes, filename: str | None) -> StoredInput:
@@ -255,13 +309,26 @@ class MuseService:
         if action == "masks":
             masks = MasksParams(painting=params.painting, upload=params.upload, upload_limit=upload_limit)
             return job(masks)
+        # A button job is the clicker's, not the guild's daily post.
+        clicked = replace(
+            params, daily_slot=None, language=language, upload_limit=upload_limit, with_original=False
+        )
+        if action.startswith("u"):  # that variation alone, at full size: the same recipe, count 1
+            return job(replace(clicked, count=1, variation=params.variation + int(action[1]) - 1))
+        if action.startswith("v") or action == "reroll":
+            keep: tuple[str, ...] = ()
+            chaos = params.chaos
+            if action.startswith("v"):
+                cells = output["trace"].get("grid") or []
+                position = int(action[1]) - 1
+                if position >= len(cells):
+                    raise OutputExpired(output["id"])
+                keep, chaos = tuple(cells[position]["cutout_ids"]), max(params.chaos, VARY_CHAOS)
+            seed = self._rng.randrange(SEED_MAX)
+            grid = replace(clicked, seed=seed, chaos=chaos, count=GRID_SIZE, variation=0, keep_cutouts=keep)
+            return job(grid)
         again = replace(
-            params,
-            # a button job is the clicker's, not the guild's daily post
-            daily_slot=None,
-            language=language,
-            upload_limit=upload_limit,
-            with_original=False,
+            clicked,
             seed=self._rng.randrange(SEED_MAX) if action == "again" else params.seed,
             keep_colors=True if action == "keep" else params.keep_colors,
         )

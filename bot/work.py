@@ -11,7 +11,7 @@ import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, cast
+from typing import Any, TypedDict, cast
 
 from PIL import Image
 
@@ -21,10 +21,20 @@ from bot.engine import WORK_LONG_SIDE, Engine, fit_for_work
 from bot.errors import UnknownPainting
 from bot.jobs import Job, new_id
 from bot.params import MasksParams, MuseParams, Steering, StoredInput, UpscaleParams
-from bot.render import Encoded, encode_for_upload
+from bot.render import Encoded, compose_grid, encode_for_upload
+from lamuse.recipe import Recipe, painting_id
 from lamuse.types import StageCallback, SwapRecord
 
 log = logging.getLogger(__name__)
+
+
+class GridCell(TypedDict):
+    """What a grid's embed and its V buttons need of one variation (stored in the grid output's trace)."""
+
+    variation: int
+    recipe: str
+    swaps: list[SwapRecord]
+    cutout_ids: list[str]
 
 
 @dataclass(frozen=True)
@@ -47,6 +57,7 @@ class Outcome:
     input_path: str | None = None
     steering: Steering | None = None
     original: Encoded | None = None
+    recipe: str | None = None
 
     @property
     def explanation(self) -> str:
@@ -66,6 +77,26 @@ def background_id_of(trace: Mapping[str, Any]) -> str | None:
         value = background.get("source")
         return str(value) if value else None
     return None
+
+
+KEEP_WEIGHT = 40.0
+"""How strongly a V button's new grid prefers the cut-outs of the variation it varies: most swaps stay,
+a few change (the pipeline samples with these weights at the job's chaos)."""
+
+
+def recipe_of(params: MuseParams, variation: int | None = None) -> Recipe:
+    """The recipe of one variation (default: the job's first) of a muse job."""
+    painting = painting_id(params.painting) if params.painting else None
+    upload = f"@{Path(params.upload.path).stem}" if params.upload is not None else "@upload"
+    return Recipe(
+        painting=painting or upload,
+        seed=params.seed,
+        chaos=params.chaos,
+        variation=params.variation if variation is None else variation,
+        style_strength=params.style_strength,
+        keep_colors=params.keep_colors,
+        background=params.background,
+    )
 
 
 class JobRunner:
@@ -123,26 +154,48 @@ class JobRunner:
     def _muse(self, params: MuseParams, on_stage: StageCallback) -> Outcome:
         image, name, meta = self._source(params.painting, params.upload)
         steering = params.steering
-        result = self.engine.reinterpret(
+        weights = dict(steering.cutout)
+        weights.update({cutout: KEEP_WEIGHT for cutout in params.keep_cutouts})
+        results = self.engine.reinterpret_variations(
             image,
             name=name,
             options=params.options(),
+            variations=params.variations,
             on_stage=on_stage,
-            cutout_weights=steering.cutout or None,
+            cutout_weights=weights or None,
             background_weights=steering.background or None,
         )
-        trace: dict[str, object] = dict(result.trace)  # the pipeline's Trace plus what the bot adds
-        trace["weights"] = steering.as_json()
         notes = list(params.upload.notes) if params.upload is not None else []
-        trace["input"] = {"work_size": list(image.size), "notes": notes}
+        trace: dict[str, object]
+        if params.count == 1:
+            [result] = results
+            shown = result.image
+            trace = dict(result.trace)  # the pipeline's Trace plus what the bot adds
+            trace["input"] = {"work_size": list(image.size), "notes": notes}
+            trace["recipe"] = recipe_of(params).code
+            background = background_id_of(trace)
+        else:
+            shown = compose_grid([r.image for r in results])
+            cells: list[GridCell] = [
+                {
+                    "variation": index,
+                    "recipe": recipe_of(params, index).code,
+                    "swaps": r.trace["swaps"],
+                    "cutout_ids": [s["cutout_id"] for s in r.trace["swaps"]],
+                }
+                for index, r in zip(params.variations, results, strict=True)
+            ]
+            trace = {"painting": name, "grid": cells, "recipe": recipe_of(params).code}
+            trace["input"] = {"work_size": list(image.size), "notes": notes}
+            background = None
+        trace["weights"] = steering.as_json()
         output_id = new_id()
-        path, sha = self._save(result.image, output_id)
-        encoded = encode_for_upload(result.image, params.upload_limit)
-        original = encode_for_upload(image, params.upload_limit) if params.with_original else None
+        path, sha = self._save(shown, output_id)
+        every_cutout = (s["cutout_id"] for r in results for s in r.trace["swaps"])
         return Outcome(
             output_id=output_id,
             kind="muse",
-            encoded=encoded,
+            encoded=encode_for_upload(shown, params.upload_limit),
             image_path=path,
             image_sha256=sha,
             trace=trace,
@@ -151,11 +204,12 @@ class JobRunner:
             seed=params.seed,
             chaos=params.chaos,
             background=params.background,
-            background_id=background_id_of(trace),
-            cutout_ids=tuple(s["cutout_id"] for s in result.trace["swaps"]),
+            background_id=background,
+            cutout_ids=tuple(dict.fromkeys(every_cutout)),
             input_path=params.upload.path if params.upload is not None else None,
             steering=steering,
-            original=original,
+            original=encode_for_upload(image, params.upload_limit) if params.with_original else None,
+            recipe=str(trace["recipe"]),
         )
 
     def _upscale(self, params: UpscaleParams, on_stage: StageCallback) -> Outcome:

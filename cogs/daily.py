@@ -185,6 +185,7 @@ class Daily(commands.Cog):
             with_original=True,
             exclude=frozenset(recent),
             daily_slot=slot,
+            count=1,  # the day's one prompt, shown beside its original
         )
         reply = DailyReply(self, settings.guild_id, slot)
         try:

@@ -2,12 +2,14 @@
 
 ``lm1.<painting>.<seed>.<chaos>.<variation>.<strength>.<flags>`` — readable, URL- and Discord-safe;
 numbers keep every digit, with ``p`` for the decimal point (chaos ``0p25``). The painting is the corpus id
-(file stem) or, for an upload, ``@`` plus the bot's stored input id. The same recipe, painting and library
+(file stem; ``~`` plus a digest for a stem that is long or has other characters) or, for an upload, ``@``
+plus the bot's stored input id. The same recipe, painting and library
 give the same pixels (``lamuse reinterpret --recipe``, ``/muse recipe:``).
 """
 
 from __future__ import annotations
 
+import hashlib
 import re
 from dataclasses import dataclass, replace
 from typing import get_args
@@ -17,7 +19,7 @@ from lamuse.types import BackgroundMode, ReinterpretOptions
 
 PREFIX = "lm1"
 _BACKGROUND_CODES: dict[BackgroundMode, str] = {"keep": "k", "swap": "s", "none": "n"}
-_PAINTING = re.compile(r"^@?[A-Za-z0-9_-]{1,80}$")
+_PAINTING = re.compile(r"^[@~]?[A-Za-z0-9_-]{1,80}$")
 _NUMBER = re.compile(r"^\d+(?:p\d+)?$")
 EXAMPLE = "lm1.monet_impression_sunrise.42.0p2.1.1.k"
 
@@ -95,3 +97,10 @@ def _number(value: float) -> str:
     """Every digit of ``value`` (``repr``), with ``p`` for the decimal point; whole numbers bare."""
     text = repr(float(value))
     return text[:-2] if text.endswith(".0") else text.replace(".", "p")
+
+
+def painting_id(name: str) -> str:
+    """How a recipe names a painting: its file stem when short and plain, else ``~`` and a digest of it."""
+    if _PAINTING.match(name) and name[0] not in "@~":
+        return name
+    return "~" + hashlib.sha1(name.encode("utf-8")).hexdigest()[:12]

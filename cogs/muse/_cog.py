@@ -15,7 +15,7 @@ from bot.engine import MAX_INPUT_BYTES
 from bot.errors import BotError, JobCancelled, JobInterrupted, JobTimeout
 from bot.i18n import MESSAGES, language_of, t
 from bot.jobs import Job
-from bot.params import BackgroundMode, Language
+from bot.params import GRID_SIZE, BackgroundMode, Language
 from bot.render import DEFAULT_UPLOAD_LIMIT
 from bot.service import SEED_MAX, ButtonAction, MuseRequest, Origin
 from bot.work import Outcome
@@ -217,12 +217,20 @@ class Muse(commands.Cog):
         keep_colors=_("Keep the photos' own colours"),
         background=_("What to do with the background"),
         seed=_("Seed, to get the same result again"),
+        count=_("How many variations: a grid of four, or one picture"),
+        recipe=_("A recipe from a picture's footer, to make it again"),
     )
     @app_commands.choices(
         background=[
             app_commands.Choice(name=_("keep"), value="keep"),
             app_commands.Choice(name=_("swap"), value="swap"),
             app_commands.Choice(name=_("none"), value="none"),
+        ]
+    )
+    @app_commands.choices(
+        count=[
+            app_commands.Choice(name=_("four (a grid)"), value=GRID_SIZE),
+            app_commands.Choice(name=_("one"), value=1),
         ]
     )
     async def muse(
@@ -235,6 +243,8 @@ class Muse(commands.Cog):
         keep_colors: bool | None = None,
         background: str | None = None,
         seed: app_commands.Range[int, 0, SEED_MAX] | None = None,
+        count: int = GRID_SIZE,
+        recipe: app_commands.Range[str, 1, 200] | None = None,
     ) -> None:
         """Reinterpret a painting: yours, one from the collection, or a surprise."""
         language = language_of(str(interaction.locale))
@@ -256,6 +266,8 @@ class Muse(commands.Cog):
                     keep_colors=keep_colors,
                     background=cast(BackgroundMode | None, background),
                     seed=seed,
+                    count=count,
+                    recipe=recipe,
                 )
                 job = await self.bot.service.prepare(request)
                 await self._submit_interaction(interaction, job, language, admission=admission)

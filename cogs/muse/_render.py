@@ -64,6 +64,13 @@ def render(
         embed.title = _clip(
             t("upscaled_title", language, title=title, scale=outcome.trace.get("scale", 2)), 256
         )
+    elif grid := outcome.trace.get("grid"):
+        embed.title = title
+        embed.description = t("grid.intro", language)
+        for cell in grid:
+            lines = swap_lines(cell, language)
+            value = "\n".join(lines) if lines else t("no_swaps", language)
+            embed.add_field(name=str(cell["variation"] - grid[0]["variation"] + 1), value=_clip(value, 1024))
     else:
         embed.title = title
         explanation = outcome.explanation
@@ -75,6 +82,8 @@ def render(
     footer = []
     if outcome.seed is not None:
         footer.append(t("seed", language, seed=outcome.seed))
+    if outcome.recipe:
+        footer.append(t("recipe", language, recipe=outcome.recipe))
     footer.append(outcome.output_id)
     notes = (outcome.trace.get("input") or {}).get("notes") or []
     if "animated_first_frame" in notes:
@@ -87,8 +96,27 @@ def render(
         files.append(
             discord.File(io.BytesIO(outcome.original.data), filename=f"original.{outcome.original.extension}")
         )
-    view = buttons(outcome.output_id, language) if outcome.kind == "muse" else None
+    view: discord.ui.View | None = None
+    if outcome.kind == "muse":
+        is_grid = bool(outcome.trace.get("grid"))
+        view = grid_buttons(outcome.output_id) if is_grid else buttons(outcome.output_id, language)
     return embed, files, view
+
+
+def grid_buttons(output_id: str) -> discord.ui.View:
+    """U1-U4 (that one, whole), V1-V4 (four close to it), 🔄 (four new ones); restart-proof custom ids."""
+    view = discord.ui.View(timeout=None)
+    for row, letter in ((0, "u"), (1, "v")):
+        for position in range(1, 5):
+            style = discord.ButtonStyle.primary if letter == "u" else discord.ButtonStyle.secondary
+            label = f"{letter.upper()}{position}"
+            button = MuseButton(f"{letter}{position}", output_id, label=label, style=style)
+            button.item.row = row
+            view.add_item(button)
+    reroll = MuseButton("reroll", output_id, label="🔄", style=discord.ButtonStyle.secondary)
+    reroll.item.row = 2
+    view.add_item(reroll)
+    return view
 
 
 def buttons(output_id: str, language: str) -> discord.ui.View:

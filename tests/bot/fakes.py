@@ -6,7 +6,7 @@ import json
 import random
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -60,8 +60,43 @@ class FakeEngine:
     ) -> Reinterpretation:
         stage = on_stage or (lambda _s: None)
         stage("segment")
-        self._record("reinterpret", name=name, seed=options.seed, keep_colors=options.keep_colors)
-        rng = random.Random(options.seed)
+        self._record(
+            "reinterpret", name=name, seed=options.seed, variations=[0], keep_colors=options.keep_colors
+        )
+        return self._variation(painting, name, options, 0, stage, cutout_weights)
+
+    def reinterpret_variations(
+        self,
+        painting: Image.Image,
+        *,
+        name: str,
+        options: ReinterpretOptions,
+        variations: Sequence[int],
+        on_stage: Callable[[str], None] | None = None,
+        cutout_weights: Mapping[str, float] | None = None,
+        background_weights: Mapping[str, float] | None = None,
+    ) -> list[Reinterpretation]:
+        stage = on_stage or (lambda _s: None)
+        stage("segment")
+        self._record(
+            "reinterpret",
+            name=name,
+            seed=options.seed,
+            variations=list(variations),
+            keep_colors=options.keep_colors,
+        )
+        return [self._variation(painting, name, options, v, stage, cutout_weights) for v in variations]
+
+    def _variation(
+        self,
+        painting: Image.Image,
+        name: str,
+        options: ReinterpretOptions,
+        variation: int,
+        stage: Callable[[str], None],
+        cutout_weights: Mapping[str, float] | None,
+    ) -> Reinterpretation:
+        rng = random.Random(f"{options.seed}:{variation}")
         image = painting.copy()
         image.thumbnail((options.size, options.size), Image.Resampling.BILINEAR)
         stage("substitute")
@@ -89,7 +124,8 @@ class FakeEngine:
                 }
             )
         stage("stylize")
-        styled = image if options.keep_colors else ImageOps.posterize(image, 3 + options.seed % 4)
+        levels = 3 + (options.seed + variation) % 4
+        styled = image if options.keep_colors else ImageOps.posterize(image, levels)
         explanation = " ".join(f"The {s['class']} became a {s['subject']}." for s in swaps)
         background: BackgroundRecord = (
             {"mode": "swap", "source": f"bg{options.seed % 3}.jpg"}
@@ -104,7 +140,7 @@ class FakeEngine:
             "segmenter": "fake",
             "instances_found": len(swaps),
             "seed": options.seed,
-            "variation": 0,
+            "variation": variation,
             "swaps": swaps,
             "background": background,
             "stylized": not options.keep_colors,

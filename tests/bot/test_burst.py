@@ -86,7 +86,7 @@ async def test_burst_of_200_from_40_users_in_one_virtual_minute(
         world.gate.hold()
         for index in picks[wave * per_wave : (wave + 1) * per_wave]:
             user = users[index]
-            result = await user.slash(world.channel, "muse", image=(f"u{index}.png", data))
+            result = await user.slash(world.channel, "muse", count=1, image=(f"u{index}.png", data))
             results.append((user.id, result))
             await world.env.advance_time(VIRTUAL_GAP_S)
         world.gate.release()

@@ -46,7 +46,8 @@ async def test_a_users_burst_of_uploads_is_refused_before_decoding(
     monkeypatch.setattr(service, "decode_with_notes", counting)
     world.gate.hold()
     results = [
-        await world.alice.slash(world.channel, "muse", image=(f"u{i}.png", small_png(i))) for i in range(12)
+        await world.alice.slash(world.channel, "muse", count=1, image=(f"u{i}.png", small_png(i)))
+        for i in range(12)
     ]
     cap = 1 + world.bot.settings.per_user_queued
     refused = [r for r in results if r.response is not None and "You already have" in r.response.content]
@@ -74,7 +75,7 @@ async def test_manual_daily_posts_count_against_the_guild_and_global_caps(world:
     other = world.env.create_guild("Elsewhere")
     channel = other.create_text_channel("art")
     visitor = other.add_member(world.env.create_user("visitor"))
-    result = await visitor.slash(channel, "muse", painting="vermeer_milkmaid")
+    result = await visitor.slash(channel, "muse", count=1, painting="vermeer_milkmaid")
     assert result.response is not None and "busy" not in (result.response.content or "")
     world.gate.release()
     await world.env.settle(timeout=120)
@@ -83,7 +84,7 @@ async def test_manual_daily_posts_count_against_the_guild_and_global_caps(world:
 
 async def test_a_painter_reacting_to_their_own_output_is_no_vote(world: World) -> None:
     """Self-votes do not count (docs/bot.md); other users' reactions do."""
-    result = await world.alice.slash(world.channel, "muse", painting="vermeer_milkmaid")
+    result = await world.alice.slash(world.channel, "muse", count=1, painting="vermeer_milkmaid")
     response = result.response
     assert response is not None
     await world.alice.react(response, "⭐")
@@ -102,7 +103,7 @@ async def test_an_upload_is_deleted_when_its_job_row_cannot_be_written(
         raise sqlite3.OperationalError("disk I/O error")
 
     monkeypatch.setattr(world.bot.store, "insert_job", failing_insert)
-    result = await world.alice.slash(world.channel, "muse", image=("mine.png", small_png(1)))
+    result = await world.alice.slash(world.channel, "muse", count=1, image=("mine.png", small_png(1)))
     assert result.response is not None and "error id" in (result.response.content or "")
     assert inputs_of(world) == []
     world.env.errors.clear()
@@ -121,8 +122,8 @@ async def test_a_long_autocomplete_query_is_answered_from_its_first_hundred_char
 async def test_expired_pictures_answer_their_buttons_and_voted_ones_stay(world: World) -> None:
     """After the retention period, an unvoted output's files are gone and its buttons say so; a voted
     one is kept until the longer voted period."""
-    kept = await world.alice.slash(world.channel, "muse", painting="vermeer_milkmaid")
-    dropped = await world.alice.slash(world.channel, "muse", painting="vermeer_milkmaid")
+    kept = await world.alice.slash(world.channel, "muse", count=1, painting="vermeer_milkmaid")
+    dropped = await world.alice.slash(world.channel, "muse", count=1, painting="vermeer_milkmaid")
     assert kept.response is not None and dropped.response is not None
     await world.bob.react(kept.response, "⭐")
     store = world.bot.store
@@ -157,7 +158,7 @@ async def test_top_list_with_very_long_titles_fits_discords_embed(tmp_path: Path
         alice = guild.add_member(env.create_user("alice"))
         bob = guild.add_member(env.create_user("bob"))
         for index in range(12):
-            result = await alice.slash(channel, "muse", painting=f"p{index:02d}")
+            result = await alice.slash(channel, "muse", count=1, painting=f"p{index:02d}")
             assert result.response is not None
             await bob.react(result.response, "⭐")
         top = await alice.slash(channel, "muse-top", period="all")
@@ -181,7 +182,7 @@ async def test_a_painting_name_over_discords_100_characters_is_found_from_its_ch
         cog: Any = bot.get_cog("Muse")
         [choice] = await cog.muse_painting_autocomplete(None, "very_long")
         assert len(choice.value) <= 100
-        result = await alice.slash(channel, "muse", painting=choice.value)
+        result = await alice.slash(channel, "muse", count=1, painting=choice.value)
         assert result.response is not None and result.response.attachments
 
 
@@ -196,7 +197,7 @@ def test_the_corpus_lists_what_the_loader_accepts() -> None:
 async def test_a_button_whose_stored_picture_was_deleted_says_so(world: World) -> None:
     """A picture removed from disk (by an operator, a failed disk) is "no longer available", not a bad
     upload."""
-    first = await world.alice.slash(world.channel, "muse", image=("mine.png", small_png(3)))
+    first = await world.alice.slash(world.channel, "muse", count=1, image=("mine.png", small_png(3)))
     assert first.response is not None and first.response.attachments
     output = world.bot.store.output_by_message(first.response.id)
     assert output is not None and output["input_path"]

@@ -114,7 +114,8 @@ def assert_no_traceback(world: World) -> None:
 
 
 async def assert_next_request_works(world: World) -> None:
-    good = await world.alice.slash(world.channel, "muse", image=("ok.png", _save(_painting(), "PNG")))
+    upload = ("ok.png", _save(_painting(), "PNG"))
+    good = await world.alice.slash(world.channel, "muse", count=1, image=upload)
     assert good.response is not None and good.response.attachments, "the bot keeps answering"
 
 
@@ -138,7 +139,7 @@ def french_client(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
 async def test_unusable_upload_gets_its_own_message(world: World, case: str) -> None:
     """Each unusable file gets a specific message, no attachment, no traceback; the next /muse works."""
     filename, data, english, _french = REJECTED[case]
-    result = await world.alice.slash(world.channel, "muse", image=(filename, data))
+    result = await world.alice.slash(world.channel, "muse", count=1, image=(filename, data))
     assert result.response is not None
     assert english in result.response.content, result.response.content
     assert not result.response.attachments
@@ -151,12 +152,12 @@ async def test_unusable_uploads_in_french(world: World, french_client: None) -> 
     """The same refusals in French for a French client, each different, then a working request."""
     seen: set[str] = set()
     for filename, data, _english, french in REJECTED.values():
-        result = await world.alice.slash(world.channel, "muse", image=(filename, data))
+        result = await world.alice.slash(world.channel, "muse", count=1, image=(filename, data))
         assert result.response is not None
         assert french in result.response.content, result.response.content
         seen.add(result.response.content)
     assert len(seen) >= len({v[3] for v in REJECTED.values()})
-    link = await world.alice.slash(world.channel, "muse", painting="https://example.org/a.jpg")
+    link = await world.alice.slash(world.channel, "muse", count=1, painting="https://example.org/a.jpg")
     assert link.response is not None and "Je n'ouvre pas les liens" in link.response.content
     await assert_next_request_works(world)
     assert_no_traceback(world)
@@ -197,7 +198,7 @@ def downloads(monkeypatch: pytest.MonkeyPatch) -> list[str]:
 async def test_over_the_byte_limit_is_refused_unread(world: World, downloads: list[str]) -> None:
     """An attachment over the byte limit is refused from its declared size; the bot never downloads it."""
     big = b"\x89PNG\r\n\x1a\n" + bytes(MAX_INPUT_BYTES + 1024)
-    result = await world.alice.slash(world.channel, "muse", image=("huge.png", big))
+    result = await world.alice.slash(world.channel, "muse", count=1, image=("huge.png", big))
     assert result.response is not None
     assert f"too big (over {MAX_INPUT_BYTES >> 20} MB)" in result.response.content
     assert downloads == []
@@ -213,7 +214,7 @@ async def test_over_the_byte_limit_is_refused_unread(world: World, downloads: li
 )
 async def test_a_link_is_refused_not_fetched(world: World, downloads: list[str], text: str) -> None:
     """/muse painting:<URL> and !muse <URL> explain to attach the file; nothing is downloaded."""
-    result = await world.alice.slash(world.channel, "muse", painting=text)
+    result = await world.alice.slash(world.channel, "muse", count=1, painting=text)
     assert result.response is not None
     content = result.response.content
     assert "I don't open links" in content and "Attach the image file" in content
@@ -249,7 +250,7 @@ ACCEPTED = {
 @pytest.mark.parametrize("filename", sorted(ACCEPTED))
 async def test_odd_but_valid_upload_gives_a_picture(world: World, filename: str) -> None:
     """Animated (first frame, and the reply says so), CMYK, 16-bit, palette+alpha, misnamed: a result."""
-    result = await world.alice.slash(world.channel, "muse", image=(filename, ACCEPTED[filename]()))
+    result = await world.alice.slash(world.channel, "muse", count=1, image=(filename, ACCEPTED[filename]()))
     response = result.response
     assert response is not None and response.attachments, response.content if response else None
     width, height = image_size(await response.attachments[0].read())
@@ -263,7 +264,7 @@ async def test_odd_but_valid_upload_gives_a_picture(world: World, filename: str)
 async def test_animated_upload_uses_the_first_frame(world: World) -> None:
     """The output of an animated GIF matches its first frame, not the flipped second one."""
     result = await world.alice.slash(
-        world.channel, "muse", image=("anim.gif", _animated("GIF")), keep_colors=True
+        world.channel, "muse", count=1, image=("anim.gif", _animated("GIF")), keep_colors=True
     )
     assert result.response is not None
     with Image.open(io.BytesIO(await result.response.attachments[0].read())) as out:
@@ -279,7 +280,9 @@ async def test_exif_rotated_photo_comes_out_upright(world: World) -> None:
     exif = Image.Exif()
     exif[0x0112] = 8
     data = _save(stored, "JPEG", exif=exif.tobytes(), quality=95)
-    result = await world.alice.slash(world.channel, "muse", image=("sideways.jpg", data), keep_colors=True)
+    result = await world.alice.slash(
+        world.channel, "muse", count=1, image=("sideways.jpg", data), keep_colors=True
+    )
     assert result.response is not None and result.response.attachments
     with Image.open(io.BytesIO(await result.response.attachments[0].read())) as out:
         assert out.size == upright.size, "landscape painting stays landscape"
@@ -294,7 +297,7 @@ async def test_malicious_filename_never_reaches_the_filesystem(world: World, tmp
     before = {p for p in tmp_path.rglob("*")}
     png = _save(_painting(), "PNG")
     for name in ("../../etc/passwd.png", "..\\..\\win.ini.png", "/etc/shadow.png", "a\x00b.png"):
-        result = await world.alice.slash(world.channel, "muse", image=(name, png))
+        result = await world.alice.slash(world.channel, "muse", count=1, image=(name, png))
         assert result.response is not None and result.response.attachments
         await world.env.advance_time(61)  # keep under the per-user rate limit
     new = {p for p in tmp_path.rglob("*")} - before

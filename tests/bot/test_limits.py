@@ -32,15 +32,15 @@ async def test_per_user_rate_limit_and_its_reset(world: World) -> None:
     """The 7th request of a user inside one minute is refused with a wait time; a minute later it works."""
     per_minute = world.bot.settings.per_user_per_minute
     for _ in range(per_minute):
-        ok = await world.alice.slash(world.channel, "muse", painting="vermeer_milkmaid")
+        ok = await world.alice.slash(world.channel, "muse", count=1, painting="vermeer_milkmaid")
         assert ok.response is not None and ok.response.attachments
-    refused = await world.alice.slash(world.channel, "muse", painting="vermeer_milkmaid")
+    refused = await world.alice.slash(world.channel, "muse", count=1, painting="vermeer_milkmaid")
     assert refused.response is not None and refused.ephemeral
     assert f"more than {per_minute} requests in a minute" in refused.response.content
-    other = await world.bob.slash(world.channel, "muse", painting="vermeer_milkmaid")
+    other = await world.bob.slash(world.channel, "muse", count=1, painting="vermeer_milkmaid")
     assert other.response is not None and other.response.attachments, "other users are not affected"
     await world.env.advance_time(61)
-    again = await world.alice.slash(world.channel, "muse", painting="vermeer_milkmaid")
+    again = await world.alice.slash(world.channel, "muse", count=1, painting="vermeer_milkmaid")
     assert again.response is not None and again.response.attachments
 
 
@@ -83,13 +83,13 @@ async def test_engine_crash_is_reported_without_details_and_the_next_job_runs(
         raise RuntimeError("boom in /srv/lamuse/secret_module.py line 42")
 
     engine.before_call = crash
-    bad = await world.alice.slash(world.channel, "muse", painting="vermeer_milkmaid")
+    bad = await world.alice.slash(world.channel, "muse", count=1, painting="vermeer_milkmaid")
     assert bad.response is not None and not bad.response.attachments
     job_id = world.bot.store.db.execute("SELECT id FROM jobs").fetchone()[0]
     assert f"Something went wrong (error id `{job_id}`)" in bad.response.content
     assert "boom" not in bad.response.content and "secret" not in bad.response.content
     engine.before_call = None
-    good = await world.bob.slash(world.channel, "muse", painting="vermeer_milkmaid")
+    good = await world.bob.slash(world.channel, "muse", count=1, painting="vermeer_milkmaid")
     assert good.response is not None and good.response.attachments
 
 
@@ -98,14 +98,14 @@ async def test_huge_but_allowed_upload_is_downscaled_before_inference(
 ) -> None:
     """A 24-megapixel photo (under the 40 MP limit) reaches the engine at most WORK_LONG_SIDE long."""
     seen: list[tuple[int, int]] = []
-    reinterpret = engine.reinterpret
+    reinterpret = engine.reinterpret_variations
 
     def spy(painting: Image.Image, **kwargs: Any) -> Any:
         seen.append(painting.size)
         return reinterpret(painting, **kwargs)
 
-    monkeypatch.setattr(engine, "reinterpret", spy)
-    result = await world.alice.slash(world.channel, "muse", image=("big.jpg", _jpeg(6000, 4000)))
+    monkeypatch.setattr(engine, "reinterpret_variations", spy)
+    result = await world.alice.slash(world.channel, "muse", count=1, image=("big.jpg", _jpeg(6000, 4000)))
     assert result.response is not None and result.response.attachments
     assert seen == [(WORK_LONG_SIDE, round(4000 * WORK_LONG_SIDE / 6000))]
     output = world.bot.store.output_by_message(result.response.id)
@@ -123,7 +123,7 @@ async def test_an_upload_is_stored_off_the_event_loop(world: World, monkeypatch:
         return put(kind, name, data)
 
     monkeypatch.setattr(world.bot.blobs, "put", spy)
-    result = await world.alice.slash(world.channel, "muse", image=("photo.jpg", _jpeg(320, 240)))
+    result = await world.alice.slash(world.channel, "muse", count=1, image=("photo.jpg", _jpeg(320, 240)))
     assert result.response is not None and result.response.attachments
     assert ("inputs", False) in puts
     assert ("inputs", True) not in puts

@@ -9,7 +9,7 @@ SMALL = "caillebotte_paris_street_rainy_day.jpg"  # 1200x909, annotated (person,
 
 async def test_slash_muse_with_attachment_returns_png_of_the_paintings_aspect(world: World) -> None:
     """/muse image:<painting> answers with a PNG of the same aspect (±2%) and an embed naming a swap."""
-    result = await world.alice.slash(world.channel, "muse", image=(SMALL, painting_bytes(SMALL)))
+    result = await world.alice.slash(world.channel, "muse", count=1, image=(SMALL, painting_bytes(SMALL)))
     response = result.response
     assert response is not None
     data = await response.attachments[0].read()
@@ -28,7 +28,7 @@ async def test_slash_muse_with_attachment_returns_png_of_the_paintings_aspect(wo
 
 async def test_slash_muse_painting_by_name(world: World) -> None:
     """/muse painting:<name> reinterprets that corpus painting and titles it."""
-    result = await world.alice.slash(world.channel, "muse", painting="vermeer_milkmaid", seed=7)
+    result = await world.alice.slash(world.channel, "muse", count=1, painting="vermeer_milkmaid", seed=7)
     response = result.response
     assert response is not None and response.attachments
     width, height = image_size(await response.attachments[0].read())
@@ -48,7 +48,7 @@ async def test_painting_autocomplete_is_fuzzy_and_capped(world: World) -> None:
 
 async def test_slash_muse_without_input_picks_a_corpus_painting(world: World) -> None:
     """/muse with neither image nor painting reinterprets a random corpus painting."""
-    result = await world.alice.slash(world.channel, "muse")
+    result = await world.alice.slash(world.channel, "muse", count=1)
     response = result.response
     assert response is not None and response.attachments
     assert response.embeds[0].title
@@ -56,7 +56,7 @@ async def test_slash_muse_without_input_picks_a_corpus_painting(world: World) ->
 
 async def test_unknown_painting_is_refused_clearly(world: World) -> None:
     """/muse painting:<nonsense> says it does not know that painting."""
-    result = await world.alice.slash(world.channel, "muse", painting="zzzz not a painting")
+    result = await world.alice.slash(world.channel, "muse", count=1, painting="zzzz not a painting")
     assert result.response is not None
     assert "don't know the painting" in result.response.content
 
@@ -74,11 +74,12 @@ async def test_prefix_muse_with_attachment(world: World) -> None:
 
 async def test_non_image_attachment_gets_a_clear_error_and_the_bot_keeps_answering(world: World) -> None:
     """A text file named .png is refused with words, and the next /muse still works."""
-    bad = await world.alice.slash(world.channel, "muse", image=("fake.png", b"hello, not an image" * 10))
+    upload = ("fake.png", b"hello, not an image" * 10)
+    bad = await world.alice.slash(world.channel, "muse", count=1, image=upload)
     assert bad.response is not None
     assert "not an image I can read" in bad.response.content
     assert not bad.response.attachments
-    good = await world.alice.slash(world.channel, "muse", image=(SMALL, painting_bytes(SMALL)))
+    good = await world.alice.slash(world.channel, "muse", count=1, image=(SMALL, painting_bytes(SMALL)))
     assert good.response is not None and good.response.attachments
 
 
@@ -90,7 +91,7 @@ async def test_prefix_non_image_attachment_gets_a_clear_error(world: World) -> N
 
 async def test_each_button_works(world: World, engine) -> None:  # type: ignore[no-untyped-def]
     """Another one, Upscale ×2, Show masks and Same-keep-colours each answer with a new picture."""
-    first = await world.alice.slash(world.channel, "muse", painting="vermeer_milkmaid", seed=11)
+    first = await world.alice.slash(world.channel, "muse", count=1, painting="vermeer_milkmaid", seed=11)
     assert first.response is not None
     size = image_size(await first.response.attachments[0].read())
 
@@ -118,7 +119,7 @@ async def test_buttons_work_after_a_restart(world: World) -> None:
     """The buttons' custom ids carry the output id, so they still work on a fresh bot."""
     from bot.app import create_bot
 
-    first = await world.alice.slash(world.channel, "muse", painting="vermeer_milkmaid", seed=3)
+    first = await world.alice.slash(world.channel, "muse", count=1, painting="vermeer_milkmaid", seed=3)
     assert first.response is not None
     old = world.bot
     await world.env.restart_bot(create_bot(old.settings, old.engine, gate=world.gate))
@@ -128,7 +129,7 @@ async def test_buttons_work_after_a_restart(world: World) -> None:
 
 async def test_output_is_recorded_with_trace_and_cutouts(world: World) -> None:
     """The store keeps the output's message, painting, seed, trace, cut-out ids and applied weights."""
-    result = await world.alice.slash(world.channel, "muse", painting="vermeer_milkmaid", seed=5)
+    result = await world.alice.slash(world.channel, "muse", count=1, painting="vermeer_milkmaid", seed=5)
     assert result.response is not None
     output = world.bot.store.output_by_message(result.response.id)
     assert output is not None
@@ -141,7 +142,7 @@ async def test_output_is_recorded_with_trace_and_cutouts(world: World) -> None:
 async def test_upload_is_capped_to_the_limit(world: World, tmp_path) -> None:  # type: ignore[no-untyped-def]
     """An output over the upload limit is re-encoded (WebP/JPEG) to fit; simcord does not check this."""
     world.bot.settings.upload_limit_bytes = 60_000
-    result = await world.alice.slash(world.channel, "muse", painting="vermeer_milkmaid", seed=1)
+    result = await world.alice.slash(world.channel, "muse", count=1, painting="vermeer_milkmaid", seed=1)
     assert result.response is not None
     data = await result.response.attachments[0].read()
     assert len(data) <= 60_000
@@ -150,7 +151,7 @@ async def test_upload_is_capped_to_the_limit(world: World, tmp_path) -> None:  #
 
 async def test_embed_escapes_user_text_and_mentions_nobody(world: World) -> None:
     """Credits with markdown and @everyone are escaped in the embed."""
-    result = await world.alice.slash(world.channel, "muse", painting="vermeer_milkmaid")
+    result = await world.alice.slash(world.channel, "muse", count=1, painting="vermeer_milkmaid")
     assert result.response is not None
     value = result.response.embeds[0].fields[0].value or ""
     assert "\\*Doe\\*" in value
@@ -168,7 +169,7 @@ async def test_command_descriptions_are_localized_in_french(world: World) -> Non
 
 async def test_progress_is_shown_while_working(world: World) -> None:
     """The deferred reply is edited with the queue position and each stage before the picture."""
-    await world.alice.slash(world.channel, "muse", painting="vermeer_milkmaid")
+    await world.alice.slash(world.channel, "muse", count=1, painting="vermeer_milkmaid")
     edits = [
         r.json.get("content")
         for r in world.env.http_requests
@@ -181,7 +182,7 @@ async def test_progress_is_shown_while_working(world: World) -> None:
 
 async def test_a_bug_in_a_button_gets_the_error_id_reply(world: World, monkeypatch) -> None:  # type: ignore[no-untyped-def]
     """An exception in a button's work goes to the error cog: the user sees the error-id message."""
-    first = await world.alice.slash(world.channel, "muse", painting="vermeer_milkmaid")
+    first = await world.alice.slash(world.channel, "muse", count=1, painting="vermeer_milkmaid")
     assert first.response is not None
     muse = world.bot.get_cog("Muse")
 
@@ -195,7 +196,7 @@ async def test_a_bug_in_a_button_gets_the_error_id_reply(world: World, monkeypat
 
 async def test_a_button_without_the_muse_cog_answers(world: World, monkeypatch) -> None:  # type: ignore[no-untyped-def]
     """While the Muse cog is missing (reloading), a click gets an ephemeral answer, not silence."""
-    first = await world.alice.slash(world.channel, "muse", painting="vermeer_milkmaid")
+    first = await world.alice.slash(world.channel, "muse", count=1, painting="vermeer_milkmaid")
     assert first.response is not None
     real_get_cog = world.bot.get_cog
     monkeypatch.setattr(world.bot, "get_cog", lambda name: None if name == "Muse" else real_get_cog(name))
@@ -206,7 +207,7 @@ async def test_a_button_without_the_muse_cog_answers(world: World, monkeypatch) 
 async def test_a_request_while_shutting_down_gets_words_not_an_empty_reply(world: World) -> None:
     """JobCancelled from a closing queue has no specific message: the generic failed text is shown."""
     await world.bot.jobs.close()  # close() has begun: submit refuses with JobCancelled
-    result = await world.alice.slash(world.channel, "muse", painting="vermeer_milkmaid")
+    result = await world.alice.slash(world.channel, "muse", count=1, painting="vermeer_milkmaid")
     assert result.response is not None and "error id" in (result.response.content or "")
 
 

@@ -30,7 +30,7 @@ async def test_fifty_concurrent_muse_from_ten_users(world: World, engine: FakeEn
         for index, user in enumerate(users):
             name = BIG[(round_ + index) % len(BIG)]
             results.append(
-                (user, await user.slash(world.channel, "muse", image=(name, painting_bytes(name))))
+                (user, await user.slash(world.channel, "muse", count=1, image=(name, painting_bytes(name))))
             )
     queue = world.bot.jobs
     assert queue.pending == world.bot.settings.max_pending
@@ -77,7 +77,7 @@ async def test_fifty_concurrent_muse_from_ten_users(world: World, engine: FakeEn
 async def test_restart_mid_job_resumes_it(world: World, engine: FakeEngine) -> None:
     """Killing the bot while a job runs and starting again finishes the job in the channel."""
     world.gate.hold()
-    first = await world.alice.slash(world.channel, "muse", painting="vermeer_milkmaid", seed=9)
+    first = await world.alice.slash(world.channel, "muse", count=1, painting="vermeer_milkmaid", seed=9)
     assert first.response is not None and not first.response.attachments
     row = world.bot.store.unfinished_jobs()[0]
     assert row["status"] == "running"
@@ -101,7 +101,7 @@ async def test_restart_reports_a_job_out_of_tries(tmp_path, engine: FakeEngine, 
         channel = guild.create_text_channel("art")
         alice = guild.add_member(env.create_user("alice"))
         gate.hold()
-        await alice.slash(channel, "muse", painting="vermeer_milkmaid")
+        await alice.slash(channel, "muse", count=1, painting="vermeer_milkmaid")
         await env.restart_bot(create_bot(settings, engine))
         assert "could not finish it" in channel.last_message.content
         assert engine.calls == []
@@ -154,7 +154,7 @@ def _mentions_of_post(env: Any, needle: str) -> list[dict[str, Any]]:
 async def test_the_resumed_message_pings_only_its_requester(world: World, engine: FakeEngine) -> None:
     """Pings are off bot-wide, but the "finished after a restart" post must notify the one who asked."""
     world.gate.hold()
-    await world.alice.slash(world.channel, "muse", painting="vermeer_milkmaid", seed=9)
+    await world.alice.slash(world.channel, "muse", count=1, painting="vermeer_milkmaid", seed=9)
     new_gate = Gate()
     new_gate.env = world.env
     await world.env.restart_bot(create_bot(world.bot.settings, engine, gate=new_gate))
@@ -179,7 +179,7 @@ async def test_the_interrupted_message_pings_only_its_requester(
         channel = guild.create_text_channel("art")
         alice = guild.add_member(env.create_user("alice"))
         gate.hold()
-        await alice.slash(channel, "muse", painting="vermeer_milkmaid")
+        await alice.slash(channel, "muse", count=1, painting="vermeer_milkmaid")
         await env.restart_bot(create_bot(settings, engine))
         assert "could not finish it" in channel.last_message.content
         mentions = _mentions_of_post(env, "could not finish it")

@@ -43,7 +43,7 @@ async def test_real_engine_muse_with_an_attached_painting(tmp_path: Path) -> Non
         guild = env.create_guild()
         channel = guild.create_text_channel("art")
         alice = guild.add_member(env.create_user("alice"))
-        result = await alice.slash(channel, "muse", image=(SMALL, painting_bytes(SMALL)), seed=1)
+        result = await alice.slash(channel, "muse", count=1, image=(SMALL, painting_bytes(SMALL)), seed=1)
         response = result.response
         assert response is not None and response.attachments, response.content if response else None
         data = await response.attachments[0].read()

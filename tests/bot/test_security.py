@@ -111,7 +111,7 @@ async def test_token_absent_from_job_failure_logs_and_replies(
         raise RuntimeError(f"engine failed with settings {world.bot.settings!r}")
 
     engine.before_call = crash
-    result = await world.alice.slash(world.channel, "muse", painting="vermeer_milkmaid")
+    result = await world.alice.slash(world.channel, "muse", count=1, painting="vermeer_milkmaid")
     assert result.response is not None and "Something went wrong" in result.response.content
     assert "engine failed" in caplog.text  # the failure is logged...
     assert TOKEN not in caplog.text  # ...without the secret
@@ -120,11 +120,11 @@ async def test_token_absent_from_job_failure_logs_and_replies(
 
 async def test_user_text_is_escaped_and_mentions_nobody(world: World) -> None:
     """Painting names, file names and credits with @everyone/markdown are escaped; no message may ping."""
-    await world.alice.slash(world.channel, "muse", painting=HOSTILE)
+    await world.alice.slash(world.channel, "muse", count=1, painting=HOSTILE)
     await world.bob.send(world.channel, f"!muse {HOSTILE}")
     shown = world.channel.last_message.content
     assert "@\u200beveryone" in shown and "\\*\\*bold\\*\\*" in shown and "@\u200bhere" in shown
-    made = await world.alice.slash(world.channel, "muse", image=(f"{HOSTILE}.png", _png()))
+    made = await world.alice.slash(world.channel, "muse", count=1, image=(f"{HOSTILE}.png", _png()))
     assert made.response is not None and made.response.attachments
     embed = made.response.embeds[0]
     assert "@everyone" not in (embed.title or "") + (embed.fields[0].value or "").replace("@\u200b", "")
@@ -144,7 +144,7 @@ async def test_pings_are_off_in_one_place_the_bot(world: World) -> None:
     """The bot-wide allowed_mentions is the one source of "no pings"; a leaderboard (no job) obeys it too."""
     assert world.bot.allowed_mentions is not None
     assert world.bot.allowed_mentions.to_dict() == {"parse": []}
-    made = await world.alice.slash(world.channel, "muse", painting="vermeer_milkmaid")
+    made = await world.alice.slash(world.channel, "muse", count=1, painting="vermeer_milkmaid")
     assert made.response is not None
     await world.bob.react(made.response, "⭐")
     before = len(world.env.http_requests)
@@ -162,16 +162,16 @@ async def test_finished_failed_and_refused_jobs_leave_no_temp_files(
     scratch = tmp_path / "scratch-tmp"
     scratch.mkdir()
     monkeypatch.setattr(tempfile, "tempdir", str(scratch))
-    ok = await world.alice.slash(world.channel, "muse", image=("ok.png", _png()))
+    ok = await world.alice.slash(world.channel, "muse", count=1, image=("ok.png", _png()))
     assert ok.response is not None and ok.response.attachments
 
     def crash() -> None:
         raise RuntimeError("boom")
 
     engine.before_call = crash
-    await world.bob.slash(world.channel, "muse", image=("fails.png", _png()))
+    await world.bob.slash(world.channel, "muse", count=1, image=("fails.png", _png()))
     engine.before_call = None
-    await world.alice.slash(world.channel, "muse", image=("bad.png", b"not an image"))
+    await world.alice.slash(world.channel, "muse", count=1, image=("bad.png", b"not an image"))
     assert list(scratch.iterdir()) == []
     data_dir = world.bot.settings.data_dir
     assert [p for p in data_dir.rglob("*") if p.name.startswith(".") or p.suffix == ".part"] == []

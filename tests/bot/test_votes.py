@@ -14,7 +14,7 @@ from tests.bot.conftest import World
 
 
 async def make_output(world: World, painting: str = "vermeer_milkmaid") -> object:
-    result = await world.alice.slash(world.channel, "muse", painting=painting)
+    result = await world.alice.slash(world.channel, "muse", count=1, painting=painting)
     assert result.response is not None
     return result.response
 
@@ -93,7 +93,7 @@ async def test_votes_steer_the_next_proposals(world: World) -> None:
     for voter in voters:
         await voter.react(response, "⭐")
     voted = world.bot.store.output_by_message(response.id)  # type: ignore[attr-defined]
-    again = await world.alice.slash(world.channel, "muse", painting="vermeer_milkmaid")
+    again = await world.alice.slash(world.channel, "muse", count=1, painting="vermeer_milkmaid")
     output = world.bot.store.output_by_message(again.response.id)
     weights = output["trace"]["weights"]["cutout"]
     assert all(weights[c] > 1.0 for c in voted["cutout_ids"])
