@@ -36,6 +36,13 @@ def _non_negative(value: str) -> int:
     return number
 
 
+def _positive(value: str) -> int:
+    number = int(value)
+    if number < 1:
+        raise argparse.ArgumentTypeError("must be 1 or more")
+    return number
+
+
 def _long_side(value: str) -> int:
     number = int(value)
     if not 64 <= number <= 8192:
@@ -92,7 +99,7 @@ def build_parser() -> argparse.ArgumentParser:
     bench = commands.add_parser("bench", help="time every stage (models loaded once); prints JSON")
     bench.add_argument("--data", type=Path, default=None, help="demo data folder (default ../shared/data)")
     bench.add_argument("--library", type=Path, default=None, help="a built library (default: from --data)")
-    bench.add_argument("--runs", type=int, default=5, help="warm runs per stage (median and p90)")
+    bench.add_argument("--runs", type=_positive, default=5, help="warm runs per stage (median and p90)")
     bench.add_argument("--device", default="auto")
     return parser
 
@@ -145,6 +152,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     except LamuseError as exc:
         print(f"error: {exc}", file=sys.stderr)  # noqa: T201
         return 2
+    except OSError as exc:  # a full disk, a file where a folder is expected, a read-only folder
+        where = f"{exc.filename}: " if exc.filename else ""
+        print(f"error: {where}{exc.strerror or exc}", file=sys.stderr)  # noqa: T201
+        return 2
+    except MemoryError:
+        print("error: out of memory", file=sys.stderr)  # noqa: T201
+        return 2
     except KeyboardInterrupt:
         return 130
     except BrokenPipeError:
@@ -183,7 +197,7 @@ def _print_summary(summary: AddSummary, library_dir: Path) -> None:
 
 
 def _reinterpret(args: argparse.Namespace) -> int:
-    from lamuse.io import load_image, save_png_atomic
+    from lamuse.io import load_image, save_png_atomic, write_atomic
     from lamuse.pipeline import load_pipeline
 
     if args.variations < 1:
@@ -239,7 +253,8 @@ def _reinterpret(args: argparse.Namespace) -> int:
         )
         stem = args.out / f"{args.painting.stem}-{k}"
         save_png_atomic(result.image, stem.with_suffix(".png"))
-        stem.with_suffix(".json").write_text(json.dumps(result.trace, indent=2, ensure_ascii=False) + "\n")
+        trace = json.dumps(result.trace, indent=2, ensure_ascii=False) + "\n"
+        write_atomic(stem.with_suffix(".json"), trace.encode())
         print(f"{stem.with_suffix('.png')}: {result.explanation}")  # noqa: T201
     return 0
 

@@ -162,14 +162,18 @@ def read_regular_file(path: Path, max_bytes: int) -> bytes:
         raise FileRefused(f"{path} is a folder, not a file", reason="folder") from exc
     except OSError as exc:
         raise FileRefused(f"{path} cannot be read ({exc.strerror or exc})", reason="unreadable") from exc
-    with os.fdopen(fd, "rb") as handle:
-        info = os.fstat(handle.fileno())
+    try:
+        info = os.fstat(fd)
         if stat.S_ISDIR(info.st_mode):
             raise FileRefused(f"{path} is a folder, not a file", reason="folder")
         if not stat.S_ISREG(info.st_mode):
             raise FileRefused(f"{path} is not a regular file (a FIFO, device or socket)", reason="not_a_file")
         if info.st_size > max_bytes:
             raise FileRefused(_size_text(info.st_size, max_bytes), reason="too_large", limit_bytes=max_bytes)
+    except FileRefused:
+        os.close(fd)
+        raise
+    with os.fdopen(fd, "rb") as handle:
         try:
             content = handle.read(max_bytes + 1)
         except OSError as exc:
@@ -298,7 +302,9 @@ def exif_orientation(image: Image.Image) -> int | None:
     """The EXIF Orientation when it is an int 1-8; anything else (text, rational, tuple, out of range,
     damaged EXIF) is ignored, never raised."""
     try:
-        value = image.getexif().get(_ORIENTATION_TAG)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # Pillow warns about odd tags; they are ignored here anyway
+            value = image.getexif().get(_ORIENTATION_TAG)
     except (*_DECODE_ERRORS, RuntimeError):
         return None
     if isinstance(value, int) and not isinstance(value, bool) and 1 <= value <= 8:

@@ -305,7 +305,7 @@ _KINDS: list[Hostile] = [
         "a WebP within its quarter of the pixel limit",
     ),
     # EXIF orientation of every odd type.
-    Hostile("exif_orientation_text", "x.jpg", lambda: _raw_orientation_jpeg(2, 2, b"6\0"), None, "ASCII '6'"),
+    Hostile("exif_orientation_text", "x.jpg", lambda: _raw_orientation_jpeg(2, 4, b"six\0"), None, "ASCII"),
     Hostile(
         "exif_orientation_rational",
         "x.jpg",
@@ -319,6 +319,13 @@ _KINDS: list[Hostile] = [
         lambda: _raw_orientation_jpeg(3, 2, struct.pack("<HH", 6, 6)),
         None,
         "two SHORTs",
+    ),
+    Hostile(
+        "exif_orientation_rational_zero",
+        "x.jpg",
+        lambda: _raw_orientation_jpeg(5, 1, struct.pack("<II", 1, 0)),
+        None,
+        "RATIONAL 1/0",
     ),
     Hostile("exif_orientation_9", "x.jpg", lambda: _exif_jpeg(9), None, "out of range"),
     Hostile("exif_orientation_0", "x.jpg", lambda: _exif_jpeg(0), None, "out of range"),
