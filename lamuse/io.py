@@ -63,7 +63,7 @@ _TRANSPOSE: dict[int, Image.Transpose] = {
     7: Image.Transpose.TRANSVERSE,
     8: Image.Transpose.ROTATE_90,
 }
-_RESIZABLE_MODES = frozenset({"L", "LA", "RGB", "RGBA", "CMYK", "I", "F", "I;16", "La", "RGBa"})
+_RESIZABLE_MODES = frozenset({"L", "LA", "RGB", "RGBA", "CMYK", "I", "F", "La", "RGBa"})
 
 
 @dataclass(frozen=True)
@@ -135,11 +135,15 @@ def load_image(
     except (*_DECODE_ERRORS, Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
         raise ImageError("the image data is truncated or corrupt", reason="truncated") from exc
 
+    if opened.mode != "RGB":
+        notes.append(f"converted_from_{opened.mode.replace(';', '_')}")
     frame: Image.Image = opened
     if max_side is not None and max(frame.size) > max_side:
-        frame = _shrink(_resizable(frame), max_side)
+        frame = _box_reduce(frame, max_side)
         notes.append("downscaled")
-    image = _normalise_mode(frame, keep_alpha=keep_alpha, notes=notes)
+    image = _normalise_mode(frame, keep_alpha=keep_alpha)
+    if max_side is not None:
+        image = fit_long_side(image, max_side)  # after flattening: RGB resizes without a premultiplied copy
     if orientation in _TRANSPOSE:
         image = image.transpose(_TRANSPOSE[orientation])
         notes.append("exif_rotated")
@@ -330,27 +334,30 @@ def _resizable(image: Image.Image) -> Image.Image:
     return image.convert("L" if image.mode == "1" else "RGB")
 
 
-def _shrink(image: Image.Image, long_side: int) -> Image.Image:
-    """Fit to ``long_side``, first by an integer box reduction done a strip at a time: a whole-frame
-    reduce or resize of RGBA would first copy the frame premultiplied."""
+def _box_reduce(image: Image.Image, long_side: int) -> Image.Image:
+    """Reduce by the largest integer factor that keeps the long side at least ``long_side``, a strip at a
+    time, each strip brought to a resizable mode on its own: a whole-frame conversion (palette to RGBA)
+    or a whole-frame reduce of RGBA (premultiplied first) would copy the full frame."""
     factor = max(image.size) // long_side
-    if factor < 2 or image.mode == "I;16":
-        return fit_long_side(image, long_side)
+    if factor < 2:
+        return _resizable(image)
     width, height = image.size
-    reduced = Image.new(image.mode, (-(-width // factor), -(-height // factor)))
     rows = factor * max(1, _STRIP_PIXELS // max(1, width * factor))
+    reduced: Image.Image | None = None
     for top in range(0, height, rows):
-        strip = image.crop((0, top, width, min(height, top + rows))).reduce(factor)
-        reduced.paste(strip, (0, top // factor))
-    return fit_long_side(reduced, long_side)
+        part = _resizable(image.crop((0, top, width, min(height, top + rows)))).reduce(factor)
+        if reduced is None:
+            reduced = Image.new(part.mode, (-(-width // factor), -(-height // factor)))
+        reduced.paste(part, (0, top // factor))
+    assert reduced is not None  # height >= MIN_SIDE: at least one strip
+    return reduced
 
 
-def _normalise_mode(image: Image.Image, *, keep_alpha: bool, notes: list[str]) -> Image.Image:
+def _normalise_mode(image: Image.Image, *, keep_alpha: bool) -> Image.Image:
     """Bring any Pillow mode to RGB (or RGBA with real transparency), scaling high bit depths properly."""
     mode = image.mode
     if mode == "RGB":
         return image
-    notes.append(f"converted_from_{mode.replace(';', '_')}")
     if mode.startswith("I;16") or mode in ("I", "F"):
         return _high_depth_to_grey(image).convert("RGB")
     has_alpha = mode in ("RGBA", "LA", "PA", "La", "RGBa") or (mode == "P" and "transparency" in image.info)
