@@ -436,7 +436,7 @@ def encode_png(image: Image.Image) -> bytes:
     return buffer.getvalue()
 
 
-def write_atomic(path: Path, content: bytes | Callable[[BinaryIO], None]) -> None:
+def write_atomic(path: Path, content: bytes | Callable[[BinaryIO], object]) -> None:
     """Write ``content`` (bytes, or a callback writing to the open file) via a temp file in the same
     folder, flushed to disk and renamed over ``path``: a crash or a full disk never leaves half a file."""
     path.parent.mkdir(parents=True, exist_ok=True)

@@ -10,6 +10,7 @@ import signal
 import subprocess
 import sys
 import zipfile
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -228,7 +229,9 @@ def test_every_refused_hostile_file_is_one_error_line(
     assert not (tmp_path / "out").exists()
 
 
-def _cli_in_child(*argv: str, timeout: float = 120, **kwargs: object) -> subprocess.CompletedProcess[str]:
+def _cli_in_child(
+    *argv: str, timeout: float = 120, preexec_fn: Callable[[], None] | None = None
+) -> subprocess.CompletedProcess[str]:
     """The CLI in its own process, so a hang is a failed test and a killed child, not a stuck suite."""
     code = "import sys; from lamuse.cli import main; sys.exit(main(sys.argv[1:]))"
     return subprocess.run(
@@ -238,7 +241,7 @@ def _cli_in_child(*argv: str, timeout: float = 120, **kwargs: object) -> subproc
         timeout=timeout,
         cwd=Path(__file__).resolve().parents[1],
         check=False,
-        **kwargs,  # type: ignore[call-overload]
+        preexec_fn=preexec_fn,
     )
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import subprocess
 import zipfile
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -100,7 +101,7 @@ def test_pixel_limit() -> None:
     assert caught.value.reason == "too_many_pixels"
 
 
-def test_wrong_extension_is_ignored(tmp_path) -> None:
+def test_wrong_extension_is_ignored(tmp_path: Path) -> None:
     """A PNG saved as .jpg decodes as PNG: the content decides, not the name."""
     path = tmp_path / "photo.jpg"
     path.write_bytes(_encode(_gradient(), "PNG"))
@@ -246,7 +247,7 @@ def test_the_gauntlet_holds_every_file_the_issue_names() -> None:
     assert Image.open(io.BytesIO(hostile_bytes("png16_6240"))).size == (6240, 6240)
 
 
-def test_eps_named_png_never_runs_ghostscript(tmp_path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_eps_named_png_never_runs_ghostscript(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """With a `gs` on PATH, Pillow's EPS plugin runs it; the loader refuses the file without doing so."""
     from PIL import EpsImagePlugin
 
@@ -272,7 +273,7 @@ def test_eps_named_png_never_runs_ghostscript(tmp_path, monkeypatch: pytest.Monk
     assert not calls.exists()
 
 
-def _finishes(action, seconds: float = 20.0) -> None:
+def _finishes(action: Callable[[], None], seconds: float = 20.0) -> None:
     """Run ``action`` in a thread and fail (instead of hanging the suite) if it does not return."""
     import threading
 
@@ -292,7 +293,7 @@ def _finishes(action, seconds: float = 20.0) -> None:
         raise errors[0]
 
 
-def test_fifo_and_devices_are_refused_before_reading(tmp_path) -> None:
+def test_fifo_and_devices_are_refused_before_reading(tmp_path: Path) -> None:
     """A FIFO (which would block forever) and /dev/zero (which never ends) are refused unread."""
     import os
 
@@ -317,7 +318,7 @@ def test_fifo_and_devices_are_refused_before_reading(tmp_path) -> None:
     assert refused.value.reason == "not_a_file"
 
 
-def test_regular_file_limit_is_checked_before_reading(tmp_path) -> None:
+def test_regular_file_limit_is_checked_before_reading(tmp_path: Path) -> None:
     big = tmp_path / "big.bin"
     big.write_bytes(b"x" * 101)
     with pytest.raises(FileRefused) as refused:
@@ -377,7 +378,7 @@ def test_decode_once_png_round_trip() -> None:
 
 def test_image_errors_carry_their_limit() -> None:
     """Adapters word refusals from the error itself, not from the loader's constants."""
-    cases = {
+    cases: dict[str, tuple[Callable[[], object], str, float]] = {
         "too_large": (lambda: load_image(b"x" * 11, max_bytes=10), "limit_bytes", 10),
         "too_many_pixels": (
             lambda: load_image(hostile_bytes("png_declares_10gpx")),
@@ -397,7 +398,7 @@ def test_image_errors_carry_their_limit() -> None:
     assert caught.value.limit_pixels == BOT_PIXELS // 4
 
 
-def test_write_atomic_bytes_callback_and_failure(tmp_path) -> None:
+def test_write_atomic_bytes_callback_and_failure(tmp_path: Path) -> None:
     """Bytes or a writer callback land whole; a failing writer leaves the old file and no temp file."""
     target = tmp_path / "sub" / "out.bin"
     write_atomic(target, b"first")
@@ -415,7 +416,7 @@ def test_write_atomic_bytes_callback_and_failure(tmp_path) -> None:
     assert load_image(tmp_path / "g.png").image.size == (64, 48)
 
 
-def test_one_suffix_list_for_every_allowed_format(tmp_path) -> None:
+def test_one_suffix_list_for_every_allowed_format(tmp_path: Path) -> None:
     """Listing a folder offers every allowed format's usual names, GIF included, and nothing else."""
     assert {".jpg", ".jpeg", ".png", ".webp", ".gif", ".bmp", ".tif", ".tiff"} == IMAGE_SUFFIXES
     for name in ("a.GIF", "b.jpg", "c.txt", "d.eps"):
