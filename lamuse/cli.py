@@ -43,6 +43,14 @@ def _positive(value: str) -> int:
     return number
 
 
+def _file_path(value: str) -> Path:
+    """A path that, if it exists, is a regular file: a FIFO or device would block or never end."""
+    path = Path(value)
+    if path.exists() and not path.is_file():
+        raise argparse.ArgumentTypeError(f"{value} is not a regular file")
+    return path
+
+
 def _long_side(value: str) -> int:
     number = int(value)
     if not 64 <= number <= 8192:
@@ -70,7 +78,9 @@ def build_parser() -> argparse.ArgumentParser:
     add.add_argument("dir", type=Path)
     add.add_argument("--library", type=Path, default=default_library_dir())
     add.add_argument("--annotations", type=Path, action="append", help="COCO instance JSON for the photos")
-    add.add_argument("--classes", type=Path, help='JSON {"photo.jpg": "dog"} for photos without annotations')
+    add.add_argument(
+        "--classes", type=_file_path, help='JSON {"photo.jpg": "dog"} for photos without annotations'
+    )
     add.add_argument("--no-progress", action="store_true")
     show = library_commands.add_parser("show", help="count the library's cut-outs per class")
     show.add_argument("--library", type=Path, default=default_library_dir())
@@ -119,7 +129,7 @@ def _add_pipeline_options(parser: argparse.ArgumentParser, library: Path) -> Non
     parser.add_argument("--upscale", type=int, choices=(1, 2, 4), default=1)
     parser.add_argument("--stylizer", default="auto", help='stylizer name, or "none" for the bare collage')
     parser.add_argument("--upscaler", default="auto")
-    parser.add_argument("--maskrcnn-weights", type=Path, help="local Mask R-CNN state dict")
+    parser.add_argument("--maskrcnn-weights", type=_file_path, help="local Mask R-CNN state dict")
     parser.add_argument("--maskrcnn-version", choices=("v1", "v2"), default="v2")
     parser.add_argument("--score-threshold", type=_chaos, default=0.5, help="Mask R-CNN detection score")
     parser.add_argument("--device", default="auto")

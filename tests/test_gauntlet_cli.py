@@ -368,3 +368,18 @@ def test_bad_annotations_are_one_error_line_naming_the_problem(
     assert _run(SEURAT, tmp_path / "out", annotated_library, "--annotations", str(path)) == 2
     line = _one_error_line(capsys)
     assert words in line, line
+
+
+@pytest.mark.parametrize("option", ["--classes", "--maskrcnn-weights"])
+def test_fifo_as_a_side_file_is_refused_by_the_parser(option: str, tmp_path: Path) -> None:
+    """The other files the CLI reads (class sidecar, weights) are refused when not regular files."""
+    fifo = tmp_path / "side.json"
+    os.mkfifo(fifo)
+    if option == "--classes":
+        argv = ["library", "add", str(tmp_path), "--library", str(tmp_path / "lib"), option, str(fifo)]
+    else:
+        argv = ["reinterpret", str(SEURAT), "--out", str(tmp_path / "o"), option, str(fifo)]
+    result = _cli_in_child(*argv, timeout=60)
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    errors = [line for line in result.stderr.splitlines() if "error:" in line]
+    assert len(errors) == 1 and "is not a regular file" in errors[0], result.stderr
