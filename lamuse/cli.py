@@ -162,19 +162,19 @@ def main(argv: Sequence[str] | None = None) -> int:
     except LamuseError as exc:
         print(f"error: {exc}", file=sys.stderr)  # noqa: T201
         return 2
-    except OSError as exc:  # a full disk, a file where a folder is expected, a read-only folder
-        where = f"{exc.filename}: " if exc.filename else ""
-        print(f"error: {where}{exc.strerror or exc}", file=sys.stderr)  # noqa: T201
-        return 2
-    except MemoryError:
-        print("error: out of memory", file=sys.stderr)  # noqa: T201
-        return 2
     except KeyboardInterrupt:
         return 130
     except BrokenPipeError:
         # The reader (e.g. `| head`) left: stop quietly, and keep Python's exit flush from failing too.
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 0
+    except OSError as exc:  # (after BrokenPipeError) a full disk, a file where a folder should be
+        where = f"{exc.filename}: " if exc.filename else ""
+        print(f"error: {where}{exc.strerror or exc}", file=sys.stderr)  # noqa: T201
+        return 2
+    except MemoryError:
+        print("error: out of memory", file=sys.stderr)  # noqa: T201
+        return 2
     parser.error(f"unknown command {args.command}")
     return 2
 
