@@ -18,6 +18,7 @@ from PIL import Image
 
 if TYPE_CHECKING:
     from bot.settings import Settings
+    from lamuse.io import LoadedImage
     from lamuse.types import Reinterpretation, ReinterpretOptions, StageCallback
 
 log = logging.getLogger(__name__)
@@ -77,19 +78,21 @@ WORK_LONG_SIDE = 2048
 def decode_image(
     data: bytes | Path, *, max_pixels: int = MAX_INPUT_PIXELS, max_bytes: int = MAX_INPUT_BYTES
 ) -> Image.Image:
-    """Decode with the library's guarded loader (bomb, truncation and size checks), flattened to RGB."""
-    return decode_with_notes(data, max_pixels=max_pixels, max_bytes=max_bytes)[0]
+    """Decode with the library's guarded loader (format allow-list, bomb, cost and size checks), to RGB."""
+    return decode_for_work(data, max_pixels=max_pixels, max_bytes=max_bytes, max_side=None).image
 
 
-def decode_with_notes(
-    data: bytes | Path, *, max_pixels: int = MAX_INPUT_PIXELS, max_bytes: int = MAX_INPUT_BYTES
-) -> tuple[Image.Image, list[str]]:
-    """Like ``decode_image``, plus the loader's notes ("animated_first_frame", "exif_rotated", ...)."""
+def decode_for_work(
+    data: bytes | Path,
+    *,
+    max_pixels: int = MAX_INPUT_PIXELS,
+    max_bytes: int = MAX_INPUT_BYTES,
+    max_side: int | None = WORK_LONG_SIDE,
+) -> LoadedImage:
+    """One guarded decode straight to the work size; ``.to_png()`` is what the bot keeps of an upload."""
     from lamuse.io import load_image
 
-    loaded = load_image(data, max_pixels=max_pixels, max_bytes=max_bytes)
-    image = loaded.image.convert("RGB") if loaded.image.mode != "RGB" else loaded.image
-    return image, list(loaded.notes)
+    return load_image(data, max_pixels=max_pixels, max_bytes=max_bytes, max_side=max_side)
 
 
 def fit_for_work(image: Image.Image, long_side: int = WORK_LONG_SIDE) -> Image.Image:

@@ -65,6 +65,16 @@ MESSAGES: dict[str, dict[str, str]] = {
         "Crop it closer to a painting's shape.",
         "fr": "🖼️ Cette image est trop longue et fine (plus de {max_aspect}:1). Recadre-la comme un tableau.",
     },
+    "image.too_complex": {
+        "en": "🖼️ That image would cost too much to decode (over {limit_scans} progressive scans, or too "
+        "large for its format). Re-save it as an ordinary PNG or JPEG.",
+        "fr": "🖼️ Cette image coûterait trop cher à décoder (plus de {limit_scans} passes progressives, ou "
+        "trop grande pour son format). Réenregistre-la en PNG ou JPEG ordinaire.",
+    },
+    "image.not_a_file": {
+        "en": "🖼️ That is not a file I can read. Attach the image itself as a PNG, JPEG or WebP.",
+        "fr": "🖼️ Ce n'est pas un fichier que je sais lire. Joins l'image elle-même en PNG, JPEG ou WebP.",
+    },
     "link_not_fetched": {
         "en": "🔗 I don't open links. Attach the image file to `/muse` (the image option) "
         "or to `!muse` instead.",

@@ -8,7 +8,6 @@ builds typed jobs, submits them, records delivered outputs and re-attaches unfin
 from __future__ import annotations
 
 import asyncio
-import io
 import logging
 import random
 import re
@@ -21,7 +20,7 @@ from typing import Literal
 from bot import steering
 from bot.blobs import Blobs
 from bot.corpus import Corpus
-from bot.engine import WORK_LONG_SIDE, decode_with_notes, fit_for_work
+from bot.engine import WORK_LONG_SIDE, decode_for_work
 from bot.errors import ConflictingOptions, EmptyCorpus, LinkNotFetched, OutputExpired, UnknownPainting
 from bot.jobs import Admission, Job, JobListener, JobQueue, new_id
 from bot.params import (
@@ -243,15 +242,11 @@ class MuseService:
         return StoredInput(path=str(path), name=safe_stem(filename), notes=tuple(notes))
 
     def _normalise(self, data: bytes) -> tuple[bytes, list[str]]:
-        """Decode untrusted bytes once and re-encode them as a work-size PNG (what jobs read later)."""
-        image, notes = decode_with_notes(data)
-        working = fit_for_work(image, self.work_long_side)
-        buffer = io.BytesIO()
-        working.save(buffer, "PNG", compress_level=1)
-        if working is not image:
-            working.close()
-        image.close()
-        return buffer.getvalue(), notes
+        """Decode untrusted bytes once, straight to the work size, as the PNG that jobs read later."""
+        loaded = decode_for_work(data, max_side=self.work_long_side)
+        png = loaded.to_png()
+        loaded.image.close()
+        return png, list(loaded.notes)
 
     def admit(self, origin: Origin) -> Admission:
         """Hold the requester's place (quota, guild cap, global cap) while the request is validated."""

@@ -9,7 +9,6 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
-from bot.engine import MAX_INPUT_BYTES, MAX_INPUT_PIXELS
 from bot.errors import (
     Busy,
     ConflictingOptions,
@@ -22,23 +21,24 @@ from bot.errors import (
 )
 from bot.i18n import MESSAGES, language_of, t
 from lamuse.errors import ImageError
-from lamuse.io import MAX_ASPECT, MIN_SIDE
 
 log = logging.getLogger(__name__)
 
 
 def image_error_text(error: ImageError, language: str) -> str:
-    """One specific message per loader reason; never the exception text (it may name paths)."""
+    """One specific message per loader reason, worded with the limit the error carries; never the
+    exception text (it may name paths)."""
     key = f"image.{error.reason}"
     if key not in MESSAGES:
         return t("not_image", language, reason=error.reason.replace("_", " "))
     return t(
         key,
         language,
-        limit_mb=MAX_INPUT_BYTES >> 20,
-        limit_mp=MAX_INPUT_PIXELS // 1_000_000,
-        min_side=MIN_SIDE,
-        max_aspect=round(MAX_ASPECT),
+        limit_mb=(error.limit_bytes or 0) >> 20,
+        limit_mp=(error.limit_pixels or 0) // 1_000_000,
+        min_side=error.min_side or 0,
+        max_aspect=round(error.max_aspect or 0),
+        limit_scans=error.limit_scans or 0,
     )
 
 

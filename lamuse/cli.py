@@ -36,6 +36,21 @@ def _non_negative(value: str) -> int:
     return number
 
 
+def _positive(value: str) -> int:
+    number = int(value)
+    if number < 1:
+        raise argparse.ArgumentTypeError("must be 1 or more")
+    return number
+
+
+def _file_path(value: str) -> Path:
+    """A path that, if it exists, is a regular file: a FIFO or device would block or never end."""
+    path = Path(value)
+    if path.exists() and not path.is_file():
+        raise argparse.ArgumentTypeError(f"{value} is not a regular file")
+    return path
+
+
 def _long_side(value: str) -> int:
     number = int(value)
     if not 64 <= number <= 8192:
@@ -63,7 +78,9 @@ def build_parser() -> argparse.ArgumentParser:
     add.add_argument("dir", type=Path)
     add.add_argument("--library", type=Path, default=default_library_dir())
     add.add_argument("--annotations", type=Path, action="append", help="COCO instance JSON for the photos")
-    add.add_argument("--classes", type=Path, help='JSON {"photo.jpg": "dog"} for photos without annotations')
+    add.add_argument(
+        "--classes", type=_file_path, help='JSON {"photo.jpg": "dog"} for photos without annotations'
+    )
     add.add_argument("--no-progress", action="store_true")
     show = library_commands.add_parser("show", help="count the library's cut-outs per class")
     show.add_argument("--library", type=Path, default=default_library_dir())
@@ -92,7 +109,7 @@ def build_parser() -> argparse.ArgumentParser:
     bench = commands.add_parser("bench", help="time every stage (models loaded once); prints JSON")
     bench.add_argument("--data", type=Path, default=None, help="demo data folder (default ../shared/data)")
     bench.add_argument("--library", type=Path, default=None, help="a built library (default: from --data)")
-    bench.add_argument("--runs", type=int, default=5, help="warm runs per stage (median and p90)")
+    bench.add_argument("--runs", type=_positive, default=5, help="warm runs per stage (median and p90)")
     bench.add_argument("--device", default="auto")
     return parser
 
@@ -112,7 +129,7 @@ def _add_pipeline_options(parser: argparse.ArgumentParser, library: Path) -> Non
     parser.add_argument("--upscale", type=int, choices=(1, 2, 4), default=1)
     parser.add_argument("--stylizer", default="auto", help='stylizer name, or "none" for the bare collage')
     parser.add_argument("--upscaler", default="auto")
-    parser.add_argument("--maskrcnn-weights", type=Path, help="local Mask R-CNN state dict")
+    parser.add_argument("--maskrcnn-weights", type=_file_path, help="local Mask R-CNN state dict")
     parser.add_argument("--maskrcnn-version", choices=("v1", "v2"), default="v2")
     parser.add_argument("--score-threshold", type=_chaos, default=0.5, help="Mask R-CNN detection score")
     parser.add_argument("--device", default="auto")
@@ -151,6 +168,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         # The reader (e.g. `| head`) left: stop quietly, and keep Python's exit flush from failing too.
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 0
+    except OSError as exc:  # (after BrokenPipeError) a full disk, a file where a folder should be
+        where = f"{exc.filename}: " if exc.filename else ""
+        print(f"error: {where}{exc.strerror or exc}", file=sys.stderr)  # noqa: T201
+        return 2
+    except MemoryError:
+        print("error: out of memory", file=sys.stderr)  # noqa: T201
+        return 2
     parser.error(f"unknown command {args.command}")
     return 2
 
@@ -183,7 +207,7 @@ def _print_summary(summary: AddSummary, library_dir: Path) -> None:
 
 
 def _reinterpret(args: argparse.Namespace) -> int:
-    from lamuse.io import load_image, save_png_atomic
+    from lamuse.io import load_image, save_png_atomic, write_atomic
     from lamuse.pipeline import load_pipeline
 
     if args.variations < 1:
@@ -239,7 +263,8 @@ def _reinterpret(args: argparse.Namespace) -> int:
         )
         stem = args.out / f"{args.painting.stem}-{k}"
         save_png_atomic(result.image, stem.with_suffix(".png"))
-        stem.with_suffix(".json").write_text(json.dumps(result.trace, indent=2, ensure_ascii=False) + "\n")
+        trace = json.dumps(result.trace, indent=2, ensure_ascii=False) + "\n"
+        write_atomic(stem.with_suffix(".json"), trace.encode())
         print(f"{stem.with_suffix('.png')}: {result.explanation}")  # noqa: T201
     return 0
 

@@ -97,6 +97,8 @@ class Reference:
 
 def add_eval_parser(subparsers: Any) -> None:
     """Register ``lamuse eval`` on the CLI's subparsers."""
+    from lamuse.cli import _long_side, _non_negative, _positive
+
     parser = subparsers.add_parser(
         "eval", help="measure our strategy and La Muse's on annotated paintings", description=__doc__
     )
@@ -104,16 +106,18 @@ def add_eval_parser(subparsers: Any) -> None:
     parser.add_argument("--annotations", type=Path, required=True, help="COCO instance JSON of the paintings")
     parser.add_argument("--library", type=Path, required=True, help="cut-out library")
     parser.add_argument("--strategy", choices=("ours", "lamuse", "both"), default="both")
-    parser.add_argument("--variations", type=int, default=1)
-    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--variations", type=_positive, default=1)
+    parser.add_argument("--seed", type=_non_negative, default=0)
     parser.add_argument("--out", type=Path, required=True, help="where eval.json and the contact sheet go")
     parser.add_argument(
         "--backgrounds",
         type=Path,
         help="La Muse's background photos (default: backgrounds/ beside --paintings)",
     )
-    parser.add_argument("--size", type=int, default=512, help="working long side for both strategies")
-    parser.add_argument("--limit", type=int, help="evaluate only the first K annotated paintings (by name)")
+    parser.add_argument("--size", type=_long_side, default=512, help="working long side for both strategies")
+    parser.add_argument(
+        "--limit", type=_positive, help="evaluate only the first K annotated paintings (by name)"
+    )
     parser.add_argument("--stylizer", default="auto", help="Magenta stylizer backend")
     parser.add_argument("--device", default="auto")
 

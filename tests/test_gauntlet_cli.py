@@ -4,7 +4,13 @@ from __future__ import annotations
 
 import io
 import json
+import os
+import resource
+import signal
+import subprocess
+import sys
 import zipfile
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -14,6 +20,7 @@ from PIL import Image
 from lamuse.cli import main
 
 from .conftest import PAINTING_ANNOTATIONS, PAINTINGS
+from .hostile import HOSTILE, hostile_bytes
 
 SEURAT = PAINTINGS / "seurat_grande_jatte.jpg"
 
@@ -197,3 +204,182 @@ def test_bad_settings_get_one_clear_error_line(
     errors = [line for line in err.splitlines() if line.startswith("error:") or ": error:" in line]
     assert "Traceback" not in err
     assert len(errors) == 1 and words in errors[0], err
+
+
+REFUSED_KINDS = sorted(kind for kind, hostile in HOSTILE.items() if hostile.refused is not None)
+
+
+def _one_error_line(capsys: pytest.CaptureFixture[str]) -> str:
+    err = capsys.readouterr().err
+    assert "Traceback" not in err
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and (lines[0].startswith("error:") or ": error:" in lines[0]), err
+    return lines[0]
+
+
+@pytest.mark.parametrize("kind", REFUSED_KINDS)
+def test_every_refused_hostile_file_is_one_error_line(
+    kind: str, tmp_path: Path, annotated_library: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The gauntlet's refused files, under the names an attacker gives them: exit 2, one line."""
+    path = tmp_path / HOSTILE[kind].filename
+    path.write_bytes(hostile_bytes(kind))
+    assert _run(path, tmp_path / "out", annotated_library) == 2
+    _one_error_line(capsys)
+    assert not (tmp_path / "out").exists()
+
+
+def _cli_in_child(
+    *argv: str, timeout: float = 120, preexec_fn: Callable[[], None] | None = None
+) -> subprocess.CompletedProcess[str]:
+    """The CLI in its own process, so a hang is a failed test and a killed child, not a stuck suite."""
+    code = "import sys; from lamuse.cli import main; sys.exit(main(sys.argv[1:]))"
+    return subprocess.run(
+        [sys.executable, "-c", code, *argv],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        cwd=Path(__file__).resolve().parents[1],
+        check=False,
+        preexec_fn=preexec_fn,
+    )
+
+
+def _assert_one_error(result: subprocess.CompletedProcess[str], words: str) -> None:
+    assert result.returncode == 2, result.stderr[-2000:]
+    lines = result.stderr.strip().splitlines()
+    assert "Traceback" not in result.stderr
+    assert len(lines) == 1 and lines[0].startswith("error:") and words in lines[0], result.stderr
+
+
+@pytest.mark.parametrize("where", ["painting", "style", "annotations"])
+@pytest.mark.parametrize("special", ["fifo", "/dev/zero"])
+def test_fifos_and_devices_are_refused_before_reading(
+    where: str, special: str, tmp_path: Path, annotated_library: Path
+) -> None:
+    """A FIFO used to block forever and /dev/zero to read until MemoryError; both are refused unread."""
+    if special == "fifo":
+        path = tmp_path / "painting.jpg"
+        os.mkfifo(path)
+    else:
+        path = Path(special)
+    painting = path if where == "painting" else SEURAT
+    argv = ["reinterpret", str(painting), "--library", str(annotated_library), "--out", str(tmp_path / "o")]
+    argv += ["--stylizer", "none", "--size", "256"]
+    if where == "style":
+        argv += ["--style", str(path)]
+    if where == "annotations":
+        argv += ["--annotations", str(path)]
+    _assert_one_error(_cli_in_child(*argv), "not a regular file")
+
+
+def test_a_file_where_the_output_folder_should_be(
+    tmp_path: Path, annotated_library: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`--out` under a file (not a folder) is one error line, for reinterpret, demo and eval alike."""
+    (tmp_path / "taken").write_text("a file")
+    clash = str(tmp_path / "taken" / "out")
+    assert _run(SEURAT, Path(clash), annotated_library) == 2
+    assert "cannot write" in _one_error_line(capsys)
+    argv = ["eval", "--paintings", str(PAINTINGS), "--annotations", str(PAINTING_ANNOTATIONS)]
+    argv += ["--library", str(annotated_library), "--out", clash, "--limit", "1"]
+    argv += ["--stylizer", "magenta-onnx", "--size", "128", "--strategy", "ours"]
+    result = _cli_in_child(*argv, timeout=300)
+    _assert_one_error(result, "Not a directory")
+
+
+def test_a_full_disk_is_one_error_line(tmp_path: Path, annotated_library: Path) -> None:
+    """Writing the result fails for want of space (RLIMIT_FSIZE stands in for a full disk): exit 2."""
+
+    def small_files() -> None:
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # a failed write, not a killed process
+        resource.setrlimit(resource.RLIMIT_FSIZE, (64 << 10, 64 << 10))
+
+    argv = ["reinterpret", str(SEURAT), "--library", str(annotated_library), "--out", str(tmp_path / "out")]
+    argv += ["--stylizer", "none", "--size", "256", "--annotations", str(PAINTING_ANNOTATIONS)]
+    result = _cli_in_child(*argv, timeout=300, preexec_fn=small_files)
+    _assert_one_error(result, "File too large")
+    assert not list((tmp_path / "out").glob("*.png")) and not list((tmp_path / "out").glob(".*.part"))
+
+
+BAD_OPTIONS = {
+    "bench --runs 0": (["bench", "--runs", "0"], "must be 1 or more"),
+    "bench --runs -3": (["bench", "--runs", "-3"], "must be 1 or more"),
+    "eval --seed -1": (["eval", "--seed", "-1"], "must be 0 or more"),
+    "eval --variations 0": (["eval", "--variations", "0"], "must be 1 or more"),
+    "eval --size 0": (["eval", "--size", "0"], "between 64 and 8192"),
+    "eval --limit 0": (["eval", "--limit", "0"], "must be 1 or more"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(BAD_OPTIONS))
+def test_bad_numbers_are_refused_by_the_parser(case: str, capsys: pytest.CaptureFixture[str]) -> None:
+    """Counts and seeds out of range exit 2 with argparse's one error line, before any work."""
+    argv, words = BAD_OPTIONS[case]
+    if argv[0] == "eval":
+        argv = [*argv, "--paintings", "p", "--annotations", "a.json", "--library", "l", "--out", "o"]
+    with pytest.raises(SystemExit) as exit_:
+        main(argv)
+    assert exit_.value.code == 2
+    err = capsys.readouterr().err
+    assert "Traceback" not in err and words in err.strip().splitlines()[-1], err
+
+
+def _coco(segmentation: object, *, height: int = 1331, width: int = 2000) -> dict[str, object]:
+    return {
+        "images": [{"id": 1, "file_name": "seurat_grande_jatte.jpg", "width": width, "height": height}],
+        "annotations": [{"id": 7, "image_id": 1, "category_id": 1, "segmentation": segmentation}],
+        "categories": [{"id": 1, "name": "person"}],
+    }
+
+
+ZIGZAG = [float(v) for i in range(3000) for v in ((i * 7919) % 2000, (i * 104729) % 1331)]
+
+BAD_ANNOTATIONS = {
+    "odd-length polygon": (_coco([[10, 10, 50, 10, 50]]), "odd number of coordinates (5)"),
+    "string polygon": (_coco([["10", "10", "50", "10", "50", "50"]]), "polygon 0 is not a list of numbers"),
+    "polygon of strings": (_coco(["10 10 50 10 50 50"]), "polygon 0 is not a list of numbers"),
+    "integer segmentation": (_coco(5), "not int"),
+    "bad RLE characters": (_coco({"size": [1331, 2000], "counts": "~~ \n"}), "outside COCO's alphabet"),
+    "RLE cut short": (_coco({"size": [1331, 2000], "counts": "0P"}), "cut short"),
+    "negative RLE counts": (_coco({"size": [1331, 2000], "counts": [-5, 2662005]}), "negative run length"),
+    "RLE of another size": (_coco({"size": [10, 10], "counts": [100]}), "differs from the image's"),
+    "RLE not summing": (_coco({"size": [1331, 2000], "counts": [5, 5]}), "sum to 10"),
+    "height 0": (_coco([[0, 0, 5, 0, 5, 5]], height=0), "must be positive"),
+    "too many points": (_coco([[1.0] * 200_002]), "100001 points; at most 100000"),
+    "self-crossing zig-zag": (_coco([ZIGZAG]), "cross themselves too often"),
+    "missing key": ({"images": [], "annotation": []}, "missing key 'annotations'"),
+    "unknown image": (
+        {"images": [], "annotations": [{"id": 1, "image_id": 9, "category_id": 1, "segmentation": []}]},
+        "of image 9, which is not listed",
+    ),
+    "nested too deep": ("[" * 100_000 + "]" * 100_000, "is not JSON"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(BAD_ANNOTATIONS))
+def test_bad_annotations_are_one_error_line_naming_the_problem(
+    case: str, tmp_path: Path, annotated_library: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Malformed segmentations are found when the file is read, said in words, never a traceback."""
+    content, words = BAD_ANNOTATIONS[case]
+    path = tmp_path / "coco.json"
+    path.write_text(content if isinstance(content, str) else json.dumps(content))
+    assert _run(SEURAT, tmp_path / "out", annotated_library, "--annotations", str(path)) == 2
+    line = _one_error_line(capsys)
+    assert words in line, line
+
+
+@pytest.mark.parametrize("option", ["--classes", "--maskrcnn-weights"])
+def test_fifo_as_a_side_file_is_refused_by_the_parser(option: str, tmp_path: Path) -> None:
+    """The other files the CLI reads (class sidecar, weights) are refused when not regular files."""
+    fifo = tmp_path / "side.json"
+    os.mkfifo(fifo)
+    if option == "--classes":
+        argv = ["library", "add", str(tmp_path), "--library", str(tmp_path / "lib"), option, str(fifo)]
+    else:
+        argv = ["reinterpret", str(SEURAT), "--out", str(tmp_path / "o"), option, str(fifo)]
+    result = _cli_in_child(*argv, timeout=60)
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    errors = [line for line in result.stderr.splitlines() if "error:" in line]
+    assert len(errors) == 1 and "is not a regular file" in errors[0], result.stderr

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -13,15 +14,17 @@ from lamuse.coco import (
     COCO_CATEGORIES,
     COCO_IDS,
     COCO_NAMES,
+    parse_segmentation,
     polygons_to_mask,
     rle_to_mask,
     segmentation_to_mask,
 )
 from lamuse.segment.annotations import AnnotationSegmenter, CocoAnnotations, perceptual_hash
 from tests.conftest import PAINTING_ANNOTATIONS, PAINTINGS, PHOTO_ANNOTATIONS, PHOTOS
+from tests.hostile import hostile_bytes
 
 
-def _load(path: Path) -> tuple[dict[int, dict], list[dict]]:
+def _load(path: Path) -> tuple[dict[int, dict[str, Any]], list[dict[str, Any]]]:
     data = json.loads(path.read_text())
     return {im["id"]: im for im in data["images"]}, data["annotations"]
 
@@ -186,3 +189,41 @@ def test_hash_separates_pictures() -> None:
     b = perceptual_hash(Image.open(PAINTINGS / "vermeer_girl_pearl_earring.jpg"))
     assert a.shape == (256,) and a.dtype == bool
     assert int(np.count_nonzero(a != b)) > 60
+
+
+def test_a_four_million_point_polygon_is_refused_at_once() -> None:
+    """The issue's 4M-point polygon (over 120 s in fillPoly) is refused by its point count, unrasterised."""
+    import time
+
+    huge = [[float(i % 997) for i in range(8_000_000)]]
+    started = time.process_time()
+    with pytest.raises(ValueError, match="4000000 points; at most 100000"):
+        parse_segmentation(huge, 1000, 1000)
+    assert time.process_time() - started < 5.0  # a bound on work done, far from the old minutes
+
+
+def test_fill_cost_bound_refuses_zigzags_and_keeps_real_outlines() -> None:
+    """A 3,000-point self-crossing zig-zag is refused; a 3,000-point circle and every shared mask pass."""
+    zigzag = [float(v) for i in range(3000) for v in ((i * 7919) % 1000, (i * 104729) % 1000)]
+    with pytest.raises(ValueError, match="cross themselves"):
+        parse_segmentation([zigzag], 1000, 1000)
+    angles = np.linspace(0, 2 * np.pi, 3000, endpoint=False)
+    circle = [float(v) for a in angles for v in (500 + 400 * np.cos(a), 500 + 400 * np.sin(a))]
+    assert polygons_to_mask([circle], 1000, 1000).sum() == pytest.approx(np.pi * 400**2, rel=0.01)
+    for path in (PAINTING_ANNOTATIONS, PHOTO_ANNOTATIONS):
+        coco = CocoAnnotations(path)
+        assert sum(len(v) for v in coco.annotations.values()) > 0
+
+
+def test_an_unusable_annotated_image_is_skipped_when_hashing(tmp_path: Path) -> None:
+    """An EPS (or any refused file) among the annotated images is left out of the content index."""
+    folder = tmp_path / "paintings"
+    folder.mkdir()
+    data = json.loads(PAINTING_ANNOTATIONS.read_text())
+    first = data["images"][0]["file_name"]
+    (folder / first).write_bytes(hostile_bytes("eps_named_png"))
+    second = data["images"][1]["file_name"]
+    (folder / second).write_bytes((PAINTINGS / second).read_bytes())
+    segmenter = AnnotationSegmenter([PAINTING_ANNOTATIONS], image_dirs=[folder])
+    painting = Image.open(PAINTINGS / second)
+    assert segmenter.has(painting) and not segmenter.has(Image.new("RGB", (300, 200), "white"))

@@ -163,7 +163,8 @@ class ChannelReply(_Reply):
 async def read_attachment(attachment: discord.Attachment) -> bytes:
     """Download an attachment through discord.py (never its URL ourselves), refusing oversize ones unread."""
     if attachment.size > MAX_INPUT_BYTES:
-        raise ImageError(f"the file is {attachment.size} bytes", reason="too_large")
+        message = f"the file is {attachment.size} bytes"
+        raise ImageError(message, reason="too_large", limit_bytes=MAX_INPUT_BYTES)
     return await attachment.read()
 
 

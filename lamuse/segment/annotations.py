@@ -19,8 +19,15 @@ import cv2
 import numpy as np
 from PIL import Image
 
-from lamuse.coco import COCO_NAMES, segmentation_to_mask
-from lamuse.errors import AnnotationsError
+from lamuse.coco import (
+    COCO_NAMES,
+    CocoSegmentation,
+    check_image_size,
+    parse_segmentation,
+    segmentation_to_mask,
+)
+from lamuse.errors import AnnotationsError, FileRefused, ImageError
+from lamuse.io import load_image, read_regular_file
 from lamuse.segment._masks import make_instance
 from lamuse.types import Instance
 
@@ -37,6 +44,10 @@ paintings and photos: resized JPEG q60 copies 0-10 (95th percentile), +15% brigh
 any two different pictures 98 or more."""
 ASPECT_TOLERANCE = 0.03
 """Relative aspect-ratio difference still accepted as the same picture (rounding when resizing)."""
+MAX_ANNOTATIONS_BYTES = 1 << 30
+"""Largest COCO file read (COCO's own train2017 instances file is 448 MB)."""
+HASH_DECODE_SIDE = 256
+"""Annotated images are decoded at this long side to hash them: plenty for a 64 px thumbnail."""
 
 
 def perceptual_hash(image: Image.Image) -> np.ndarray:
@@ -48,10 +59,14 @@ def perceptual_hash(image: Image.Image) -> np.ndarray:
     return np.asarray(low > np.median(low[1:]), dtype=bool)
 
 
-def _file_hash(path: Path) -> np.ndarray:
-    with Image.open(path) as image:
-        image.draft("RGB", (256, 256))  # JPEG decodes at 1/2..1/8 scale: plenty for a 64px thumbnail
-        return perceptual_hash(image)
+def _file_hash(path: Path) -> np.ndarray | None:
+    """The hash of an annotated image file, through the guarded loader; None (logged) if it is unusable."""
+    try:
+        image = load_image(path, max_side=HASH_DECODE_SIDE).image
+    except ImageError as error:
+        log.warning("cannot hash annotated image %s: %s", path, error)
+        return None
+    return perceptual_hash(image)
 
 
 @dataclass(frozen=True)
@@ -66,12 +81,12 @@ class CocoImage:
 
 @dataclass(frozen=True)
 class CocoAnnotation:
-    """One ``annotations`` entry; ``segmentation`` is the raw polygon list or RLE dict."""
+    """One ``annotations`` entry; ``segmentation`` was validated when the file was read."""
 
     id: int
     image_id: int
     category_id: int
-    segmentation: Any
+    segmentation: CocoSegmentation
     area: float
     iscrowd: bool
 
@@ -87,31 +102,46 @@ class CocoAnnotations:
     def __init__(self, path: Path) -> None:
         self.path = Path(path)
         try:
-            with open(self.path, encoding="utf-8") as handle:
-                data = json.load(handle)
+            data = json.loads(read_regular_file(self.path, MAX_ANNOTATIONS_BYTES))
+        except FileRefused as error:
+            raise AnnotationsError(f"cannot read annotations {self.path}: {error}") from error
+        except (ValueError, RecursionError) as error:
+            raise AnnotationsError(f"{self.path} is not JSON ({error})") from error
+        try:
             self._index(data)
-        except OSError as error:
-            message = f"cannot read annotations {self.path}: {error.strerror or error}"
-            raise AnnotationsError(message) from error
         except (ValueError, KeyError, TypeError, AttributeError) as error:
-            raise AnnotationsError(f"{self.path} is not COCO instance JSON ({error!r})") from error
+            raise AnnotationsError(f"{self.path} is not COCO instance JSON ({_describe(error)})") from error
 
     def _index(self, data: Any) -> None:
-        self.images: dict[int, CocoImage] = {
-            int(im["id"]): CocoImage(int(im["id"]), str(im["file_name"]), int(im["width"]), int(im["height"]))
-            for im in data["images"]
-        }
+        self.images: dict[int, CocoImage] = {}
+        for im in data["images"]:
+            image = CocoImage(int(im["id"]), str(im["file_name"]), int(im["width"]), int(im["height"]))
+            try:
+                check_image_size(image.height, image.width)
+            except ValueError as error:
+                raise ValueError(f"image {image.id}: {error}") from error
+            self.images[image.id] = image
         self.categories: dict[int, str] = {
             int(cat["id"]): str(cat["name"]) for cat in data.get("categories", [])
         }
         self.annotations: dict[int, list[CocoAnnotation]] = {image_id: [] for image_id in self.images}
         for ann in data["annotations"]:
-            self.annotations[int(ann["image_id"])].append(
+            image_id = int(ann["image_id"])
+            if image_id not in self.images:
+                raise ValueError(
+                    f"annotation {ann.get('id')!r:.20} is of image {image_id}, which is not listed"
+                )
+            entry = self.images[image_id]
+            try:
+                segmentation = parse_segmentation(ann["segmentation"], entry.height, entry.width)
+            except ValueError as error:
+                raise ValueError(f"annotation {ann.get('id')!r:.20}: {error}") from error
+            self.annotations[image_id].append(
                 CocoAnnotation(
                     id=int(ann["id"]),
-                    image_id=int(ann["image_id"]),
+                    image_id=image_id,
                     category_id=int(ann["category_id"]),
-                    segmentation=ann["segmentation"],
+                    segmentation=segmentation,
                     area=float(ann.get("area", 0.0)),
                     iscrowd=bool(ann.get("iscrowd", 0)),
                 )
@@ -192,7 +222,9 @@ class AnnotationSegmenter:
                 if path is None:
                     log.debug("annotated image %s not found in %s", image.file_name, self.image_dirs)
                     continue
-                indexed.append((_Indexed(coco, image, path), _file_hash(path)))
+                digest = _file_hash(path)
+                if digest is not None:
+                    indexed.append((_Indexed(coco, image, path), digest))
         log.info("hashed %d annotated images", len(indexed))
         return indexed
 
@@ -239,6 +271,13 @@ class AnnotationSegmenter:
     def segment(self, image: Image.Image, *, name: str | None = None) -> list[Instance]:
         """Curated instances (score 1.0, no crowd regions) at ``image``'s size; [] if the image is unknown."""
         return self.annotated(image, name=name, include_crowd=False)
+
+
+def _describe(error: Exception) -> str:
+    """Words for what was wrong: a missing key by name, a bad value by its message."""
+    if isinstance(error, KeyError):
+        return f"missing key {error.args[0]!r}" if error.args else "a key is missing"
+    return str(error) or type(error).__name__
 
 
 def _aspect_close(a: float, b: float) -> bool:

@@ -37,13 +37,13 @@ async def test_a_users_burst_of_uploads_is_refused_before_decoding(
     from bot import service
 
     decoded: list[int] = []
-    real = service.decode_with_notes
+    real = service.decode_for_work
 
-    def counting(data: bytes) -> Any:
+    def counting(data: bytes, **kwargs: Any) -> Any:
         decoded.append(len(data))
-        return real(data)
+        return real(data, **kwargs)
 
-    monkeypatch.setattr(service, "decode_with_notes", counting)
+    monkeypatch.setattr(service, "decode_for_work", counting)
     world.gate.hold()
     results = [
         await world.alice.slash(world.channel, "muse", count=1, image=(f"u{i}.png", small_png(i)))

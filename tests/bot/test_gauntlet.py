@@ -20,7 +20,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from PIL import Image
 
-from bot.engine import MAX_INPUT_BYTES, decode_with_notes
+from bot.engine import MAX_INPUT_BYTES, decode_for_work
 from bot.i18n import MESSAGES
 from cogs.errors import image_error_text
 from lamuse.errors import ImageError
@@ -329,7 +329,8 @@ async def test_malicious_filename_never_reaches_the_filesystem(world: World, tmp
 def test_fuzzed_uploads_get_a_message_or_an_image(data: bytes) -> None:
     """The bot's validation step: any bytes decode or raise ImageError with a known, clean message."""
     try:
-        image, notes = decode_with_notes(data)
+        loaded = decode_for_work(data)
+        image, notes = loaded.image, loaded.notes
     except ImageError as error:
         for language in ("en", "fr"):
             text = image_error_text(error, language)
@@ -338,3 +339,34 @@ def test_fuzzed_uploads_get_a_message_or_an_image(data: bytes) -> None:
         return
     assert image.mode == "RGB" and min(image.size) >= 16
     assert all(isinstance(note, str) for note in notes)
+
+
+@pytest.mark.simcord(settle_timeout=120)
+async def test_every_hostile_upload_through_discord(world: World) -> None:
+    """The whole gauntlet (tests/hostile.py, 60+ kinds, every file the hostile-uploads issue names) as
+    /muse attachments: each refused kind gets its own message (never the generic one, never a traceback)
+    and leaves no stored file; each odd-but-valid kind gives a picture; the bot answers the next request."""
+    from tests.hostile import HOSTILE, hostile_bytes
+
+    assert len(HOSTILE) >= 40
+    inputs = world.bot.settings.data_dir / "inputs"
+    for kind, hostile in HOSTILE.items():
+        data = hostile_bytes(kind)
+        if len(data) > MAX_INPUT_BYTES:
+            continue  # refused from its declared size: test_over_the_byte_limit_is_refused_unread
+        before = set(inputs.iterdir()) if inputs.is_dir() else set()
+        await world.env.advance_time(61 / world.bot.settings.per_user_per_minute)  # under the rate limit
+        result = await world.alice.slash(world.channel, "muse", count=1, image=(hostile.filename, data))
+        response = result.response
+        assert response is not None, kind
+        if hostile.refused is None:
+            assert response.attachments, (kind, response.content)
+            continue
+        text = response.content or ""
+        expected = image_error_text(ImageError("", reason=hostile.refused), "en").split("(")[0][:30]
+        assert text.startswith(expected), (kind, hostile.refused, text)
+        assert "error id" not in text and "Traceback" not in text, kind
+        after = set(inputs.iterdir()) if inputs.is_dir() else set()
+        assert after == before, f"{kind}: a refused upload left a file"
+    await world.env.advance_time(61)
+    await assert_next_request_works(world)
