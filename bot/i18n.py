@@ -154,6 +154,12 @@ MESSAGES: dict[str, dict[str, str]] = {
         "en": "🤔 Give either `{first}` or `{second}`, not both: I can only start from one painting.",
         "fr": "🤔 Donne soit `{first}`, soit `{second}`, pas les deux : je pars d'un seul tableau.",
     },
+    "bad_recipe": {
+        "en": "🧾 That is not a recipe I can read. Copy it from a picture's footer; "
+        "it looks like `{example}`.",
+        "fr": "🧾 Je ne sais pas lire cette recette. Copie-la depuis le bas d'une image ; "
+        "elle ressemble à `{example}`.",
+    },
     "daily.no_channel": {
         "en": "Set a channel first: /muse-admin daily set",
         "fr": "Choisis d'abord un salon : /muse-admin daily set",

@@ -21,6 +21,8 @@ from bot.errors import (
 )
 from bot.i18n import MESSAGES, language_of, t
 from lamuse.errors import ImageError
+from lamuse.recipe import EXAMPLE as RECIPE_EXAMPLE
+from lamuse.recipe import RecipeError
 
 log = logging.getLogger(__name__)
 
@@ -59,6 +61,8 @@ def describe_error(error: BaseException, language: str) -> str | None:
         return t("unknown_painting", language, name=name)
     if isinstance(error, EmptyCorpus):
         return t("empty_corpus", language)
+    if isinstance(error, RecipeError):
+        return t("bad_recipe", language, example=RECIPE_EXAMPLE)
     if isinstance(error, OutputExpired):
         return t("output_gone", language)
     if isinstance(error, ConflictingOptions):

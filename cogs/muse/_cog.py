@@ -23,6 +23,7 @@ from cogs.errors import describe_error, refusal_text
 from cogs.muse._render import render
 from cogs.muse._views import MuseButton
 from lamuse.errors import ImageError
+from lamuse.recipe import RecipeError
 
 if TYPE_CHECKING:
     from bot.app import MuseBot
@@ -272,7 +273,7 @@ class Muse(commands.Cog):
                 )
                 job = await self.bot.service.prepare(request)
                 await self._submit_interaction(interaction, job, language, admission=admission)
-        except (BotError, ImageError) as error:
+        except (BotError, ImageError, RecipeError) as error:
             log.debug("muse refused for user %s: %s", interaction.user.id, error)
             await interaction.edit_original_response(content=refusal_text(error, language))
 
