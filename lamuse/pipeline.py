@@ -25,6 +25,7 @@ from lamuse.explain import explain
 from lamuse.io import fit_long_side, list_images, load_image
 from lamuse.library import CutoutLibrary
 from lamuse.palette import dominant_colours
+from lamuse.pertinence import class_plan, load_eras, theme_reason
 from lamuse.shapes import iou
 from lamuse.substitute import Choice, choose_cutouts
 from lamuse.types import (
@@ -110,6 +111,7 @@ class Pipeline:
         style: Image.Image | None = None,
         style_name: str | None = None,
         segmentation: Segmentation | None = None,
+        candidate: int = 0,
     ) -> Reinterpretation:
         """Make one variation; the same painting, library, options and variation give the same pixels.
 
@@ -121,10 +123,12 @@ class Pipeline:
             cutout_weights / background_weights: vote-derived multipliers for random choices.
             style: another image to take the style from (default: the painting itself).
             segmentation: a segmentation of ``painting`` already made (reused across variations).
+            candidate: index of this candidate of the variation (``lamuse.pertinence.best_of`` ranks
+                them); 0 is the variation itself.
         """
         options = options or ReinterpretOptions()
         timer = _Timer(on_stage=on_stage)
-        rng = np.random.default_rng([options.seed, variation])
+        rng = np.random.default_rng([options.seed, variation] + ([candidate] if candidate else []))
         working = fit_long_side(painting.convert("RGB"), options.size)
         with timer.stage("segment"):
             if segmentation is None:
@@ -132,7 +136,12 @@ class Pipeline:
             instances = usable_instances(segmentation.instances, working.size)
         with timer.stage("substitute"):
             choices = choose_cutouts(
-                instances, self.library.cutouts, rng=rng, chaos=options.chaos, cutout_weights=cutout_weights
+                instances,
+                self.library.cutouts,
+                rng=rng,
+                chaos=options.chaos,
+                cutout_weights=cutout_weights,
+                class_plan=class_plan(instances, self.library.cutouts, options.theme, options.year),
             )
             base = np.asarray(working)
             canvas, background = self._background(base, instances, options, rng, background_weights)
@@ -165,7 +174,7 @@ class Pipeline:
             "seed": options.seed,
             "variation": variation,
             "options": {k: (str(v) if isinstance(v, Path) else v) for k, v in asdict(options).items()},
-            "swaps": [_swap_record(c, p) for c, p in zip(choices, placed, strict=True)],
+            "swaps": [_swap_record(c, p, options) for c, p in zip(choices, placed, strict=True)],
             "background": background,
             "stylized": stylized,
             "style_source": style_name or name,
@@ -241,8 +250,11 @@ def usable_instances(instances: Sequence[Instance], size: tuple[int, int]) -> li
     return sorted(kept, key=lambda i: (i.box[3], i.area))
 
 
-def _swap_record(choice: Choice, placed: Placed) -> dict[str, Any]:
+def _swap_record(choice: Choice, placed: Placed, options: ReinterpretOptions) -> dict[str, Any]:
     cutout = choice.cutout
+    reason = theme_reason(
+        choice.instance.class_name, cutout.class_name, options.theme, options.year, options.language
+    )
     return {
         "class": choice.instance.class_name,
         "class_id": choice.instance.class_id,
@@ -250,6 +262,9 @@ def _swap_record(choice: Choice, placed: Placed) -> dict[str, Any]:
         "original_mask_area": choice.instance.area,
         "cutout_id": cutout.id,
         "cutout_class": cutout.class_name,
+        "new_class": cutout.class_name,
+        "era": load_eras().year(cutout.class_name),
+        "theme_reason": reason,
         "same_class": choice.same_class,
         "source": cutout.source,
         "subject": cutout.subject,

@@ -17,6 +17,8 @@ Box = tuple[int, int, int, int]
 """Pixel box ``(x0, y0, x1, y1)``, x1/y1 exclusive, in the image's own coordinates."""
 
 BackgroundMode = Literal["keep", "swap", "none"]
+Theme = Literal["coherent", "free", "anachronistic"]
+"""How swaps treat the painting's era (``lamuse.pertinence.class_plan``); "free" ignores it."""
 StageCallback = Callable[[str], None]
 """Called with a stage name ("segment", "substitute", "stylize", "upscale", "finish") as it starts."""
 
@@ -95,6 +97,11 @@ class ReinterpretOptions:
     watermark: str | None = None
     language: Literal["en", "fr"] = "en"
     stylize: bool = True
+    candidates: int = 1
+    """Results made per variation; ``lamuse.pertinence.best_of`` keeps the best by pertinence."""
+    theme: Theme = "free"
+    year: int | None = None
+    """The painting's year, for the theme (None: unknown)."""
 
 
 @dataclass(frozen=True, eq=False)
