@@ -14,6 +14,7 @@ import json
 import sys
 from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -49,7 +50,7 @@ def main() -> int:
     saliency = SalientSegmenter()
     pipeline = Pipeline(segmenter=ChainSegmenter([segmenter]), library=library, stylizer=stylizer)
     baseline = LaMuseBaseline(library=library, stylizer=stylizer)
-    rows = []
+    rows: list[dict[str, Any]] = []
     for index, path in enumerate(paintings, 1):
         painting = load_image(path).image
         working = fit_long_side(painting.convert("RGB"), args.size)
@@ -73,7 +74,7 @@ def main() -> int:
             painting, name=path.name, seed=args.seed, size=args.size, segmentation=segmentation
         )
         lamuse_scores = judge.score_result(lamuse)
-        row = {
+        row: dict[str, Any] = {
             "painting": path.name,
             "year": year,
             "ours": ours_scores.record() | {"parts": dict(ours_scores.parts)},
@@ -126,13 +127,13 @@ def main() -> int:
     return 0 if summary["all_pass"] else 1
 
 
-def orderings(rows: list[dict]) -> dict:
+def orderings(rows: list[dict[str, Any]]) -> dict[str, Any]:
     """Share of paintings each ordering holds on (strictly higher), against the 80% bar."""
     composition = [r["ours"]["composition"] > r["lamuse"]["composition"] for r in rows]
     style = [r["ours"]["style"] > r["collage"]["style"] for r in rows]
     theme = [r["coherent"]["theme"] > r["anachronistic"]["theme"] for r in rows if "coherent" in r]
     chosen_other = [r["best_of"]["chosen"] != 0 for r in rows]
-    result = {
+    result: dict[str, Any] = {
         "paintings": len(rows),
         "composition_ours_above_lamuse": _share(composition),
         "style_output_above_collage": _share(style),
