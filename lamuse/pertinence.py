@@ -48,6 +48,10 @@ CENTROID_FALLOFF = 0.1
 STYLE_COSINE_FLOOR = 0.85
 """Magenta style cosine that maps to 0: about a photo against a painting (0.85 measured), while two
 unrelated paintings score 0.87-0.98 (docs/metrics.md, "Style coherence")."""
+STYLE_ELEMENTS = 3
+"""The largest new elements whose own pixels are read by the style predictor (one prediction each)."""
+MIN_ELEMENT_SQUARE = 16
+"""Side in pixels below which an element's inscribed square is too small to have a style."""
 TEXTURE_SIGMAS = (0.7, 1.4, 2.8, 5.6)
 """Scales (Gaussian sigma, px) of the difference-of-Gaussian bands a region's texture is described by:
 from photographic grain and sharp focus to brush strokes."""
@@ -320,6 +324,17 @@ def calibrated_cosine(a: np.ndarray, b: np.ndarray) -> float:
     return float(np.clip((metrics.cosine(a, b) - STYLE_COSINE_FLOOR) / (1 - STYLE_COSINE_FLOOR), 0, 1))
 
 
+def inscribed_square(image: Image.Image, mask: np.ndarray) -> Image.Image | None:
+    """The largest square around the point deepest inside the mask that holds only the element's pixels
+    (None when it would be smaller than ``MIN_ELEMENT_SQUARE``)."""
+    depth = cv2.distanceTransform(mask.astype(np.uint8), cv2.DIST_L2, 5)
+    y, x = np.unravel_index(int(np.argmax(depth)), depth.shape)
+    half = int(depth[y, x] / math.sqrt(2))
+    if 2 * half < MIN_ELEMENT_SQUARE:
+        return None
+    return image.crop((int(x) - half, int(y) - half, int(x) + half, int(y) + half))
+
+
 def texture_bands(rgb: np.ndarray) -> list[np.ndarray]:
     """|difference of Gaussians| of the Lab lightness at each of ``TEXTURE_SIGMAS`` (one map per scale)."""
     lightness = metrics.lab_image(rgb)[..., 0]
@@ -419,7 +434,7 @@ class Judge:
             composition=_mean(composition.values()),
             style=_mean(style.values()),
             theme=_mean(theme.values()),
-            parts={k: round(v, 4) for k, v in parts.items()},
+            parts=parts,
         )
 
     def score_result(self, result: Reinterpretation) -> PertinenceScores:
@@ -440,10 +455,9 @@ class Judge:
             "lines": overlap(line_orientations(pixels), self.lines),
         }
         if placed:
-            areas = np.array([max(p.instance.area, 1) for p in placed], dtype=np.float64)
             ious = np.array([metrics.mask_iou(p.mask, p.instance.mask) for p in placed])
             shifts = np.array([metrics.centroid_shift(p.mask, p.instance.mask) for p in placed])
-            parts["silhouettes"] = float((ious * areas).sum() / areas.sum())
+            parts["silhouettes"] = float(ious.mean())
             parts["centroids"] = float(np.clip(1 - shifts / CENTROID_FALLOFF, 0, 1).mean())
         return parts
 
@@ -457,9 +471,13 @@ class Judge:
     ) -> dict[str, float]:
         parts: dict[str, float] = {}
         if self.style_model is not None and self.style_vector is not None:
-            parts["style_vector"] = calibrated_cosine(
-                self.style_model.style_vector(picture), self.style_vector
-            )
+            model, painting_vector = self.style_model, self.style_vector
+            largest = sorted((m for m in visible if m.any()), key=lambda m: -int(m.sum()))[:STYLE_ELEMENTS]
+            squares = [s for s in (inscribed_square(picture, m) for m in largest) if s is not None]
+            if squares:
+                parts["elements_style"] = _mean(
+                    calibrated_cosine(model.style_vector(s), painting_vector) for s in squares
+                )
         if placed:
             parts["texture"] = math.exp(-texture_gap(pixels, visible))
             reference = self.restyled() if stylized and self.style_model is not None else self.pixels
@@ -515,7 +533,9 @@ def best_of(
     background_weights: Mapping[str, float] | None = None,
 ) -> Reinterpretation:
     """Make ``options.candidates`` results of one variation (candidate 0 is the plain variation), keep the
-    best by ``total`` (the first on a tie), and record every candidate's scores in ``trace["pertinence"]``.
+    best by ``total`` (the first on a tie) among those that fit the silhouettes at least as well as
+    candidate 0 (more candidates never cost fit), and record every candidate's scores in
+    ``trace["pertinence"]``.
 
     The other arguments go to ``Pipeline.reinterpret`` unchanged; pass ``segmentation`` so the painting is
     segmented once (the style vector is cached by the stylizer).
@@ -536,7 +556,9 @@ def best_of(
         for c in range(max(1, options.candidates))
     ]
     scores = [judge.score_result(r) for r in results]
-    chosen = int(np.argmax([s.total for s in scores]))
+    floor = scores[0].parts.get("silhouettes", 0.0)
+    eligible = [i for i, s in enumerate(scores) if s.parts.get("silhouettes", 0.0) >= floor]
+    chosen = max(eligible, key=lambda i: scores[i].total)
     best = scores[chosen].record()
     pertinence = PertinenceTrace(
         composition=best["composition"],
