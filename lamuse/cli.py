@@ -65,6 +65,13 @@ def _chaos(value: str) -> float:
     return number
 
 
+def _year(value: str) -> int:
+    number = int(value)
+    if not -5000 <= number <= 3000:
+        raise argparse.ArgumentTypeError("must be a year between -5000 and 3000")
+    return number
+
+
 def build_parser() -> argparse.ArgumentParser:
     from lamuse.library import default_library_dir
 
@@ -89,6 +96,12 @@ def build_parser() -> argparse.ArgumentParser:
     reinterpret.add_argument("painting", type=Path)
     _add_pipeline_options(reinterpret, default_library_dir())
     reinterpret.add_argument("--variations", type=int, default=1)
+    reinterpret.add_argument(
+        "--candidates", type=_positive, default=1, help="make N per variation, keep the most pertinent"
+    )
+    reinterpret.add_argument("--theme", choices=("coherent", "free", "anachronistic"), default="free")
+    reinterpret.add_argument("--year", type=_year, help="the painting's year (default: from SOURCES.md)")
+    reinterpret.add_argument("--sheet", action="store_true", help="also write <stem>-<k>-sheet.png")
     reinterpret.add_argument("--out", type=Path, default=Path("out"))
 
     demo = commands.add_parser("demo", help="build a library from the demo photos and reinterpret samples")
@@ -208,7 +221,11 @@ def _print_summary(summary: AddSummary, library_dir: Path) -> None:
 
 def _reinterpret(args: argparse.Namespace) -> int:
     from lamuse.io import load_image, save_png_atomic, write_atomic
-    from lamuse.pipeline import load_pipeline
+    from lamuse.pertinence import Judge, best_of, painting_year
+    from lamuse.pipeline import load_pipeline, usable_instances
+    from lamuse.segment.salient import SalientSegmenter
+    from lamuse.sheet import case_study_sheet
+    from lamuse.style.base import MagentaStylizer
 
     if args.variations < 1:
         raise LamuseError("--variations must be at least 1")
@@ -242,18 +259,31 @@ def _reinterpret(args: argparse.Namespace) -> int:
         greyscale=args.greyscale,
         watermark=args.watermark,
         language=args.language,
+        candidates=args.candidates,
+        theme=args.theme,
+        year=args.year if args.year is not None else painting_year(args.painting),
     )
     from lamuse.io import fit_long_side
 
     working = fit_long_side(painting, options.size)
     segmentation = pipeline.segment(working, name=args.painting.name)
+    judge = Judge(
+        working,
+        usable_instances(segmentation.instances, working.size),
+        pipeline.library.cutouts,
+        year=options.year,
+        style_model=pipeline.stylizer if isinstance(pipeline.stylizer, MagentaStylizer) else None,
+        saliency_model=SalientSegmenter(),
+    )
     try:
         args.out.mkdir(parents=True, exist_ok=True)
     except OSError as error:
         raise LamuseError(f"cannot write to {args.out}: {error.strerror or error}") from error
     for k in range(args.variations):
-        result = pipeline.reinterpret(
+        result = best_of(
+            pipeline,
             painting,
+            judge,
             name=args.painting.name,
             options=options,
             variation=k,
@@ -263,6 +293,8 @@ def _reinterpret(args: argparse.Namespace) -> int:
         )
         stem = args.out / f"{args.painting.stem}-{k}"
         save_png_atomic(result.image, stem.with_suffix(".png"))
+        if args.sheet:
+            save_png_atomic(case_study_sheet(painting, result), args.out / f"{stem.name}-sheet.png")
         trace = json.dumps(result.trace, indent=2, ensure_ascii=False) + "\n"
         write_atomic(stem.with_suffix(".json"), trace.encode())
         print(f"{stem.with_suffix('.png')}: {result.explanation}")  # noqa: T201

@@ -75,14 +75,18 @@ def describe_swap(swap: SwapRecord, size: tuple[int, int], language: Language) -
         noun = french_class(original) or original
         new = french_class(new_class) or new_class
         text = f"{noun[0].upper()}{noun[1:]} {where} devient {new} d'une photo « {subject} »"
-        if class_agnostic:
+        if swap.get("theme_reason"):
+            text += f" ({swap['theme_reason']})"
+        elif class_agnostic:
             text += " (choisi pour sa silhouette)"
         elif not swap.get("same_class", True):
             bare = re.sub(r"^(le |la |les |l')", "", noun)
             text += f" (pas de « {bare} » dans la bibliothèque : choisi pour sa silhouette)"
         return f"{text} (photo : {credit})."
     text = f"The {original} {where} is now {_article_en(new_class)} from a photo of {subject}"
-    if class_agnostic:
+    if swap.get("theme_reason"):
+        text += f" ({swap['theme_reason']})"
+    elif class_agnostic:
         text += " (chosen by its shape)"
     elif not swap.get("same_class", True):
         text += f" (no {original} in the library, so chosen by shape alone)"

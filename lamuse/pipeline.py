@@ -25,6 +25,8 @@ from lamuse.explain import explain
 from lamuse.io import fit_long_side, list_images, load_image
 from lamuse.library import Cutout, CutoutLibrary
 from lamuse.palette import dominant_colours
+from lamuse.pertinence import class_plan, load_eras
+from lamuse.pertinence import theme_reason as theme_reason_of
 from lamuse.shapes import iou
 from lamuse.substitute import Choice, choose_cutouts
 from lamuse.types import (
@@ -117,6 +119,7 @@ class Pipeline:
         style: Image.Image | None = None,
         style_name: str | None = None,
         segmentation: Segmentation | None = None,
+        candidate: int = 0,
     ) -> Reinterpretation:
         """Make one variation; the same painting, library, options and variation give the same pixels.
 
@@ -128,10 +131,12 @@ class Pipeline:
             cutout_weights / background_weights: vote-derived multipliers for random choices.
             style: another image to take the style from (default: the painting itself).
             segmentation: a segmentation of ``painting`` already made (reused across variations).
+            candidate: index of this candidate of the variation (``lamuse.pertinence.best_of`` ranks
+                them); 0 is the variation itself.
         """
         options = options or ReinterpretOptions()
         timer = _Timer(on_stage=on_stage)
-        rng = np.random.default_rng([options.seed, variation])
+        rng = np.random.default_rng([options.seed, variation] + ([candidate] if candidate else []))
         working = fit_long_side(painting.convert("RGB"), options.size)
         with timer.stage("segment"):
             if segmentation is None:
@@ -139,7 +144,12 @@ class Pipeline:
             instances = usable_instances(segmentation.instances, working.size)
         with timer.stage("substitute"):
             choices = choose_cutouts(
-                instances, self.library.cutouts, rng=rng, chaos=options.chaos, cutout_weights=cutout_weights
+                instances,
+                self.library.cutouts,
+                rng=rng,
+                chaos=options.chaos,
+                cutout_weights=cutout_weights,
+                class_plan=class_plan(instances, self.library.cutouts, options.theme, options.year),
             )
             base = np.asarray(working)
             canvas, background = self._background(base, instances, options, rng, background_weights)
@@ -172,7 +182,7 @@ class Pipeline:
             "seed": options.seed,
             "variation": variation,
             "options": options.as_record(),
-            "swaps": [_swap_record_of(c, p) for c, p in zip(choices, placed, strict=True)],
+            "swaps": [_swap_record_of(c, p, options) for c, p in zip(choices, placed, strict=True)],
             "background": background,
             "stylized": stylized,
             "style_source": style_name or name,
@@ -248,11 +258,16 @@ def usable_instances(instances: Sequence[Instance], size: tuple[int, int]) -> li
 
 
 def swap_record(
-    placed: Placed, cutout: Cutout, *, shape_distance: float, placement: PlacementRecord
+    placed: Placed,
+    cutout: Cutout,
+    *,
+    shape_distance: float,
+    placement: PlacementRecord,
+    theme_reason: str | None = None,
 ) -> SwapRecord:
     """The trace's record of one swap; the one place both strategies (ours, La Muse's) describe a swap."""
     instance = placed.instance
-    return {
+    record: SwapRecord = {
         "class": instance.class_name,
         "class_id": instance.class_id,
         "box": list(instance.box),
@@ -266,14 +281,20 @@ def swap_record(
         "shape_distance": round(shape_distance, 4),
         "mask_iou": round(iou(placed.mask, instance.mask), 4),
         "placement": placement,
+        "new_class": cutout.class_name,
+        "era": load_eras().year(cutout.class_name),
     }
+    if theme_reason:
+        record["theme_reason"] = theme_reason
+    return record
 
 
-def _swap_record_of(choice: Choice, placed: Placed) -> SwapRecord:
+def _swap_record_of(choice: Choice, placed: Placed, options: ReinterpretOptions) -> SwapRecord:
     placement = choice.placement
+    cutout = choice.cutout
     return swap_record(
         placed,
-        choice.cutout,
+        cutout,
         shape_distance=choice.shape_distance,
         placement={
             "flip": placement.flip,
@@ -281,6 +302,9 @@ def _swap_record_of(choice: Choice, placed: Placed) -> SwapRecord:
             "aspect_change": placement.aspect_change,
             "size": [placement.width, placement.height],
         },
+        theme_reason=theme_reason_of(
+            choice.instance.class_name, cutout.class_name, options.theme, options.year, options.language
+        ),
     )
 
 

@@ -208,22 +208,28 @@ def choose_cutouts(
     rng: np.random.Generator,
     chaos: float = 0.2,
     cutout_weights: Mapping[str, float] | None = None,
+    class_plan: Sequence[Sequence[frozenset[int]]] | None = None,
 ) -> list[Choice]:
     """Pick one cut-out per instance (same class when the library has it, else any class by shape).
 
     ``chaos`` in [0, 1]: 0 takes the best-fitting silhouette (votes do not change an exact choice), 1
     samples almost uniformly among the candidates. A candidate's fit is its placed IoU less the rotation
     cost and the cropped-subject penalty. ``cutout_weights`` (votes) multiply each candidate's
-    probability; no photo is used twice in one picture while other photos are left.
+    probability; no photo is used twice in one picture while other photos are left. ``class_plan`` (the
+    theme, ``lamuse.pertinence.class_plan``) gives per instance ordered tiers of class ids: the pool is
+    the library's cut-outs of the first tier it has any of, else the rule above.
     """
     chaos = float(np.clip(chaos, 0.0, 1.0))
     temperature = 0.002 + 0.25 * chaos
     used: set[str] = set()
     choices: list[Choice] = []
-    for instance in instances:
+    for index, instance in enumerate(instances):
         target = _target_of(instance)
         same_class = [c for c in library if c.class_id == instance.class_id and instance.class_id != 0]
         pool = same_class or list(library)
+        if class_plan is not None:
+            tiers = ([c for c in library if c.class_id in tier] for tier in class_plan[index])
+            pool = next((tier_pool for tier_pool in tiers if tier_pool), pool)
         fresh = [c for c in pool if c.source not in used]
         pool = fresh or pool
         distances = np.array([hu_distance(c.hu, target.hu) for c in pool])
@@ -249,7 +255,7 @@ def choose_cutouts(
                 placement=placement,
                 predicted_iou=predicted,
                 shape_distance=distance,
-                same_class=bool(same_class),
+                same_class=instance.class_id != 0 and cutout.class_id == instance.class_id,
             )
         )
     return choices

@@ -18,6 +18,8 @@ Box = tuple[int, int, int, int]
 
 BackgroundMode = Literal["keep", "swap", "none"]
 Language = Literal["en", "fr"]
+Theme = Literal["coherent", "free", "anachronistic"]
+"""How swaps treat the painting's era (``lamuse.pertinence.class_plan``); "free" ignores it."""
 StageName = Literal["segment", "substitute", "stylize", "upscale", "finish"]
 StageCallback = Callable[[StageName], None]
 """Called with a stage's name as it starts."""
@@ -43,6 +45,9 @@ class OptionsRecord(TypedDict):
     watermark: str | None
     language: Language
     stylize: bool
+    candidates: int
+    theme: Theme
+    year: int | None
 
 
 class PlacementRecord(TypedDict):
@@ -75,6 +80,12 @@ class SwapRecord(_SwapClass):
     shape_distance: float
     mask_iou: float
     placement: PlacementRecord
+    new_class: NotRequired[str]
+    """The class of the cut-out that replaced the element."""
+    era: NotRequired[int | str]
+    """The year ``new_class`` became common (``lamuse/data/eras.json``), or "always"."""
+    theme_reason: NotRequired[str]
+    """Why a cross-class swap was chosen under ``--theme`` (said in the explanation)."""
 
 
 class BackgroundRecord(TypedDict):
@@ -129,6 +140,22 @@ class Changes(TypedDict):
     style_source: str
 
 
+class PertinenceRecord(TypedDict):
+    """One candidate's pertinence scores in [0, 1] (``lamuse.pertinence``)."""
+
+    composition: float
+    style: float
+    theme: float
+    total: float
+
+
+class PertinenceTrace(PertinenceRecord):
+    """``trace["pertinence"]``: the chosen candidate's scores, which one it was, and every candidate's."""
+
+    chosen: int
+    candidates: list[PertinenceRecord]
+
+
 class Trace(Changes):
     """Everything that decided one output, written as ``<painting>-<k>.json``.
 
@@ -152,6 +179,7 @@ class Trace(Changes):
     weights_applied: NotRequired[WeightsRecord]
     timings: Timings
     explanation: str
+    pertinence: NotRequired[PertinenceTrace]
 
 
 @dataclass(frozen=True, eq=False)
@@ -240,6 +268,11 @@ class ReinterpretOptions:
     watermark: str | None = None
     language: Language = "en"
     stylize: bool = True
+    candidates: int = 1
+    """Results made per variation; ``lamuse.pertinence.best_of`` keeps the best by pertinence."""
+    theme: Theme = "free"
+    year: int | None = None
+    """The painting's year, for the theme (None: unknown)."""
 
     def as_record(self) -> OptionsRecord:
         """The options as the trace records them (paths as strings)."""
@@ -256,6 +289,9 @@ class ReinterpretOptions:
             "watermark": self.watermark,
             "language": self.language,
             "stylize": self.stylize,
+            "candidates": self.candidates,
+            "theme": self.theme,
+            "year": self.year,
         }
 
 
