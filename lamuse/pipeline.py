@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Collection, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -110,6 +110,7 @@ class Pipeline:
         style: Image.Image | None = None,
         style_name: str | None = None,
         segmentation: Segmentation | None = None,
+        avoid_cutouts: Collection[str] = (),
     ) -> Reinterpretation:
         """Make one variation; the same painting, library, options and variation give the same pixels.
 
@@ -121,6 +122,7 @@ class Pipeline:
             cutout_weights / background_weights: vote-derived multipliers for random choices.
             style: another image to take the style from (default: the painting itself).
             segmentation: a segmentation of ``painting`` already made (reused across variations).
+            avoid_cutouts: cut-out ids to leave out while others fit nearly as well (a guild's recent).
         """
         options = options or ReinterpretOptions()
         timer = _Timer(on_stage=on_stage)
@@ -132,7 +134,13 @@ class Pipeline:
             instances = usable_instances(segmentation.instances, working.size)
         with timer.stage("substitute"):
             choices = choose_cutouts(
-                instances, self.library.cutouts, rng=rng, chaos=options.chaos, cutout_weights=cutout_weights
+                instances,
+                self.library,
+                rng=rng,
+                chaos=options.chaos,
+                cutout_weights=cutout_weights,
+                avoid=avoid_cutouts,
+                variation=variation,
             )
             base = np.asarray(working)
             canvas, background = self._background(base, instances, options, rng, background_weights)
@@ -254,6 +262,11 @@ def _swap_record(choice: Choice, placed: Placed) -> dict[str, Any]:
         "source": cutout.source,
         "subject": cutout.subject,
         "credit": cutout.credit,
+        "source_url": cutout.source_url,
+        "licence": cutout.licence,
+        "licence_url": cutout.licence_url,
+        "cutout_whole": cutout.whole,
+        "whole_policy": choice.whole_policy,
         "shape_distance": round(choice.shape_distance, 4),
         "mask_iou": round(iou(placed.mask, choice.instance.mask), 4),
         "placement": {

@@ -1,34 +1,47 @@
 """Choose, for each element of a painting, a real cut-out whose silhouette fits the original one.
 
-Candidates of the same class are pre-filtered by Hu-moment distance, then each is scored directly by the
-IoU of its placed silhouette against the element's mask, trying a horizontal flip, a rotation to the
-element's orientation (up to a quarter turn) and aspect changes of at most ±20%. ``chaos`` turns the
-argmax into a softmax.
+A shape index (``lamuse.shape_index``) ranks every candidate of the element's class at once by a coarse
+placed IoU; the top of that ranking is re-scored exactly by the IoU of the placed silhouette against the
+element's mask, trying a horizontal flip, a rotation to the element's orientation (up to a quarter turn)
+and aspect changes of at most ±20%. ``chaos`` samples from a ranked window instead of taking the best.
 """
 
 from __future__ import annotations
 
+import heapq
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
+from functools import cached_property
+from typing import Protocol
 
 import cv2
 import numpy as np
+import numpy.typing as npt
 
 from lamuse.library import Cutout
+from lamuse.shape_index import (
+    MAX_ROTATION_DEG,
+    MIN_ELONGATION_TO_ROTATE,
+    ROTATION_COST,
+    IndexEntry,
+    Policy,
+    ShapeIndex,
+    ShapeQuery,
+    top_positions,
+)
 from lamuse.shapes import centroid, hu_moments, mask_box, orientation, rotate_expand, touches_border
 from lamuse.types import Instance
 
 GRID_SIDE = 64
 """Long side of the low-resolution frame silhouettes are compared in."""
 ASPECT_FACTORS = (0.8, 0.9, 1.0, 1.1, 1.2)
-MAX_ROTATION_DEG = 90.0
-"""Up to a quarter turn: a standing figure may lie down where the painting has a reclining one."""
-ROTATION_COST = 0.05
-"""IoU given up per quarter turn, so an upright fit wins over a rotated one that is barely better."""
-MIN_ELONGATION_TO_ROTATE = 2.0
-PREFILTER_KEEP = 24
-TRUNCATED_PENALTY = 0.25
+EXACT_KEEP = 24
+"""Candidates at the top of the coarse ranking that are re-scored exactly."""
+WINDOW_KEEP = 24
+"""Size of the ranked window ``chaos`` samples from, plus ``chaos`` times the pool."""
+AVOID_PENALTY = 0.05
+"""Fit an avoided cut-out (e.g. one a guild saw recently) gives up: it wins only when clearly better."""
 
 
 @dataclass(frozen=True)
@@ -58,6 +71,11 @@ class Choice:
     predicted_iou: float
     shape_distance: float
     same_class: bool
+    whole_policy: Policy
+    """How the element's wholeness was honoured: ``whole`` (a whole cut-out for a whole element),
+    ``other_class_whole`` (its class had only frame-cut cut-outs, so a whole one of another class was taken
+    by shape), ``frame_cut_only`` (no whole cut-out anywhere) or ``element_cut`` (the painting's frame
+    cuts the element itself, so any cut-out may replace it)."""
 
 
 @dataclass(frozen=True)
@@ -201,55 +219,204 @@ def hu_distance(a: np.ndarray, b: np.ndarray) -> float:
     return float(np.abs(a[:4] - b[:4]).sum())
 
 
+class Candidates(Protocol):
+    """What selection draws from: a shape index and a way to load the cut-outs at some of its positions."""
+
+    @property
+    def index(self) -> ShapeIndex: ...
+
+    def load(self, positions: Sequence[int]) -> list[Cutout]: ...
+
+
+class CutoutList:
+    """Candidates over cut-outs already in memory (a handful, or a library's ``cutouts``)."""
+
+    def __init__(self, cutouts: Sequence[Cutout]) -> None:
+        self._by_id = {c.id: c for c in cutouts}
+
+    @cached_property
+    def index(self) -> ShapeIndex:
+        return ShapeIndex.build(
+            IndexEntry(
+                id=c.id,
+                class_id=c.class_id,
+                source=c.source,
+                whole=c.whole,
+                orientation=c.orientation,
+                elongation=c.elongation,
+                silhouette=c.silhouette,
+            )
+            for c in self._by_id.values()
+        )
+
+    def load(self, positions: Sequence[int]) -> list[Cutout]:
+        return [self._by_id[self.index.id_at(p)] for p in positions]
+
+
+@dataclass(frozen=True, eq=False)
+class _Pool:
+    """One element's candidates: index positions allowed by the class and wholeness rules, with fits."""
+
+    instance: Instance
+    target: _Target
+    positions: npt.NDArray[np.intp]
+    coarse: npt.NDArray[np.float32]
+    """Coarse fit less the avoid penalty, per position."""
+    avoided: npt.NDArray[np.bool_]
+    same_class: bool
+    policy: Policy
+
+
+def _pool_of(instance: Instance, index: ShapeIndex, avoided_positions: npt.NDArray[np.intp]) -> _Pool | None:
+    target = _target_of(instance)
+    query = ShapeQuery.of(instance.mask, target.angle, target.elongation)
+    every = slice(0, len(index))
+    same = index.class_slice(instance.class_id) if instance.class_id != 0 else slice(0, 0)
+    has_same = same.stop > same.start
+    chosen = same if has_same else every
+    element_whole = not touches_border(instance.mask)
+    policy: Policy = "element_cut"
+    if element_whole:
+        # A head-and-shoulders photo reads as a torso cut in mid-air where the painting shows a whole
+        # figure: frame-cut cut-outs only stand in for whole elements when nothing whole exists.
+        if bool(np.asarray(index.whole[chosen]).any()):
+            policy = "whole"
+        elif bool(np.asarray(index.whole).any()):
+            chosen, policy = every, "other_class_whole"
+        else:
+            policy = "frame_cut_only"
+    positions = np.arange(chosen.start, chosen.stop, dtype=np.intp)
+    if positions.size == 0:
+        return None
+    coarse = index.coarse_fits(query, chosen)
+    if policy in ("whole", "other_class_whole"):
+        keep = np.asarray(index.whole[chosen])
+        positions, coarse = positions[keep], coarse[keep]
+    avoided = np.isin(positions, avoided_positions)
+    return _Pool(
+        instance=instance,
+        target=target,
+        positions=positions,
+        coarse=coarse - AVOID_PENALTY * avoided.astype(np.float32),
+        avoided=avoided,
+        same_class=has_same and chosen is same,
+        policy=policy,
+    )
+
+
+def _kth_assignment(losses: Sequence[np.ndarray], k: int) -> tuple[int, ...]:
+    """The rank vector of the k-th best assignment (0 = everyone's best), by total fit lost: a best-first
+    walk over rank vectors, each element's ``losses`` sorted ascending from 0."""
+    start = tuple(0 for _ in losses)
+    heap: list[tuple[float, tuple[int, ...]]] = [(0.0, start)]
+    seen = {start}
+    current = start
+    for _ in range(k + 1):
+        if not heap:
+            break
+        total, current = heapq.heappop(heap)
+        for i, rank in enumerate(current):
+            if rank + 1 < len(losses[i]):
+                step = (*current[:i], rank + 1, *current[i + 1 :])
+                if step not in seen:
+                    seen.add(step)
+                    cost = total - float(losses[i][rank]) + float(losses[i][rank + 1])
+                    heapq.heappush(heap, (cost, step))
+    return current
+
+
 def choose_cutouts(
     instances: Sequence[Instance],
-    library: Sequence[Cutout],
+    library: Candidates | Sequence[Cutout],
     *,
     rng: np.random.Generator,
     chaos: float = 0.2,
     cutout_weights: Mapping[str, float] | None = None,
+    avoid: Collection[str] = (),
+    variation: int = 0,
 ) -> list[Choice]:
     """Pick one cut-out per instance (same class when the library has it, else any class by shape).
 
-    ``chaos`` in [0, 1]: 0 takes the best-fitting silhouette (votes do not change an exact choice), 1
-    samples almost uniformly among the candidates. A candidate's fit is its placed IoU less the rotation
-    cost and the cropped-subject penalty. ``cutout_weights`` (votes) multiply each candidate's
-    probability; no photo is used twice in one picture while other photos are left.
+    ``chaos`` in [0, 1]: 0 takes the best-fitting silhouette (votes do not change an exact choice) — for
+    ``variation`` k, the k-th best distinct assignment —; above 0 it samples from the best ``WINDOW_KEEP
+    + chaos·N`` of the ranking, 1 almost uniformly. A candidate's fit is its placed IoU less the rotation
+    cost. ``cutout_weights`` (votes) multiply each candidate's probability; ``avoid`` names cut-outs to
+    leave out while others fit nearly as well (``AVOID_PENALTY``); no photo is used twice in one picture
+    while other photos are left; a cut-out cut by its photo's frame never replaces an element that
+    stands whole while a whole one exists (see ``Choice.whole_policy``).
     """
+    candidates = library if not isinstance(library, Sequence) else CutoutList(library)
+    index = candidates.index
     chaos = float(np.clip(chaos, 0.0, 1.0))
     temperature = 0.002 + 0.25 * chaos
-    used: set[str] = set()
+    avoided_positions = index.positions_of(avoid)
+    weight_positions = index.positions_of(cutout_weights or {})
+    weight_values = np.array(
+        [(cutout_weights or {})[index.id_at(int(p))] for p in weight_positions], dtype=np.float64
+    )
+    pools = [_pool_of(instance, index, avoided_positions) for instance in instances]
+    ranks = [0] * len(pools)
+    if chaos == 0 and variation > 0:
+        losses = []
+        for pool in pools:
+            if pool is None:
+                losses.append(np.zeros(1))
+                continue
+            best = np.sort(top_positions(pool.coarse, variation + 1))
+            fits = np.sort(pool.coarse[best])[::-1]
+            losses.append(fits[0] - fits)
+        ranks = list(_kth_assignment(losses, variation))
+    used: set[int] = set()
     choices: list[Choice] = []
-    for instance in instances:
-        target = _target_of(instance)
-        same_class = [c for c in library if c.class_id == instance.class_id and instance.class_id != 0]
-        pool = same_class or list(library)
-        fresh = [c for c in pool if c.source not in used]
-        pool = fresh or pool
-        distances = np.array([hu_distance(c.hu, target.hu) for c in pool])
-        keep = PREFILTER_KEEP + int(chaos * len(pool))
-        order = np.argsort(distances, kind="stable")[:keep]
-        scored = [(pool[i], float(distances[i]), *best_placement(pool[i], target)) for i in order]
-        # A cut-out cropped by its photo's frame (a head-and-shoulders portrait) reads as a torso cut in
-        # mid-air when the element it replaces stands whole inside the painting.
-        penalty = 0.0 if touches_border(instance.mask) else TRUNCATED_PENALTY
-        fits = np.array([s[4] - (penalty if s[0].truncated else 0.0) for s in scored])
-        logits = (fits - fits.max()) / temperature
-        weights = np.exp(logits)
-        if cutout_weights:
-            weights *= np.array([cutout_weights.get(s[0].id, 1.0) for s in scored])
-        weights /= weights.sum()
-        pick = int(rng.choice(len(scored), p=weights)) if chaos > 0 else int(np.argmax(fits))
-        cutout, distance, placement, predicted, _ = scored[pick]
-        used.add(cutout.source)
+    for pool, rank in zip(pools, ranks, strict=True):
+        if pool is None:
+            continue
+        sources = np.asarray(index.sources[pool.positions])
+        fresh = ~np.isin(sources, list(used))
+        valid = fresh if fresh.any() else np.ones_like(fresh)
+        fits = np.where(valid, pool.coarse, -np.inf).astype(np.float32)
+        count = int(valid.sum())
+        window = min(count, WINDOW_KEEP + rank + int(chaos * count))
+        ranked = top_positions(fits, window)
+        exact_count = min(len(ranked), EXACT_KEEP + rank)
+        exact_slots = ranked[:exact_count]
+        loaded = candidates.load([int(p) for p in pool.positions[exact_slots]])
+        scored = [best_placement(cutout, pool.target) for cutout in loaded]
+        exact_fits = np.array([s[2] for s in scored]) - AVOID_PENALTY * pool.avoided[exact_slots]
+        window_fits = np.concatenate([exact_fits, pool.coarse[ranked[exact_count:]]])
+        if chaos > 0:
+            weights = np.exp((window_fits - window_fits.max()) / temperature)
+            if weight_positions.size:
+                weights *= _vote_multipliers(pool.positions[ranked], weight_positions, weight_values)
+            pick = int(rng.choice(len(ranked), p=weights / weights.sum()))
+        else:
+            order = np.argsort(-exact_fits, kind="stable")
+            pick = int(order[min(rank, len(order) - 1)])
+        if pick < exact_count:
+            cutout, (placement, predicted, _) = loaded[pick], scored[pick]
+        else:
+            [cutout] = candidates.load([int(pool.positions[ranked[pick]])])
+            placement, predicted, _ = best_placement(cutout, pool.target)
+        used.add(int(index.sources[pool.positions[ranked[pick]]]))
         choices.append(
             Choice(
-                instance=instance,
+                instance=pool.instance,
                 cutout=cutout,
                 placement=placement,
                 predicted_iou=predicted,
-                shape_distance=distance,
-                same_class=bool(same_class),
+                shape_distance=hu_distance(cutout.hu, pool.target.hu),
+                same_class=pool.same_class,
+                whole_policy=pool.policy,
             )
         )
     return choices
+
+
+def _vote_multipliers(
+    positions: npt.NDArray[np.intp], weighted: npt.NDArray[np.intp], values: npt.NDArray[np.float64]
+) -> npt.NDArray[np.float64]:
+    multipliers = np.ones(len(positions), dtype=np.float64)
+    lookup = dict(zip(weighted.tolist(), values.tolist(), strict=True))
+    for slot, position in enumerate(positions.tolist()):
+        multipliers[slot] = lookup.get(position, 1.0)
+    return multipliers

@@ -24,13 +24,13 @@ def test_annotated_library_has_classes_credits_and_features(annotated_library: P
     for cutout in library.cutouts:
         assert cutout.file.is_file()
         assert cutout.credit and "source unknown" not in cutout.credit
-        assert cutout.hu.shape == (7,) and 0 < cutout.fill <= 1 and cutout.aspect > 0
+        assert cutout.hu.shape == (7,) and 0 < cutout.silhouette.mean() <= 1
         assert max(cutout.silhouette.shape) == 64
     person = next(c for c in library.cutouts if c.class_name == "person")
     rgba = np.asarray(person.load_rgba())
     alpha = rgba[..., 3] > 0
     assert 0.1 < alpha.mean() < 1.0  # a real silhouette, not its box
-    assert person.fill == pytest.approx(alpha.mean(), abs=0.05)
+    assert person.silhouette.mean() == pytest.approx(alpha.mean(), abs=0.05)
 
 
 def test_adding_the_same_photos_twice_adds_nothing(tmp_path: Path) -> None:
@@ -120,5 +120,8 @@ def test_the_shared_photo_fragments_are_left_out(annotated_library: Path) -> Non
     """The blue coat sliver at the edge of the pedestrians photo (COCO 'person') is not a cut-out."""
     library = CutoutLibrary(annotated_library)
     from_pedestrians = [c for c in library.cutouts if c.source.startswith("pedestrians_crossing")]
-    assert from_pedestrians and all(c.aspect < 3.0 or c.fill > 0.5 for c in from_pedestrians)
+    assert from_pedestrians and all(
+        c.silhouette.shape[0] / c.silhouette.shape[1] < 3.0 or c.silhouette.mean() > 0.5
+        for c in from_pedestrians
+    )
     assert all(c.id != f"{from_pedestrians[0].id.split('-')[0]}-4" for c in from_pedestrians)

@@ -29,14 +29,14 @@ def _cutout(
         source=source or f"{cutout_id}.jpg",
         subject="test shape",
         credit="test",
+        source_url="",
+        licence="",
+        licence_url="",
         file=Path("/nonexistent.png"),
-        aspect=(y1 - y0) / (x1 - x0),
-        fill=float(crop.mean()),
         orientation=angle,
         elongation=elongation,
         hu=hu_moments(crop),
-        lab=(50.0, 0.0, 0.0),
-        truncated=truncated,
+        whole=not truncated,
         silhouette=silhouette_of(crop),
     )
 
