@@ -65,8 +65,10 @@ def describe_swap(swap: Mapping[str, Any], size: tuple[int, int], language: Lang
     original = swap["class"]
     new_class = swap["cutout_class"]
     subject = swap.get("subject") or new_class
-    credit = _short_credit(str(swap.get("credit") or ""))
+    # A CC BY credit keeps its source and licence links; other credits name author and licence only.
+    credit = str(swap["credit"]) if swap.get("licence_url") else _short_credit(str(swap.get("credit") or ""))
     class_agnostic = swap.get("class_id") == 0
+    policy = swap.get("whole_policy")
     if language == "fr":
         noun = _FRENCH_CLASSES.get(original, original)
         new = _FRENCH_CLASSES.get(new_class, new_class)
@@ -75,13 +77,19 @@ def describe_swap(swap: Mapping[str, Any], size: tuple[int, int], language: Lang
             text += " (choisi pour sa silhouette)"
         elif not swap.get("same_class", True):
             bare = re.sub(r"^(le |la |les |l')", "", noun)
-            text += f" (pas de « {bare} » dans la bibliothèque : choisi pour sa silhouette)"
+            entier = " entier" if policy == "other_class_whole" else ""
+            text += f" (pas de « {bare} »{entier} dans la bibliothèque : choisi pour sa silhouette)"
+        elif policy == "frame_cut_only":
+            text += " (seules des photos coupées par le cadre existent)"
         return f"{text} (photo : {credit})."
     text = f"The {original} {where} is now {_article_en(new_class)} from a photo of {subject}"
     if class_agnostic:
         text += " (chosen by its shape)"
     elif not swap.get("same_class", True):
-        text += f" (no {original} in the library, so chosen by shape alone)"
+        whole = "whole " if policy == "other_class_whole" else ""
+        text += f" (no {whole}{original} in the library, so chosen by shape alone)"
+    elif policy == "frame_cut_only":
+        text += " (the library only has it cut by its photo's frame)"
     return f"{text} (photo: {credit})."
 
 

@@ -14,8 +14,9 @@ import logging
 import os
 import re
 import sqlite3
+import threading
 from collections import Counter
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from functools import cached_property
@@ -163,6 +164,8 @@ class CutoutLibrary:
     def __init__(self, root: Path) -> None:
         self.root = Path(root)
         self.db_path = self.root / "library.db"
+        self._lock = threading.RLock()
+        self._connection: sqlite3.Connection | None = None
 
     @property
     def exists(self) -> bool:
@@ -183,7 +186,7 @@ class CutoutLibrary:
                 f"no cut-out library at {self.root}; build one with `lamuse library add PHOTOS_DIR`"
             )
         try:
-            connection = sqlite3.connect(f"file:{self.db_path}?mode=ro", uri=True)
+            connection = sqlite3.connect(f"file:{self.db_path}?mode=ro", uri=True, check_same_thread=False)
             connection.row_factory = sqlite3.Row
             connection.execute("select count(*) from sqlite_master").fetchone()
         except sqlite3.DatabaseError as error:
@@ -192,13 +195,22 @@ class CutoutLibrary:
 
     @contextmanager
     def _reading(self) -> Iterator[sqlite3.Connection]:
-        connection = self._connect()
-        try:
-            yield connection
-        except sqlite3.DatabaseError as error:
-            raise LibraryError(f"the library database {self.db_path} is unreadable ({error})") from error
-        finally:
-            connection.close()
+        """A read-only connection, opened once per library object and shared by its readers (one at a
+        time: the bot reads from worker threads)."""
+        with self._lock:
+            if self._connection is None:
+                self._connection = self._connect()
+            try:
+                yield self._connection
+            except sqlite3.DatabaseError as error:
+                message = f"the library database {self.db_path} is unreadable ({error})"
+                raise LibraryError(message) from error
+
+    def _forget_connection(self) -> None:
+        with self._lock:
+            if self._connection is not None:
+                self._connection.close()
+                self._connection = None
 
     def _check_complete(self, *, finishing: bool = False) -> int:
         """The row count of a finished, non-empty library; a clear error otherwise (``finishing``: the
@@ -337,16 +349,19 @@ class CutoutLibrary:
         """Open a build: the library reads as half-built until the block ends without an error, then the
         shape index is rebuilt and the library marked complete."""
         self.root.mkdir(parents=True, exist_ok=True)
+        self._forget_connection()
         db = sqlite_utils.Database(self.db_path)
         db.enable_wal()
         db.table("meta").insert({"key": "state", "value": "building"}, pk="key", replace=True)
         build = LibraryBuild(self, db)
         yield build
         self.__dict__.pop("index", None)
+        self._forget_connection()
         if "cutouts" in db.table_names() and db.table("cutouts").count:
             self._open_index(self._check_complete(finishing=True))
         db.table("meta").insert({"key": "state", "value": "complete"}, pk="key", replace=True)
         db.close()
+        self._forget_connection()
 
     def add_photos(
         self,
@@ -413,6 +428,10 @@ class LibraryBuild:
                 self._table.add_missing_columns([missing])
         else:
             self._known = set()
+
+    def insert_rows(self, rows: Iterable[dict[str, Any]]) -> None:
+        """Rows made elsewhere, in the library's columns (the benchmark's synthetic silhouettes)."""
+        self._table.insert_all(rows, pk="id", replace=True, alter=True, batch_size=2000)
 
     def knows(self, digest: str) -> bool:
         """Whether a photo with this content is already in the library."""

@@ -30,14 +30,19 @@ import numpy.typing as npt
 from lamuse.shapes import mask_box, rotate_expand
 
 CANON_SIDE = 32
-CANON_AREA = CANON_SIDE * CANON_SIDE / 8
-"""Pixels a normalised silhouette covers: a thin standing figure (box 1:4, fill 0.5) still fits."""
+"""Side of the canonical grid; a normalised silhouette covers an eighth of it, so a thin standing figure
+(box 1:4, fill 0.5) still fits."""
 WORDS = CANON_SIDE * CANON_SIDE // 64
+FIRST_SIDE = 16
+"""The first pass over a whole class compares 16² grids (4 words) before the 32² ones refine its best."""
+FIRST_WORDS = FIRST_SIDE * FIRST_SIDE // 64
 COARSE_ASPECTS = (0.8, 1.0, 1.2)
 """Aspect changes tried in the coarse pass (the exact pass tries all of ``substitute.ASPECT_FACTORS``)."""
+REFINE_KEEP = 1024
+"""Candidates the second pass scores with every variant."""
 TARGET_LONG_SIDE = 128
 """Targets are shrunk to this long side before normalising (the canonical grid is far coarser)."""
-INDEX_VERSION = 1
+INDEX_VERSION = 2
 MIN_ELONGATION_TO_ROTATE = 2.0
 MAX_ROTATION_DEG = 90.0
 ROTATION_COST = 0.05
@@ -47,15 +52,15 @@ FloatArray = npt.NDArray[np.float32]
 Words = npt.NDArray[np.uint64]
 
 
-def canonical_bits(mask: np.ndarray, stretch: float = 1.0) -> BoolArray:
-    """``mask`` (bool or float coverage) centroid-centred, scaled to ``CANON_AREA``, its height multiplied
-    by ``sqrt(stretch)`` and its width divided by it (area kept), in a ``CANON_SIDE``² bool grid."""
+def canonical_bits(mask: np.ndarray, stretch: float = 1.0, side: int = CANON_SIDE) -> BoolArray:
+    """``mask`` (bool or float coverage) centroid-centred, scaled to cover ``side``²/8 pixels, its height
+    multiplied by ``sqrt(stretch)`` and its width divided by it (area kept), in a ``side``² bool grid."""
     coverage = np.asarray(mask, dtype=np.float32)
     area = float(coverage.sum())
-    canvas = np.zeros((CANON_SIDE, CANON_SIDE), dtype=bool)
+    canvas = np.zeros((side, side), dtype=bool)
     if area <= 0:
         return canvas
-    scale = math.sqrt(CANON_AREA / area)
+    scale = math.sqrt(side * side / 8 / area)
     height, width = coverage.shape
     size = (
         max(1, round(width * scale / math.sqrt(stretch))),
@@ -67,9 +72,9 @@ def canonical_bits(mask: np.ndarray, stretch: float = 1.0) -> BoolArray:
         return canvas
     ys, xs = np.indices(small.shape)
     cx, cy = float((xs * small).sum() / total), float((ys * small).sum() / total)
-    centre = CANON_SIDE / 2 - 0.5
+    centre = side / 2 - 0.5
     matrix = np.array([[1.0, 0.0, centre - cx], [0.0, 1.0, centre - cy]], dtype=np.float64)
-    placed = cv2.warpAffine(small, matrix, (CANON_SIDE, CANON_SIDE), flags=cv2.INTER_LINEAR, borderValue=0)
+    placed = cv2.warpAffine(small, matrix, (side, side), flags=cv2.INTER_LINEAR, borderValue=0)
     return np.asarray(placed >= 0.5)
 
 
@@ -96,12 +101,15 @@ class ShapeQuery:
     """One element's target variants in the canonical frame.
 
     Attributes:
+        first: (2, FIRST_WORDS) words of the target and its mirror image in the first pass's small grid.
         plain: (2·len(COARSE_ASPECTS), WORDS) words: [no flip, flip] × each aspect change (the inverse
             change applied to the target, which equals applying it to the candidate).
         upright: (4, WORDS) words of the upright target: as is, turned 180°, flipped, flipped and turned.
         angle / elongation: the element's orientation (``shapes.orientation``).
     """
 
+    first: Words
+    first_count: npt.NDArray[np.int32]
     plain: Words
     plain_count: npt.NDArray[np.int32]
     upright: Words
@@ -127,7 +135,11 @@ class ShapeQuery:
         upright_grids = [up, turned, up[:, ::-1], turned[:, ::-1]]
         plain = np.stack([pack(g) for g in plain_grids])
         ups = np.stack([pack(g) for g in upright_grids])
+        small = canonical_bits(crop, side=FIRST_SIDE)
+        first_grids = [small, small[:, ::-1]]
         return cls(
+            first=np.stack([pack(g) for g in first_grids]),
+            first_count=np.array([int(g.sum()) for g in first_grids], dtype=np.int32),
             plain=plain,
             plain_count=np.array([int(g.sum()) for g in plain_grids], dtype=np.int32),
             upright=ups,
@@ -157,6 +169,8 @@ _ARRAYS = (
     "whole",
     "orientation",
     "elongation",
+    "first",
+    "first_count",
     "plain",
     "plain_count",
     "upright",
@@ -178,6 +192,8 @@ class ShapeIndex:
         self.whole: BoolArray = arrays["whole"]
         self.orientation: FloatArray = arrays["orientation"]
         self.elongation: FloatArray = arrays["elongation"]
+        self.first: Words = arrays["first"]
+        self.first_count: npt.NDArray[np.uint16] = arrays["first_count"]
         self.plain: Words = arrays["plain"]
         self.plain_count: npt.NDArray[np.uint16] = arrays["plain_count"]
         self.upright: Words = arrays["upright"]
@@ -208,6 +224,8 @@ class ShapeIndex:
         """Normalise every silhouette (the slow part, done once per library build)."""
         items = sorted(entries, key=lambda e: (e.class_id, e.id))
         count = len(items)
+        first = np.zeros((FIRST_WORDS, count), dtype=np.uint64)
+        first_count = np.zeros(count, dtype=np.uint16)
         plain = np.zeros((WORDS, count), dtype=np.uint64)
         upright_words = np.zeros((WORDS, count), dtype=np.uint64)
         plain_count = np.zeros(count, dtype=np.uint16)
@@ -216,6 +234,9 @@ class ShapeIndex:
         for position, entry in enumerate(items):
             grid = canonical_bits(entry.silhouette)
             up = canonical_bits(upright(entry.silhouette, entry.orientation))
+            small = canonical_bits(entry.silhouette, side=FIRST_SIDE)
+            first[:, position] = pack(small)
+            first_count[position] = int(small.sum())
             plain[:, position] = pack(grid)
             upright_words[:, position] = pack(up)
             plain_count[position] = int(grid.sum())
@@ -230,6 +251,8 @@ class ShapeIndex:
                 "whole": np.array([e.whole for e in items], dtype=bool),
                 "orientation": np.array([e.orientation for e in items], dtype=np.float32),
                 "elongation": np.array([e.elongation for e in items], dtype=np.float32),
+                "first": first,
+                "first_count": first_count,
                 "plain": plain,
                 "plain_count": plain_count,
                 "upright": upright_words,
@@ -265,31 +288,60 @@ class ShapeIndex:
             return None
 
     def coarse_fits(self, query: ShapeQuery, positions: slice) -> FloatArray:
-        """Approximate placed IoU (less the rotation cost) of every candidate in ``positions``.
+        """Approximate placed IoU (less the rotation cost) of every candidate in ``positions``, in
+        ranking order.
 
-        The best of: each plain variant (flip × aspect), and, for elongated pairs whose axes differ, the
-        upright forms less ``ROTATION_COST`` per quarter turn, as ``substitute.best_placement`` scores.
+        Two passes: the unstretched target and its mirror image in small grids against the whole
+        slice, then, for the best ``REFINE_KEEP``, the best of every plain variant (flip × aspect) and, for elongated pairs
+        whose axes differ, the upright forms less ``ROTATION_COST`` per quarter turn, as
+        ``substitute.best_placement`` scores. The others keep their first-pass fit (a lower bound).
         """
-        plain_words = self.plain[:, positions]
-        count = plain_words.shape[1]
+        words = self.first[:, positions]
+        counts = np.asarray(self.first_count[positions], dtype=np.float32)
+        first = np.zeros(words.shape[1], dtype=np.float32)
+        inter = np.zeros(words.shape[1], dtype=np.uint16)
+        scratch = np.empty(words.shape[1], dtype=np.uint64)
+        for variant, variant_count in zip(query.first, query.first_count, strict=True):
+            _intersections(words, variant, inter, scratch)
+            np.maximum(first, _iou(inter, counts, float(variant_count)), out=first)
+        if len(first) <= REFINE_KEEP:
+            chosen = np.arange(len(first))
+        else:
+            chosen = np.argpartition(-first, REFINE_KEEP)[:REFINE_KEEP]
+        offset = positions.start or 0
+        columns = chosen + offset
+        refined = self._refined_fits(query, columns)
+        if len(chosen) == len(first):
+            return refined[np.argsort(chosen)] if len(chosen) else refined
+        # The first pass's small grids score on another scale: the candidates it left out rank below
+        # every refined one, in their first-pass order.
+        threshold = float(first[chosen].min())
+        fits = first - threshold + float(refined.min()) - 1e-3
+        fits[chosen] = refined
+        return fits
+
+    def _refined_fits(self, query: ShapeQuery, columns: npt.NDArray[np.intp]) -> FloatArray:
+        words = np.ascontiguousarray(self.plain[:, columns])
+        counts = np.asarray(self.plain_count[columns], dtype=np.float32)
+        count = len(columns)
         best = np.zeros(count, dtype=np.float32)
         inter = np.zeros(count, dtype=np.uint16)
-        counts = np.asarray(self.plain_count[positions], dtype=np.float32)
+        scratch = np.empty(count, dtype=np.uint64)
         for variant, variant_count in zip(query.plain, query.plain_count, strict=True):
-            _intersections(plain_words, variant, inter)
+            _intersections(words, variant, inter, scratch)
             np.maximum(best, _iou(inter, counts, float(variant_count)), out=best)
         if query.elongation < MIN_ELONGATION_TO_ROTATE:
             return best
-        elongated = np.asarray(self.elongation[positions]) >= MIN_ELONGATION_TO_ROTATE
+        elongated = np.asarray(self.elongation[columns]) >= MIN_ELONGATION_TO_ROTATE
         if not elongated.any():
             return best
-        upright_words = self.upright[:, positions]
-        up_counts = np.asarray(self.upright_count[positions], dtype=np.float32)
-        orientation = np.asarray(self.orientation[positions], dtype=np.float32)
-        fits = [np.zeros(count, np.float32) for _ in range(4)]
+        upright_words = np.ascontiguousarray(self.upright[:, columns])
+        up_counts = np.asarray(self.upright_count[columns], dtype=np.float32)
+        orientation = np.asarray(self.orientation[columns], dtype=np.float32)
+        fits = []
         for variant in range(4):
-            _intersections(upright_words, query.upright[variant], inter)
-            fits[variant] = _iou(inter, up_counts, float(query.upright_count[variant]))
+            _intersections(upright_words, query.upright[variant], inter, scratch)
+            fits.append(_iou(inter, up_counts, float(query.upright_count[variant])))
         for flip in (0, 1):
             raw = query.angle - (-orientation if flip else orientation)
             delta = fold_angle(raw)
@@ -300,12 +352,15 @@ class ShapeIndex:
         return best
 
 
-def _intersections(words: Words, variant: Words, out: npt.NDArray[np.uint16]) -> None:
+def _intersections(
+    words: Words, variant: Words, out: npt.NDArray[np.uint16], scratch: npt.NDArray[np.uint64]
+) -> None:
     """Popcount of ``words[:, i] & variant`` for every column i, into ``out`` (word by word: each step is
-    one contiguous pass over the class)."""
+    one contiguous pass over the class, in preallocated buffers)."""
     out[:] = 0
-    for w in range(WORDS):
-        out += np.bitwise_count(np.bitwise_and(words[w], variant[w])).astype(np.uint16)
+    for w in range(words.shape[0]):
+        np.bitwise_and(words[w], variant[w], out=scratch)
+        np.add(out, np.bitwise_count(scratch), out=out, casting="unsafe")
 
 
 def _iou(inter: npt.NDArray[np.uint16], counts: FloatArray, target_count: float) -> FloatArray:
@@ -317,12 +372,17 @@ def _iou(inter: npt.NDArray[np.uint16], counts: FloatArray, target_count: float)
 Policy = Literal["whole", "other_class_whole", "frame_cut_only", "element_cut"]
 
 
-def top_positions(fits: FloatArray, count: int) -> npt.NDArray[np.intp]:
-    """Indices of the ``count`` highest fits, best first (ties by position, so runs repeat)."""
-    if count >= len(fits):
-        return np.argsort(-fits, kind="stable")
-    part = np.argpartition(-fits, count)[:count]
-    return part[np.lexsort((part, -fits[part]))]
+def top_positions(fits: FloatArray, count: int, sorted_head: int | None = None) -> npt.NDArray[np.intp]:
+    """Indices of the ``count`` highest fits, the best ``sorted_head`` of them first and in order (ties
+    by position, so runs repeat); the rest of the window follows unordered."""
+    count = min(count, len(fits))
+    head = count if sorted_head is None else min(sorted_head, count)
+    window = np.argpartition(-fits, count - 1)[:count] if count < len(fits) else np.arange(len(fits))
+    if head < count:
+        split = np.argpartition(-fits[window], head - 1) if head > 0 else np.arange(count)
+        window = window[split]
+    top = window[:head]
+    return np.concatenate([top[np.lexsort((top, -fits[top]))], np.sort(window[head:])])
 
 
 def entries_of(

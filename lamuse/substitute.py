@@ -36,7 +36,7 @@ from lamuse.types import Instance
 GRID_SIDE = 64
 """Long side of the low-resolution frame silhouettes are compared in."""
 ASPECT_FACTORS = (0.8, 0.9, 1.0, 1.1, 1.2)
-EXACT_KEEP = 24
+EXACT_KEEP = 12
 """Candidates at the top of the coarse ranking that are re-scored exactly."""
 WINDOW_KEEP = 24
 """Size of the ranked window ``chaos`` samples from, plus ``chaos`` times the pool."""
@@ -149,9 +149,10 @@ class _Shape:
         return cls(mask=mask.astype(np.float32), fill=max(len(xs) / mask.size, 1e-6), offset=offset)
 
 
-def _place_in_grid(shape: _Shape, target: _Target, aspect_factor: float) -> tuple[np.ndarray, int, int]:
-    """Render ``shape`` with its area matched to the target's and centroids aligned; return the grid
-    mask and the full-resolution width and height it stands for."""
+def _place_in_grid(shape: _Shape, target: _Target, aspect_factor: float) -> tuple[int, int, int, int]:
+    """Render ``shape`` with its area matched to the target's and centroids aligned; return its overlap
+    with the target's grid mask, its own pixel count in the grid, and the full-resolution width and
+    height it stands for (only the part inside the grid is rendered: nothing else is counted)."""
     height, width = shape.mask.shape
     aspect = (height / width) * aspect_factor
     full_w = math.sqrt(target.area / (shape.fill * aspect))
@@ -164,13 +165,15 @@ def _place_in_grid(shape: _Shape, target: _Target, aspect_factor: float) -> tupl
     cx = (target.center[0] + 0.5 - target.grid_origin[0]) * target.grid_scale
     cy = (target.center[1] + 0.5 - target.grid_origin[1]) * target.grid_scale
     left, top = round(cx - shape.offset[0] * grid_w), round(cy - shape.offset[1] * grid_h)
-    canvas = np.zeros((GRID_SIDE, GRID_SIDE), dtype=bool)
     sx0, sy0 = max(0, -left), max(0, -top)
     dx0, dy0 = max(0, left), max(0, top)
     dx1, dy1 = min(GRID_SIDE, left + grid_w), min(GRID_SIDE, top + grid_h)
+    inter = placed = 0
     if dx1 > dx0 and dy1 > dy0:
-        canvas[dy0:dy1, dx0:dx1] = resized[sy0 : sy0 + dy1 - dy0, sx0 : sx0 + dx1 - dx0]
-    return canvas, max(1, round(full_w)), max(1, round(full_h))
+        part = resized[sy0 : sy0 + dy1 - dy0, sx0 : sx0 + dx1 - dx0]
+        placed = int(np.count_nonzero(part))
+        inter = int(np.count_nonzero(part & target.grid_mask[dy0:dy1, dx0:dx1]))
+    return inter, placed, max(1, round(full_w)), max(1, round(full_h))
 
 
 def best_placement(cutout: Cutout, target: _Target) -> tuple[Placement, float, float]:
@@ -180,7 +183,7 @@ def best_placement(cutout: Cutout, target: _Target) -> tuple[Placement, float, f
     ranked by, so an upright fit wins over a rotated one that is barely better).
     """
     best: tuple[Placement, float, float] | None = None
-    target_sum = int(target.grid_mask.sum())
+    target_sum = int(np.count_nonzero(target.grid_mask))
     for flip in (False, True):
         source_angle = -cutout.orientation if flip else cutout.orientation
         rotations = [0.0]
@@ -195,9 +198,8 @@ def best_placement(cutout: Cutout, target: _Target) -> tuple[Placement, float, f
         for rotation in rotations:
             shape = _Shape.of(_oriented(cutout.silhouette, flip, rotation))
             for factor in ASPECT_FACTORS:
-                grid, width, height = _place_in_grid(shape, target, factor)
-                inter = np.logical_and(grid, target.grid_mask).sum()
-                union = grid.sum() + target_sum - inter
+                inter, placed, width, height = _place_in_grid(shape, target, factor)
+                union = placed + target_sum - inter
                 score = float(inter / union) if union else 0.0
                 preference = score - ROTATION_COST * abs(rotation) / 90.0
                 if best is None or preference > best[2]:
@@ -371,14 +373,16 @@ def choose_cutouts(
     for pool, rank in zip(pools, ranks, strict=True):
         if pool is None:
             continue
-        sources = np.asarray(index.sources[pool.positions])
-        fresh = ~np.isin(sources, list(used))
-        valid = fresh if fresh.any() else np.ones_like(fresh)
-        fits = np.where(valid, pool.coarse, -np.inf).astype(np.float32)
-        count = int(valid.sum())
+        fits = pool.coarse
+        count = len(fits)
+        if used:
+            fresh = ~np.isin(np.asarray(index.sources[pool.positions]), list(used))
+            if fresh.any():
+                fits = np.where(fresh, fits, -np.inf).astype(np.float32)
+                count = int(fresh.sum())
         window = min(count, WINDOW_KEEP + rank + int(chaos * count))
-        ranked = top_positions(fits, window)
-        exact_count = min(len(ranked), EXACT_KEEP + rank)
+        exact_count = min(window, EXACT_KEEP + rank)
+        ranked = top_positions(fits, window, exact_count)
         exact_slots = ranked[:exact_count]
         loaded = candidates.load([int(p) for p in pool.positions[exact_slots]])
         scored = [best_placement(cutout, pool.target) for cutout in loaded]
