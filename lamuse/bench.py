@@ -188,9 +188,7 @@ def _device_name(torch: Any, device: str) -> str:
     return f"cpu: {platform.processor() or platform.machine()}, {torch.get_num_threads()} threads"
 
 
-def main(
-    data: Path, library: Path | None, runs: int, device: str, library_scale: Sequence[int] = ()
-) -> int:
+def main(data: Path, library: Path | None, runs: int, device: str, library_scale: Sequence[int] = ()) -> int:
     """Print the stage report, or with ``library_scale`` only the selection-at-scale report."""
     if library_scale:
         report: dict[str, Any] = {
@@ -200,7 +198,11 @@ def main(
         }
     else:
         report = run_bench(
-            data, library, runs=runs, device=device, progress=lambda m: print(m, file=sys.stderr)  # noqa: T201
+            data,
+            library,
+            runs=runs,
+            device=device,
+            progress=lambda m: print(m, file=sys.stderr),  # noqa: T201
         )
     print(json.dumps(report, indent=2))  # noqa: T201
     return 0

@@ -446,12 +446,18 @@ class LibraryBuild:
         subjects: Sequence[Subject],
         credit: PhotoCredit,
         class_source: str,
+        *,
+        occluders: Sequence[np.ndarray] = (),
     ) -> int:
-        """Cut out every subject that passes the quality checks; returns how many were added."""
+        """Cut out every subject that passes the quality checks; returns how many were added.
+
+        ``occluders``: masks of the photo's objects that are not subjects (crowd regions, other classes),
+        which can hide a subject as well as the other subjects can.
+        """
         rgb = np.asarray(image.convert("RGB"))
         rows = []
         for index, subject in enumerate(subjects):
-            others = [s.instance.mask for s in subjects if s is not subject]
+            others = [s.instance.mask for s in subjects if s is not subject] + list(occluders)
             skip = _quality_problem(subject.instance.mask, others)
             if skip is not None:
                 self.summary.instances_skipped[skip] += 1

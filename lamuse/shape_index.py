@@ -292,9 +292,9 @@ class ShapeIndex:
         ranking order.
 
         Two passes: the unstretched target and its mirror image in small grids against the whole
-        slice, then, for the best ``REFINE_KEEP``, the best of every plain variant (flip × aspect) and, for elongated pairs
-        whose axes differ, the upright forms less ``ROTATION_COST`` per quarter turn, as
-        ``substitute.best_placement`` scores. The others keep their first-pass fit (a lower bound).
+        slice, then, for the best ``REFINE_KEEP``, the best of every plain variant (flip × aspect) and,
+        for elongated pairs whose axes differ, the upright forms less ``ROTATION_COST`` per quarter turn,
+        as ``substitute.best_placement`` scores. The others rank below, by their first-pass fit.
         """
         words = self.first[:, positions]
         counts = np.asarray(self.first_count[positions], dtype=np.float32)
