@@ -29,20 +29,20 @@ import numpy.typing as npt
 
 from lamuse.shapes import mask_box, rotate_expand
 
-CANON_SIDE = 32
+CANON_SIDE = 48
 """Side of the canonical grid; a normalised silhouette covers an eighth of it, so a thin standing figure
 (box 1:4, fill 0.5) still fits."""
 WORDS = CANON_SIDE * CANON_SIDE // 64
 FIRST_SIDE = 16
 """The first pass over a whole class compares 16² grids (4 words) before the 32² ones refine its best."""
 FIRST_WORDS = FIRST_SIDE * FIRST_SIDE // 64
-COARSE_ASPECTS = (0.8, 1.0, 1.2)
+COARSE_ASPECTS = (0.8, 0.9, 1.0, 1.1, 1.2)
 """Aspect changes tried in the coarse pass (the exact pass tries all of ``substitute.ASPECT_FACTORS``)."""
 REFINE_KEEP = 1024
 """Candidates the second pass scores with every variant."""
 TARGET_LONG_SIDE = 128
 """Targets are shrunk to this long side before normalising (the canonical grid is far coarser)."""
-INDEX_VERSION = 2
+INDEX_VERSION = 4
 MIN_ELONGATION_TO_ROTATE = 2.0
 MAX_ROTATION_DEG = 90.0
 ROTATION_COST = 0.05
@@ -101,7 +101,7 @@ class ShapeQuery:
     """One element's target variants in the canonical frame.
 
     Attributes:
-        first: (2, FIRST_WORDS) words of the target and its mirror image in the first pass's small grid.
+        first / first_upright: the same, in the first pass's small grid (no aspect change).
         plain: (2·len(COARSE_ASPECTS), WORDS) words: [no flip, flip] × each aspect change (the inverse
             change applied to the target, which equals applying it to the candidate).
         upright: (4, WORDS) words of the upright target: as is, turned 180°, flipped, flipped and turned.
@@ -110,6 +110,8 @@ class ShapeQuery:
 
     first: Words
     first_count: npt.NDArray[np.int32]
+    first_upright: Words
+    first_upright_count: npt.NDArray[np.int32]
     plain: Words
     plain_count: npt.NDArray[np.int32]
     upright: Words
@@ -137,9 +139,14 @@ class ShapeQuery:
         ups = np.stack([pack(g) for g in upright_grids])
         small = canonical_bits(crop, side=FIRST_SIDE)
         first_grids = [small, small[:, ::-1]]
+        small_up = canonical_bits(upright(crop, angle), side=FIRST_SIDE)
+        small_turned = small_up[::-1, ::-1]
+        first_up_grids = [small_up, small_turned, small_up[:, ::-1], small_turned[:, ::-1]]
         return cls(
             first=np.stack([pack(g) for g in first_grids]),
             first_count=np.array([int(g.sum()) for g in first_grids], dtype=np.int32),
+            first_upright=np.stack([pack(g) for g in first_up_grids]),
+            first_upright_count=np.array([int(g.sum()) for g in first_up_grids], dtype=np.int32),
             plain=plain,
             plain_count=np.array([int(g.sum()) for g in plain_grids], dtype=np.int32),
             upright=ups,
@@ -171,6 +178,8 @@ _ARRAYS = (
     "elongation",
     "first",
     "first_count",
+    "first_upright",
+    "first_upright_count",
     "plain",
     "plain_count",
     "upright",
@@ -194,6 +203,8 @@ class ShapeIndex:
         self.elongation: FloatArray = arrays["elongation"]
         self.first: Words = arrays["first"]
         self.first_count: npt.NDArray[np.uint16] = arrays["first_count"]
+        self.first_upright: Words = arrays["first_upright"]
+        self.first_upright_count: npt.NDArray[np.uint16] = arrays["first_upright_count"]
         self.plain: Words = arrays["plain"]
         self.plain_count: npt.NDArray[np.uint16] = arrays["plain_count"]
         self.upright: Words = arrays["upright"]
@@ -226,6 +237,8 @@ class ShapeIndex:
         count = len(items)
         first = np.zeros((FIRST_WORDS, count), dtype=np.uint64)
         first_count = np.zeros(count, dtype=np.uint16)
+        first_upright = np.zeros((FIRST_WORDS, count), dtype=np.uint64)
+        first_upright_count = np.zeros(count, dtype=np.uint16)
         plain = np.zeros((WORDS, count), dtype=np.uint64)
         upright_words = np.zeros((WORDS, count), dtype=np.uint64)
         plain_count = np.zeros(count, dtype=np.uint16)
@@ -233,10 +246,14 @@ class ShapeIndex:
         source_numbers: dict[str, int] = {}
         for position, entry in enumerate(items):
             grid = canonical_bits(entry.silhouette)
-            up = canonical_bits(upright(entry.silhouette, entry.orientation))
+            turned = upright(entry.silhouette, entry.orientation)
+            up = canonical_bits(turned)
             small = canonical_bits(entry.silhouette, side=FIRST_SIDE)
+            small_up = canonical_bits(turned, side=FIRST_SIDE)
             first[:, position] = pack(small)
             first_count[position] = int(small.sum())
+            first_upright[:, position] = pack(small_up)
+            first_upright_count[position] = int(small_up.sum())
             plain[:, position] = pack(grid)
             upright_words[:, position] = pack(up)
             plain_count[position] = int(grid.sum())
@@ -253,6 +270,8 @@ class ShapeIndex:
                 "elongation": np.array([e.elongation for e in items], dtype=np.float32),
                 "first": first,
                 "first_count": first_count,
+                "first_upright": first_upright,
+                "first_upright_count": first_upright_count,
                 "plain": plain,
                 "plain_count": plain_count,
                 "upright": upright_words,
@@ -291,57 +310,78 @@ class ShapeIndex:
         """Approximate placed IoU (less the rotation cost) of every candidate in ``positions``, in
         ranking order.
 
-        Two passes: the unstretched target and its mirror image in small grids against the whole
-        slice, then, for the best ``REFINE_KEEP``, the best of every plain variant (flip × aspect) and,
-        for elongated pairs whose axes differ, the upright forms less ``ROTATION_COST`` per quarter turn,
-        as ``substitute.best_placement`` scores. The others rank below, by their first-pass fit.
+        Two passes, each the best of the plain variants (flip × aspect) and, for elongated pairs whose
+        axes differ, the upright forms less ``ROTATION_COST`` per quarter turn, as
+        ``substitute.best_placement`` scores: first in 16² grids (no aspect change) over the whole
+        slice, then in 32² grids for its best ``REFINE_KEEP``. The others rank below, by their
+        first-pass fit.
         """
-        words = self.first[:, positions]
-        counts = np.asarray(self.first_count[positions], dtype=np.float32)
-        first = np.zeros(words.shape[1], dtype=np.float32)
-        inter = np.zeros(words.shape[1], dtype=np.uint16)
-        scratch = np.empty(words.shape[1], dtype=np.uint64)
-        for variant, variant_count in zip(query.first, query.first_count, strict=True):
-            _intersections(words, variant, inter, scratch)
-            np.maximum(first, _iou(inter, counts, float(variant_count)), out=first)
+        start = positions.start or 0
+        columns = np.arange(start, positions.stop, dtype=np.intp)
+        first = self._fits(
+            query,
+            columns,
+            (self.first, self.first_count, query.first, query.first_count),
+            (self.first_upright, self.first_upright_count, query.first_upright, query.first_upright_count),
+            sliced=positions,
+        )
         if len(first) <= REFINE_KEEP:
             chosen = np.arange(len(first))
         else:
             chosen = np.argpartition(-first, REFINE_KEEP)[:REFINE_KEEP]
-        offset = positions.start or 0
-        columns = chosen + offset
-        refined = self._refined_fits(query, columns)
+        refined = self._fits(
+            query,
+            chosen + start,
+            (self.plain, self.plain_count, query.plain, query.plain_count),
+            (self.upright, self.upright_count, query.upright, query.upright_count),
+        )
         if len(chosen) == len(first):
-            return refined[np.argsort(chosen)] if len(chosen) else refined
-        # The first pass's small grids score on another scale: the candidates it left out rank below
+            return refined
+        # The small grids score on another scale: the candidates the first pass left out rank below
         # every refined one, in their first-pass order.
-        threshold = float(first[chosen].min())
-        fits = first - threshold + float(refined.min()) - 1e-3
+        fits = first - float(first[chosen].min()) + float(refined.min()) - 1e-3
         fits[chosen] = refined
         return fits
 
-    def _refined_fits(self, query: ShapeQuery, columns: npt.NDArray[np.intp]) -> FloatArray:
-        words = np.ascontiguousarray(self.plain[:, columns])
-        counts = np.asarray(self.plain_count[columns], dtype=np.float32)
-        count = len(columns)
+    def _fits(
+        self,
+        query: ShapeQuery,
+        columns: npt.NDArray[np.intp],
+        plain: tuple[Words, np.ndarray, Words, np.ndarray],
+        upright: tuple[Words, np.ndarray, Words, np.ndarray],
+        sliced: slice | None = None,
+    ) -> FloatArray:
+        """Best fit of each candidate at ``columns`` (read as the slice ``sliced`` when given: a view,
+        not a copy) over the plain and upright variants of one grid size."""
+
+        def take(array: np.ndarray) -> np.ndarray:
+            if sliced is not None:
+                return array[..., sliced]
+            return np.ascontiguousarray(array[..., columns])
+
+        words, counts, variants, variant_counts = plain
+        words = take(words)
+        count = words.shape[1]
         best = np.zeros(count, dtype=np.float32)
         inter = np.zeros(count, dtype=np.uint16)
         scratch = np.empty(count, dtype=np.uint64)
-        for variant, variant_count in zip(query.plain, query.plain_count, strict=True):
+        candidate_counts = np.asarray(take(counts), dtype=np.float32)
+        for variant, variant_count in zip(variants, variant_counts, strict=True):
             _intersections(words, variant, inter, scratch)
-            np.maximum(best, _iou(inter, counts, float(variant_count)), out=best)
+            np.maximum(best, _iou(inter, candidate_counts, float(variant_count)), out=best)
         if query.elongation < MIN_ELONGATION_TO_ROTATE:
             return best
-        elongated = np.asarray(self.elongation[columns]) >= MIN_ELONGATION_TO_ROTATE
+        elongated = np.asarray(take(self.elongation)) >= MIN_ELONGATION_TO_ROTATE
         if not elongated.any():
             return best
-        upright_words = np.ascontiguousarray(self.upright[:, columns])
-        up_counts = np.asarray(self.upright_count[columns], dtype=np.float32)
-        orientation = np.asarray(self.orientation[columns], dtype=np.float32)
+        up_words, up_counts, up_variants, up_variant_counts = upright
+        up_words = take(up_words)
+        candidate_up_counts = np.asarray(take(up_counts), dtype=np.float32)
+        orientation = np.asarray(take(self.orientation), dtype=np.float32)
         fits = []
-        for variant in range(4):
-            _intersections(upright_words, query.upright[variant], inter, scratch)
-            fits.append(_iou(inter, up_counts, float(query.upright_count[variant])))
+        for variant, variant_count in zip(up_variants, up_variant_counts, strict=True):
+            _intersections(up_words, variant, inter, scratch)
+            fits.append(_iou(inter, candidate_up_counts, float(variant_count)))
         for flip in (0, 1):
             raw = query.angle - (-orientation if flip else orientation)
             delta = fold_angle(raw)
