@@ -254,3 +254,36 @@ def test_non_commercial_licences_only_when_asked(
     captured = capsys.readouterr()
     assert "warning: licence 2 (CC BY-NC 2.0)" in captured.err
     assert "CC BY-NC 2.0" in captured.out
+
+
+def test_a_reinterpretation_from_coco_cut_outs_credits_them_for_cc_by(site: Site, tmp_path: Path) -> None:
+    """Each swap of the trace names the photo's link and the licence with its link, and so does the
+    explanation (not "Flickr user")."""
+    from PIL import Image
+
+    from lamuse.pipeline import Pipeline
+    from lamuse.segment import ChainSegmenter
+    from lamuse.segment.annotations import AnnotationSegmenter
+    from lamuse.types import ReinterpretOptions
+
+    from .conftest import PAINTING_ANNOTATIONS, PAINTINGS
+
+    assert _fetch(site, tmp_path) == 0
+    pipeline = Pipeline(
+        segmenter=ChainSegmenter([AnnotationSegmenter([PAINTING_ANNOTATIONS])]),
+        library=CutoutLibrary(tmp_path / "lib"),
+    )
+    name = "monet_woman_with_parasol.jpg"
+    result = pipeline.reinterpret(
+        Image.open(PAINTINGS / name).convert("RGB"),
+        name=name,
+        options=ReinterpretOptions(size=512, stylize=False),
+    )
+    swaps = result.trace["swaps"]
+    assert swaps
+    for swap in swaps:
+        assert swap["source_url"].startswith("http://farm") and swap["licence_url"].startswith("http")
+        assert swap["source_url"] in swap["credit"] and swap["licence_url"] in swap["credit"]
+        assert swap["source_url"] in result.explanation and swap["licence_url"] in result.explanation
+        assert swap["whole_policy"] in ("whole", "other_class_whole", "frame_cut_only", "element_cut")
+    assert "Flickr user" not in result.explanation
