@@ -67,11 +67,10 @@ def canonical_bits(mask: np.ndarray, stretch: float = 1.0, side: int = CANON_SID
         max(1, round(height * scale * math.sqrt(stretch))),
     )
     small = cv2.resize(coverage, size, interpolation=cv2.INTER_AREA)
-    total = float(small.sum())
-    if total <= 0:
+    moments = cv2.moments(small)
+    if moments["m00"] <= 0:
         return canvas
-    ys, xs = np.indices(small.shape)
-    cx, cy = float((xs * small).sum() / total), float((ys * small).sum() / total)
+    cx, cy = moments["m10"] / moments["m00"], moments["m01"] / moments["m00"]
     centre = side / 2 - 0.5
     matrix = np.array([[1.0, 0.0, centre - cx], [0.0, 1.0, centre - cy]], dtype=np.float64)
     placed = cv2.warpAffine(small, matrix, (side, side), flags=cv2.INTER_LINEAR, borderValue=0)

@@ -38,7 +38,7 @@ GRID_SIDE = 64
 ASPECT_FACTORS = (0.8, 0.9, 1.0, 1.1, 1.2)
 EXACT_KEEP = 12
 """Candidates at the top of the coarse ranking that are re-scored exactly."""
-WINDOW_KEEP = 24
+WINDOW_KEEP = 8
 """Size of the ranked window ``chaos`` samples from, plus ``chaos`` times the pool."""
 AVOID_PENALTY = 0.05
 """Fit an avoided cut-out (e.g. one a guild saw recently) gives up: it wins only when clearly better."""
@@ -380,14 +380,20 @@ def choose_cutouts(
             if fresh.any():
                 fits = np.where(fresh, fits, -np.inf).astype(np.float32)
                 count = int(fresh.sum())
-        window = min(count, WINDOW_KEEP + rank + int(chaos * count))
-        exact_count = min(window, EXACT_KEEP + rank)
+        window = min(count, WINDOW_KEEP + int(chaos * count))
+        # At chaos 0 the pick is the rank-th best by exact fit: the whole head is re-scored.
+        exact_count = min(count, EXACT_KEEP + rank) if chaos == 0 else min(window, EXACT_KEEP)
+        window = max(window, exact_count)
         ranked = top_positions(fits, window, exact_count)
         exact_slots = ranked[:exact_count]
         loaded = candidates.load([int(p) for p in pool.positions[exact_slots]])
         scored = [best_placement(cutout, pool.target) for cutout in loaded]
         exact_fits = np.array([s[2] for s in scored]) - AVOID_PENALTY * pool.avoided[exact_slots]
-        window_fits = np.concatenate([exact_fits, pool.coarse[ranked[exact_count:]]])
+        # The rest of the window keeps its coarse fit, moved to the exact scale by the offset measured on
+        # the re-scored head, and never above the head it ranked below.
+        offset = float(np.median(exact_fits - pool.coarse[exact_slots]))
+        rest = np.minimum(pool.coarse[ranked[exact_count:]] + offset, exact_fits.min())
+        window_fits = np.concatenate([exact_fits, rest])
         if chaos > 0:
             weights = np.exp((window_fits - window_fits.max()) / temperature)
             if weight_positions.size:
