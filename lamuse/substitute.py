@@ -78,7 +78,7 @@ class Choice:
     cuts the element itself, so any cut-out may replace it)."""
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class _Target:
     grid_mask: np.ndarray
     grid_scale: float
@@ -88,6 +88,15 @@ class _Target:
     angle: float
     elongation: float
     hu: np.ndarray
+
+    @cached_property
+    def grid_center(self) -> tuple[float, float]:
+        """The element's centroid in continuous grid coordinates (pixel j spans [j, j+1)): a mean of
+        pixel indices, hence the half pixel."""
+        return (
+            (self.center[0] + 0.5 - self.grid_origin[0]) * self.grid_scale,
+            (self.center[1] + 0.5 - self.grid_origin[1]) * self.grid_scale,
+        )
 
 
 def _target_of(instance: Instance) -> _Target:
@@ -160,10 +169,7 @@ def _place_in_grid(shape: _Shape, target: _Target, aspect_factor: float) -> tupl
     grid_w = max(1, round(full_w * target.grid_scale))
     grid_h = max(1, round(full_h * target.grid_scale))
     resized = cv2.resize(shape.mask, (grid_w, grid_h), interpolation=cv2.INTER_LINEAR) >= 0.5
-    # Continuous grid coordinates (pixel j spans [j, j+1)): the target's centroid is a mean of pixel
-    # indices, hence the half pixel; ``offset`` is already continuous.
-    cx = (target.center[0] + 0.5 - target.grid_origin[0]) * target.grid_scale
-    cy = (target.center[1] + 0.5 - target.grid_origin[1]) * target.grid_scale
+    cx, cy = target.grid_center  # continuous, as ``offset`` is
     left, top = round(cx - shape.offset[0] * grid_w), round(cy - shape.offset[1] * grid_h)
     sx0, sy0 = max(0, -left), max(0, -top)
     dx0, dy0 = max(0, left), max(0, top)
