@@ -141,7 +141,11 @@ def fetch_coco(library_dir: Path, options: FetchOptions) -> FetchSummary:
     warn_restricted(options.licences)
     if options.split not in ("train2017", "val2017"):
         raise FetchError(f"unknown split {options.split!r}: train2017 or val2017")
-    options.downloads.mkdir(parents=True, exist_ok=True)
+    try:
+        options.downloads.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        reason = error.strerror or error
+        raise FetchError(f"cannot use {options.downloads} for downloads: {reason}") from error
     zip_path = options.downloads / Path(ANNOTATIONS_ZIP).name
     asyncio.run(_download_annotations(f"{options.base_url.rstrip('/')}/{ANNOTATIONS_ZIP}", zip_path, options))
     photos, categories = select_photos(zip_path, options)

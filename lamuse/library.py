@@ -348,7 +348,10 @@ class CutoutLibrary:
     def building(self) -> Iterator[LibraryBuild]:
         """Open a build: the library reads as half-built until the block ends without an error, then the
         shape index is rebuilt and the library marked complete."""
-        self.root.mkdir(parents=True, exist_ok=True)
+        try:
+            self.root.mkdir(parents=True, exist_ok=True)
+        except OSError as error:
+            raise LibraryError(f"cannot build a library in {self.root}: {error.strerror or error}") from error
         self._forget_connection()
         db = sqlite_utils.Database(self.db_path)
         db.enable_wal()

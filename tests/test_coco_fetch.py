@@ -287,3 +287,20 @@ def test_a_reinterpretation_from_coco_cut_outs_credits_them_for_cc_by(site: Site
         assert swap["source_url"] in result.explanation and swap["licence_url"] in result.explanation
         assert swap["whole_policy"] in ("whole", "other_class_whole", "frame_cut_only", "element_cut")
     assert "Flickr user" not in result.explanation
+
+
+def test_bad_fetch_settings_exit_2_with_one_line(
+    site: Site, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """An unknown licence id, a downloads folder that is a file, an unreachable mirror: one error line."""
+    blocker = tmp_path / "a-file"
+    blocker.write_text("x")
+    cases = [
+        ["--licences", "9"],
+        ["--downloads", str(blocker)],
+        ["--base-url", "http://127.0.0.1:9", "--retries", "0"],
+    ]
+    for extra in cases:
+        assert _fetch(site, tmp_path, *extra) == 2
+        err = capsys.readouterr().err
+        assert err.startswith("error: ") and err.count("\n") == 1, err
