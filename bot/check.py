@@ -196,7 +196,7 @@ def _check_library(settings: Settings, report: Report) -> bool:
     from lamuse.library import CutoutLibrary
 
     library = CutoutLibrary(settings.library)
-    if not library.exists:
+    if not library.is_complete:
         if settings.photos is None:
             problem = f"no library at {settings.library} and LAMUSE_PHOTOS is not set"
             report.add("error", "LAMUSE_LIBRARY", problem)
@@ -205,7 +205,8 @@ def _check_library(settings: Settings, report: Report) -> bool:
             problem = f"{settings.photos} has no photos to build the library from"
             report.add("error", "LAMUSE_PHOTOS", problem)
             return False
-        report.add("ok", "LAMUSE_LIBRARY", f"missing: will be built from {settings.photos}")
+        state = "half-built: the build resumes" if library.exists else "missing: will be built"
+        report.add("ok", "LAMUSE_LIBRARY", f"{state} from {settings.photos}")
         return True
     try:
         counts = library.class_counts()

@@ -140,7 +140,7 @@ class LamuseEngine:
                 from lamuse.pipeline import load_pipeline
 
                 s = self._settings
-                if s.photos is not None and not (s.library / "library.db").is_file():
+                if s.photos is not None and not CutoutLibrary(s.library).is_complete:
                     log.info("cut-out library %s missing: building it from %s", s.library, s.photos)
                     summary = build_library(
                         s.photos,
@@ -150,7 +150,7 @@ class LamuseEngine:
                         progress=False,
                     )
                     log.info("cut-out library built: %s", summary)
-                    if not CutoutLibrary(s.library).exists or summary.added == 0:
+                    if not CutoutLibrary(s.library).is_complete or summary.added == 0:
                         raise LibraryError(
                             f"the library built from {s.photos} is empty: its photos need a class "
                             "(COCO annotations, a class sidecar, or <class>/ folders)"

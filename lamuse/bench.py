@@ -12,10 +12,12 @@ import statistics
 import sys
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
+import cv2
+import numpy as np
 from PIL import Image
 
 from lamuse import __version__
@@ -45,6 +47,14 @@ def _time(fn: Callable[[int], object], runs: int, warmup: int = 1) -> dict[str, 
 
 
 def _peak_rss_mb() -> float:
+    """Peak resident memory of this process image: ``VmHWM`` on Linux (``ru_maxrss`` would also count
+    the parent a spawned child was forked from), else ``ru_maxrss``."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return round(int(line.split()[1]) / 1024, 1)
+    except OSError:
+        pass
     return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
 
 
@@ -186,7 +196,141 @@ def _device_name(torch: Any, device: str) -> str:
     return f"cpu: {platform.processor() or platform.machine()}, {torch.get_num_threads()} threads"
 
 
-def main(data: Path, library: Path | None, runs: int, device: str) -> int:
-    report = run_bench(data, library, runs=runs, device=device, progress=lambda m: print(m, file=sys.stderr))  # noqa: T201
+def main(data: Path, library: Path | None, runs: int, device: str, library_scale: Sequence[int] = ()) -> int:
+    """Print the stage report, or with ``library_scale`` only the selection-at-scale report."""
+    if library_scale:
+        report: dict[str, Any] = {
+            "lamuse_version": __version__,
+            "python": platform.python_version(),
+            "library_scale": run_library_scale(data, library_scale),
+        }
+    else:
+        report = run_bench(
+            data,
+            library,
+            runs=runs,
+            device=device,
+            progress=lambda m: print(m, file=sys.stderr),  # noqa: T201
+        )
     print(json.dumps(report, indent=2))  # noqa: T201
     return 0
+
+
+def synthetic_silhouette(rng: np.random.Generator) -> np.ndarray:
+    """A figure-like bool silhouette (body, head, up to three limbs at random angles), long side 64."""
+    from lamuse.library import silhouette_of
+    from lamuse.shapes import mask_box
+
+    canvas = np.zeros((160, 160), np.uint8)
+    centre = (80, 85)
+    axes = (int(rng.integers(8, 30)), int(rng.integers(18, 55)))
+    tilt = float(rng.normal(0, 25))
+    cv2.ellipse(canvas, centre, axes, tilt, 0, 360, 1, -1)
+    head = (80 + int(rng.integers(-6, 7)), 85 - axes[1] - int(rng.integers(0, 8)))
+    cv2.circle(canvas, head, int(rng.integers(5, 13)), 1, -1)
+    for _ in range(int(rng.integers(0, 4))):
+        angle = float(rng.uniform(0, 2 * np.pi))
+        length = float(rng.uniform(15, 45))
+        end = (int(80 + length * np.cos(angle)), int(85 + length * np.sin(angle)))
+        cv2.line(canvas, centre, end, 1, int(rng.integers(3, 9)))
+    box = mask_box(canvas.astype(bool))
+    assert box is not None
+    x0, y0, x1, y1 = box
+    return silhouette_of(canvas[y0:y1, x0:x1].astype(bool))
+
+
+def build_synthetic_library(root: Path, count: int, *, seed: int = 0, class_id: int = 1) -> None:
+    """A library of ``count`` synthetic silhouettes of one class, rows and shape index only (no PNGs):
+    what selection reads, at any size."""
+    from lamuse.coco import COCO_NAMES
+    from lamuse.library import CutoutLibrary
+    from lamuse.shapes import hu_moments, orientation
+
+    rng = np.random.default_rng(seed)
+
+    def rows() -> Iterator[dict[str, Any]]:
+        for number in range(count):
+            silhouette = synthetic_silhouette(rng)
+            angle, elongation = orientation(silhouette)
+            yield {
+                "id": f"syn{number:07d}",
+                "class_id": class_id,
+                "class_name": COCO_NAMES[class_id],
+                "source": f"synthetic-{number // 4}.png",
+                "source_sha256": f"synthetic-{number // 4}",
+                "subject": "synthetic figure",
+                "credit": "synthetic",
+                "source_url": "",
+                "licence": "",
+                "licence_url": "",
+                "file": f"cutouts/none/syn{number:07d}.png",
+                "orientation": angle,
+                "elongation": elongation,
+                "hu": json.dumps([round(float(v), 6) for v in hu_moments(silhouette)]),
+                "truncated": 0,
+                "whole": int(rng.random() < 0.8),
+                "silhouette": np.packbits(silhouette.ravel()).tobytes(),
+                "silhouette_shape": f"{silhouette.shape[0]}x{silhouette.shape[1]}",
+            }
+
+    with CutoutLibrary(root).building() as build:
+        build.insert_rows(rows())
+
+
+def measure_selection(root: Path, data: Path, class_id: int = 1) -> dict[str, float]:
+    """Open a library cold and time selection (default chaos) for every element of the bench paintings,
+    all relabelled ``class_id``, three rounds; run in a fresh process so ``rss_mb`` is this alone."""
+    from lamuse.library import CutoutLibrary
+    from lamuse.pipeline import usable_instances
+    from lamuse.segment.annotations import AnnotationSegmenter
+    from lamuse.substitute import choose_cutouts
+    from lamuse.types import Instance
+
+    segmenter = AnnotationSegmenter([data / "annotations" / "paintings.json"])
+    elements: list[Instance] = []
+    for name in BENCH_PAINTINGS:
+        painting = fit_long_side(load_image(data / "paintings" / name).image, 512)
+        for found in usable_instances(segmenter.segment(painting, name=name), painting.size):
+            elements.append(
+                Instance(class_id=class_id, class_name="person", score=1.0, mask=found.mask, box=found.box)
+            )
+    start = time.perf_counter()
+    library = CutoutLibrary(root)
+    _ = library.index
+    open_s = time.perf_counter() - start
+    rng = np.random.default_rng(0)
+    choose_cutouts(elements[:1], library, rng=rng)
+    samples, cpu_samples = [], []
+    for _ in range(3):
+        for element in elements:
+            start, cpu_start = time.perf_counter(), time.process_time()
+            choose_cutouts([element], library, rng=rng)
+            samples.append(time.perf_counter() - start)
+            cpu_samples.append(time.process_time() - cpu_start)
+    return {
+        "elements": len(elements),
+        "selection_ms_per_element": round(1000 * statistics.median(samples), 2),
+        "selection_ms_p90": round(1000 * sorted(samples)[round(0.9 * (len(samples) - 1))], 2),
+        # CPU time of this process alone: on a shared machine, wall time also counts other work.
+        "selection_cpu_ms_per_element": round(1000 * statistics.median(cpu_samples), 2),
+        "open_s": round(open_s, 4),
+        "rss_mb": _peak_rss_mb(),
+    }
+
+
+def run_library_scale(data: Path, sizes: Sequence[int]) -> list[dict[str, float]]:
+    """Per size: build a synthetic one-class library, then measure it in a fresh process."""
+    import multiprocessing
+
+    results = []
+    context = multiprocessing.get_context("spawn")
+    with tempfile.TemporaryDirectory() as scratch:
+        for size in sizes:
+            root = Path(scratch) / f"library-{size}"
+            start = time.perf_counter()
+            build_synthetic_library(root, size)
+            build_s = time.perf_counter() - start
+            with context.Pool(1) as pool:
+                measured = pool.apply(measure_selection, (root, data))
+            results.append({"cutouts": size, **measured, "build_s": round(build_s, 1)})
+    return results

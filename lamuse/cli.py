@@ -51,6 +51,13 @@ def _file_path(value: str) -> Path:
     return path
 
 
+def _int_list(value: str) -> tuple[int, ...]:
+    numbers = tuple(_positive(v) for v in value.split(",") if v.strip())
+    if not numbers:
+        raise argparse.ArgumentTypeError("give comma-separated numbers, e.g. 1000,10000")
+    return numbers
+
+
 def _long_side(value: str) -> int:
     number = int(value)
     if not 64 <= number <= 8192:
@@ -91,6 +98,23 @@ def build_parser() -> argparse.ArgumentParser:
     add.add_argument("--no-progress", action="store_true")
     show = library_commands.add_parser("show", help="count the library's cut-outs per class")
     show.add_argument("--library", type=Path, default=default_library_dir())
+    show.add_argument("--json", action="store_true", help="print the counts per class as JSON")
+    show.add_argument("--items", action="store_true", help="with --json: every cut-out and its credit")
+    fetch_library = library_commands.add_parser("fetch", help="download photos and cut them out")
+    fetch_sources = fetch_library.add_subparsers(dest="fetch_source", required=True)
+    coco = fetch_sources.add_parser("coco", help="licence-clean, credited cut-outs from COCO")
+    coco.add_argument("--library", type=Path, default=default_library_dir())
+    coco.add_argument("--downloads", type=Path, help="where the zip and images go (default: a cache)")
+    coco.add_argument("--split", choices=("train2017", "val2017"))
+    coco.add_argument("--base-url", help="mirror of http://images.cocodataset.org")
+    coco.add_argument("--licences", type=_int_list, help="COCO licence ids (default 4,5,7,8)")
+    coco.add_argument("--classes", type=lambda v: tuple(c.strip() for c in v.split(",") if c.strip()))
+    coco.add_argument("--max-per-class", type=_positive)
+    coco.add_argument("--limit", type=_positive, help="at most this many images (a first try)")
+    coco.add_argument("--concurrency", type=_positive)
+    coco.add_argument("--retries", type=_non_negative)
+    coco.add_argument("--dry-run", action="store_true", help="say what would be downloaded, and stop")
+    coco.add_argument("--no-progress", action="store_true")
 
     reinterpret = commands.add_parser("reinterpret", help="reinterpret one painting")
     reinterpret.add_argument("painting", type=Path)
@@ -124,6 +148,12 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--library", type=Path, default=None, help="a built library (default: from --data)")
     bench.add_argument("--runs", type=_positive, default=5, help="warm runs per stage (median and p90)")
     bench.add_argument("--device", default="auto")
+    bench.add_argument(
+        "--library-scale",
+        type=_int_list,
+        default=(),
+        help="N1,N2,...: time selection on synthetic one-class libraries of these sizes instead",
+    )
     return parser
 
 
@@ -171,7 +201,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "bench":
             from lamuse import bench
 
-            return bench.main(_data_dir(args.data), args.library, args.runs, args.device)
+            return bench.main(
+                _data_dir(args.data), args.library, args.runs, args.device, library_scale=args.library_scale
+            )
     except LamuseError as exc:
         print(f"error: {exc}", file=sys.stderr)  # noqa: T201
         return 2
@@ -197,14 +229,58 @@ def _library(args: argparse.Namespace) -> int:
 
     library = CutoutLibrary(args.library)
     if args.library_command == "show":
-        for name, count in sorted(library.class_counts().items()):
+        counts = dict(sorted(library.class_counts().items()))
+        if args.json:
+            shown: dict[str, object] = {"library": str(args.library), "cutouts": sum(counts.values())}
+            shown["classes"] = counts
+            if args.items:
+                shown["items"] = list(library.items())
+            print(json.dumps(shown, indent=2, ensure_ascii=False))  # noqa: T201
+            return 0
+        for name, count in counts.items():
             print(f"{name:>16} {count}")  # noqa: T201
         return 0
+    if args.library_command == "fetch":
+        return _fetch_coco(args)
     summary = build_library(
         args.dir, args.library, args.annotations, args.classes, progress=not args.no_progress
     )
     _print_summary(summary, args.library)
     return 0
+
+
+def _fetch_coco(args: argparse.Namespace) -> int:
+    from lamuse.coco_fetch import FetchOptions, describe, fetch_coco, warn_restricted
+
+    given = {
+        "split": args.split,
+        "base_url": args.base_url,
+        "licences": args.licences,
+        "classes": args.classes,
+        "max_per_class": args.max_per_class,
+        "limit": args.limit,
+        "concurrency": args.concurrency,
+        "retries": args.retries,
+    }
+    downloads = args.downloads or _cache_dir() / "coco"
+    options = FetchOptions(
+        downloads=downloads,
+        dry_run=args.dry_run,
+        progress=not args.no_progress,
+        **{k: v for k, v in given.items() if v is not None},
+    )
+    for warning in warn_restricted(options.licences):
+        print(f"warning: {warning}", file=sys.stderr)  # noqa: T201
+    summary = fetch_coco(args.library, options)
+    for line in describe(summary, args.dry_run):
+        print(line)  # noqa: T201
+    if not args.dry_run:
+        print(f"library: {args.library}")  # noqa: T201
+    return 0
+
+
+def _cache_dir() -> Path:
+    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "lamuse"
 
 
 def _print_summary(summary: AddSummary, library_dir: Path) -> None:

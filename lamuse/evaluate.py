@@ -177,7 +177,7 @@ def run_eval(args: argparse.Namespace) -> int:
             "seed": args.seed,
             "size": args.size,
             "backgrounds": str(backgrounds) if backgrounds else None,
-            "library_cutouts": len(library.cutouts),
+            "library_cutouts": len(library),
             "paintings_evaluated": len(paintings),
         },
         "paintings": records,

@@ -69,8 +69,10 @@ def describe_swap(swap: SwapRecord, size: tuple[int, int], language: Language) -
     original = swap["class"]
     new_class = swap["cutout_class"]
     subject = swap.get("subject") or new_class
-    credit = _short_credit(str(swap.get("credit") or ""))
+    # A CC BY credit keeps its source and licence links; other credits name author and licence only.
+    credit = str(swap["credit"]) if swap.get("licence_url") else _short_credit(str(swap.get("credit") or ""))
     class_agnostic = swap.get("class_id") == 0
+    policy = swap.get("whole_policy")
     if language == "fr":
         noun = french_class(original) or original
         new = french_class(new_class) or new_class
@@ -81,7 +83,10 @@ def describe_swap(swap: SwapRecord, size: tuple[int, int], language: Language) -
             text += " (choisi pour sa silhouette)"
         elif not swap.get("same_class", True):
             bare = re.sub(r"^(le |la |les |l')", "", noun)
-            text += f" (pas de « {bare} » dans la bibliothèque : choisi pour sa silhouette)"
+            entier = " entier" if policy == "other_class_whole" else ""
+            text += f" (pas de « {bare} »{entier} dans la bibliothèque : choisi pour sa silhouette)"
+        elif policy == "frame_cut_only":
+            text += " (seules des photos coupées par le cadre existent)"
         return f"{text} (photo : {credit})."
     text = f"The {original} {where} is now {_article_en(new_class)} from a photo of {subject}"
     if swap.get("theme_reason"):
@@ -89,7 +94,10 @@ def describe_swap(swap: SwapRecord, size: tuple[int, int], language: Language) -
     elif class_agnostic:
         text += " (chosen by its shape)"
     elif not swap.get("same_class", True):
-        text += f" (no {original} in the library, so chosen by shape alone)"
+        whole = "whole " if policy == "other_class_whole" else ""
+        text += f" (no {whole}{original} in the library, so chosen by shape alone)"
+    elif policy == "frame_cut_only":
+        text += " (the library only has it cut by its photo's frame)"
     return f"{text} (photo: {credit})."
 
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Collection, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -120,6 +120,7 @@ class Pipeline:
         style_name: str | None = None,
         segmentation: Segmentation | None = None,
         candidate: int = 0,
+        avoid_cutouts: Collection[str] = (),
     ) -> Reinterpretation:
         """Make one variation; the same painting, library, options and variation give the same pixels.
 
@@ -133,6 +134,7 @@ class Pipeline:
             segmentation: a segmentation of ``painting`` already made (reused across variations).
             candidate: index of this candidate of the variation (``lamuse.pertinence.best_of`` ranks
                 them); 0 is the variation itself.
+            avoid_cutouts: cut-out ids to leave out while others fit nearly as well (a guild's recent).
         """
         options = options or ReinterpretOptions()
         timer = _Timer(on_stage=on_stage)
@@ -145,11 +147,16 @@ class Pipeline:
         with timer.stage("substitute"):
             choices = choose_cutouts(
                 instances,
-                self.library.cutouts,
+                self.library,
                 rng=rng,
                 chaos=options.chaos,
                 cutout_weights=cutout_weights,
-                class_plan=class_plan(instances, self.library.cutouts, options.theme, options.year),
+                avoid=avoid_cutouts,
+                variation=variation,
+                # Themes read every cut-out's class and photo; the default (free) reads none.
+                class_plan=None
+                if options.theme == "free"
+                else class_plan(instances, self.library.cutouts, options.theme, options.year),
             )
             base = np.asarray(working)
             canvas, background = self._background(base, instances, options, rng, background_weights)
@@ -264,6 +271,7 @@ def swap_record(
     shape_distance: float,
     placement: PlacementRecord,
     theme_reason: str | None = None,
+    whole_policy: str | None = None,
 ) -> SwapRecord:
     """The trace's record of one swap; the one place both strategies (ours, La Muse's) describe a swap."""
     instance = placed.instance
@@ -278,6 +286,10 @@ def swap_record(
         "source": cutout.source,
         "subject": cutout.subject,
         "credit": cutout.credit,
+        "source_url": cutout.source_url,
+        "licence": cutout.licence,
+        "licence_url": cutout.licence_url,
+        "cutout_whole": cutout.whole,
         "shape_distance": round(shape_distance, 4),
         "mask_iou": round(iou(placed.mask, instance.mask), 4),
         "placement": placement,
@@ -286,6 +298,8 @@ def swap_record(
     }
     if theme_reason:
         record["theme_reason"] = theme_reason
+    if whole_policy is not None:
+        record["whole_policy"] = whole_policy
     return record
 
 
@@ -305,6 +319,7 @@ def _swap_record_of(choice: Choice, placed: Placed, options: ReinterpretOptions)
         theme_reason=theme_reason_of(
             choice.instance.class_name, cutout.class_name, options.theme, options.year, options.language
         ),
+        whole_policy=choice.whole_policy,
     )
 
 

@@ -1,34 +1,47 @@
 """Choose, for each element of a painting, a real cut-out whose silhouette fits the original one.
 
-Candidates of the same class are pre-filtered by Hu-moment distance, then each is scored directly by the
-IoU of its placed silhouette against the element's mask, trying a horizontal flip, a rotation to the
-element's orientation (up to a quarter turn) and aspect changes of at most ±20%. ``chaos`` turns the
-argmax into a softmax.
+A shape index (``lamuse.shape_index``) ranks every candidate of the element's class at once by a coarse
+placed IoU; the top of that ranking is re-scored exactly by the IoU of the placed silhouette against the
+element's mask, trying a horizontal flip, a rotation to the element's orientation (up to a quarter turn)
+and aspect changes of at most ±20%. ``chaos`` samples from a ranked window instead of taking the best.
 """
 
 from __future__ import annotations
 
+import heapq
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
+from functools import cached_property
+from typing import Protocol
 
 import cv2
 import numpy as np
+import numpy.typing as npt
 
 from lamuse.library import Cutout
+from lamuse.shape_index import (
+    MAX_ROTATION_DEG,
+    MIN_ELONGATION_TO_ROTATE,
+    ROTATION_COST,
+    IndexEntry,
+    Policy,
+    ShapeIndex,
+    ShapeQuery,
+    top_positions,
+)
 from lamuse.shapes import centroid, hu_moments, mask_box, orientation, rotate_expand, touches_border
 from lamuse.types import Instance
 
 GRID_SIDE = 64
 """Long side of the low-resolution frame silhouettes are compared in."""
 ASPECT_FACTORS = (0.8, 0.9, 1.0, 1.1, 1.2)
-MAX_ROTATION_DEG = 90.0
-"""Up to a quarter turn: a standing figure may lie down where the painting has a reclining one."""
-ROTATION_COST = 0.05
-"""IoU given up per quarter turn, so an upright fit wins over a rotated one that is barely better."""
-MIN_ELONGATION_TO_ROTATE = 2.0
-PREFILTER_KEEP = 24
-TRUNCATED_PENALTY = 0.25
+EXACT_KEEP = 12
+"""Candidates at the top of the coarse ranking that are re-scored exactly."""
+WINDOW_KEEP = 8
+"""Size of the ranked window ``chaos`` samples from, plus ``chaos`` times the pool."""
+AVOID_PENALTY = 0.05
+"""Fit an avoided cut-out (e.g. one a guild saw recently) gives up: it wins only when clearly better."""
 
 
 @dataclass(frozen=True)
@@ -58,9 +71,14 @@ class Choice:
     predicted_iou: float
     shape_distance: float
     same_class: bool
+    whole_policy: Policy
+    """How the element's wholeness was honoured: ``whole`` (a whole cut-out for a whole element),
+    ``other_class_whole`` (its class had only frame-cut cut-outs, so a whole one of another class was taken
+    by shape), ``frame_cut_only`` (no whole cut-out anywhere) or ``element_cut`` (the painting's frame
+    cuts the element itself, so any cut-out may replace it)."""
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class _Target:
     grid_mask: np.ndarray
     grid_scale: float
@@ -70,6 +88,15 @@ class _Target:
     angle: float
     elongation: float
     hu: np.ndarray
+
+    @cached_property
+    def grid_center(self) -> tuple[float, float]:
+        """The element's centroid in continuous grid coordinates (pixel j spans [j, j+1)): a mean of
+        pixel indices, hence the half pixel."""
+        return (
+            (self.center[0] + 0.5 - self.grid_origin[0]) * self.grid_scale,
+            (self.center[1] + 0.5 - self.grid_origin[1]) * self.grid_scale,
+        )
 
 
 def _target_of(instance: Instance) -> _Target:
@@ -131,9 +158,10 @@ class _Shape:
         return cls(mask=mask.astype(np.float32), fill=max(len(xs) / mask.size, 1e-6), offset=offset)
 
 
-def _place_in_grid(shape: _Shape, target: _Target, aspect_factor: float) -> tuple[np.ndarray, int, int]:
-    """Render ``shape`` with its area matched to the target's and centroids aligned; return the grid
-    mask and the full-resolution width and height it stands for."""
+def _place_in_grid(shape: _Shape, target: _Target, aspect_factor: float) -> tuple[int, int, int, int]:
+    """Render ``shape`` with its area matched to the target's and centroids aligned; return its overlap
+    with the target's grid mask, its own pixel count in the grid, and the full-resolution width and
+    height it stands for (only the part inside the grid is rendered: nothing else is counted)."""
     height, width = shape.mask.shape
     aspect = (height / width) * aspect_factor
     full_w = math.sqrt(target.area / (shape.fill * aspect))
@@ -141,18 +169,17 @@ def _place_in_grid(shape: _Shape, target: _Target, aspect_factor: float) -> tupl
     grid_w = max(1, round(full_w * target.grid_scale))
     grid_h = max(1, round(full_h * target.grid_scale))
     resized = cv2.resize(shape.mask, (grid_w, grid_h), interpolation=cv2.INTER_LINEAR) >= 0.5
-    # Continuous grid coordinates (pixel j spans [j, j+1)): the target's centroid is a mean of pixel
-    # indices, hence the half pixel; ``offset`` is already continuous.
-    cx = (target.center[0] + 0.5 - target.grid_origin[0]) * target.grid_scale
-    cy = (target.center[1] + 0.5 - target.grid_origin[1]) * target.grid_scale
+    cx, cy = target.grid_center  # continuous, as ``offset`` is
     left, top = round(cx - shape.offset[0] * grid_w), round(cy - shape.offset[1] * grid_h)
-    canvas = np.zeros((GRID_SIDE, GRID_SIDE), dtype=bool)
     sx0, sy0 = max(0, -left), max(0, -top)
     dx0, dy0 = max(0, left), max(0, top)
     dx1, dy1 = min(GRID_SIDE, left + grid_w), min(GRID_SIDE, top + grid_h)
+    inter = placed = 0
     if dx1 > dx0 and dy1 > dy0:
-        canvas[dy0:dy1, dx0:dx1] = resized[sy0 : sy0 + dy1 - dy0, sx0 : sx0 + dx1 - dx0]
-    return canvas, max(1, round(full_w)), max(1, round(full_h))
+        part = resized[sy0 : sy0 + dy1 - dy0, sx0 : sx0 + dx1 - dx0]
+        placed = int(np.count_nonzero(part))
+        inter = int(np.count_nonzero(part & target.grid_mask[dy0:dy1, dx0:dx1]))
+    return inter, placed, max(1, round(full_w)), max(1, round(full_h))
 
 
 def best_placement(cutout: Cutout, target: _Target) -> tuple[Placement, float, float]:
@@ -162,7 +189,7 @@ def best_placement(cutout: Cutout, target: _Target) -> tuple[Placement, float, f
     ranked by, so an upright fit wins over a rotated one that is barely better).
     """
     best: tuple[Placement, float, float] | None = None
-    target_sum = int(target.grid_mask.sum())
+    target_sum = int(np.count_nonzero(target.grid_mask))
     for flip in (False, True):
         source_angle = -cutout.orientation if flip else cutout.orientation
         rotations = [0.0]
@@ -177,9 +204,8 @@ def best_placement(cutout: Cutout, target: _Target) -> tuple[Placement, float, f
         for rotation in rotations:
             shape = _Shape.of(_oriented(cutout.silhouette, flip, rotation))
             for factor in ASPECT_FACTORS:
-                grid, width, height = _place_in_grid(shape, target, factor)
-                inter = np.logical_and(grid, target.grid_mask).sum()
-                union = grid.sum() + target_sum - inter
+                inter, placed, width, height = _place_in_grid(shape, target, factor)
+                union = placed + target_sum - inter
                 score = float(inter / union) if union else 0.0
                 preference = score - ROTATION_COST * abs(rotation) / 90.0
                 if best is None or preference > best[2]:
@@ -201,61 +227,263 @@ def hu_distance(a: np.ndarray, b: np.ndarray) -> float:
     return float(np.abs(a[:4] - b[:4]).sum())
 
 
+class Candidates(Protocol):
+    """What selection draws from: a shape index and a way to load the cut-outs at some of its positions."""
+
+    @property
+    def index(self) -> ShapeIndex: ...
+
+    def load(self, positions: Sequence[int]) -> list[Cutout]: ...
+
+
+class CutoutList:
+    """Candidates over cut-outs already in memory (a handful, or a library's ``cutouts``)."""
+
+    def __init__(self, cutouts: Sequence[Cutout]) -> None:
+        self._by_id = {c.id: c for c in cutouts}
+
+    @cached_property
+    def index(self) -> ShapeIndex:
+        return ShapeIndex.build(
+            IndexEntry(
+                id=c.id,
+                class_id=c.class_id,
+                source=c.source,
+                whole=c.whole,
+                orientation=c.orientation,
+                elongation=c.elongation,
+                silhouette=c.silhouette,
+            )
+            for c in self._by_id.values()
+        )
+
+    def load(self, positions: Sequence[int]) -> list[Cutout]:
+        return [self._by_id[self.index.id_at(p)] for p in positions]
+
+
+@dataclass(frozen=True, eq=False)
+class _Pool:
+    """One element's candidates: index positions allowed by the class and wholeness rules, with fits."""
+
+    instance: Instance
+    target: _Target
+    positions: npt.NDArray[np.intp]
+    coarse: npt.NDArray[np.float32]
+    """Coarse fit less the avoid penalty, per position."""
+    avoided: npt.NDArray[np.bool_]
+    same_class: bool
+    policy: Policy
+
+
+def _pool_of(
+    instance: Instance,
+    index: ShapeIndex,
+    avoided_positions: npt.NDArray[np.intp],
+    tiers: Sequence[frozenset[int]] | None = None,
+) -> _Pool | None:
+    target = _target_of(instance)
+    query = ShapeQuery.of(instance.mask, target.angle, target.elongation)
+    every = slice(0, len(index))
+    if tiers:
+        themed = _themed_pool(instance, target, query, index, avoided_positions, tiers)
+        if themed is not None:
+            return themed
+    same = index.class_slice(instance.class_id) if instance.class_id != 0 else slice(0, 0)
+    has_same = same.stop > same.start
+    chosen = same if has_same else every
+    element_whole = not touches_border(instance.mask)
+    policy: Policy = "element_cut"
+    if element_whole:
+        # A head-and-shoulders photo reads as a torso cut in mid-air where the painting shows a whole
+        # figure: frame-cut cut-outs only stand in for whole elements when nothing whole exists.
+        if bool(np.asarray(index.whole[chosen]).any()):
+            policy = "whole"
+        elif bool(np.asarray(index.whole).any()):
+            chosen, policy = every, "other_class_whole"
+        else:
+            policy = "frame_cut_only"
+    positions = np.arange(chosen.start, chosen.stop, dtype=np.intp)
+    if positions.size == 0:
+        return None
+    coarse = index.coarse_fits(query, chosen)
+    if policy in ("whole", "other_class_whole"):
+        keep = np.asarray(index.whole[chosen])
+        positions, coarse = positions[keep], coarse[keep]
+    avoided = np.isin(positions, avoided_positions)
+    return _Pool(
+        instance=instance,
+        target=target,
+        positions=positions,
+        coarse=coarse - AVOID_PENALTY * avoided.astype(np.float32),
+        avoided=avoided,
+        same_class=has_same and chosen is same,
+        policy=policy,
+    )
+
+
+def _themed_pool(
+    instance: Instance,
+    target: _Target,
+    query: ShapeQuery,
+    index: ShapeIndex,
+    avoided_positions: npt.NDArray[np.intp],
+    tiers: Sequence[frozenset[int]],
+) -> _Pool | None:
+    """The cut-outs of the first tier of classes the library has any of (None: no tier has any)."""
+    for tier in tiers:
+        slices = [index.class_slice(class_id) for class_id in sorted(tier)]
+        ranges = [np.arange(s.start, s.stop, dtype=np.intp) for s in slices]
+        positions = np.concatenate(ranges) if ranges else np.zeros(0, dtype=np.intp)
+        if positions.size == 0:
+            continue
+        coarse = index.coarse_fits(query, slice(0, len(index)))[positions]
+        policy: Policy = "element_cut"
+        if not touches_border(instance.mask):
+            whole = np.asarray(index.whole)[positions]
+            policy = "whole" if whole.any() else "frame_cut_only"
+            if whole.any():
+                positions, coarse = positions[whole], coarse[whole]
+        avoided = np.isin(positions, avoided_positions)
+        return _Pool(
+            instance=instance,
+            target=target,
+            positions=positions,
+            coarse=coarse - AVOID_PENALTY * avoided.astype(np.float32),
+            avoided=avoided,
+            same_class=instance.class_id != 0 and instance.class_id in tier,
+            policy=policy,
+        )
+    return None
+
+
+def _kth_assignment(losses: Sequence[np.ndarray], k: int) -> tuple[int, ...]:
+    """The rank vector of the k-th best assignment (0 = everyone's best), by total fit lost: a best-first
+    walk over rank vectors, each element's ``losses`` sorted ascending from 0."""
+    start = tuple(0 for _ in losses)
+    heap: list[tuple[float, tuple[int, ...]]] = [(0.0, start)]
+    seen = {start}
+    current = start
+    for _ in range(k + 1):
+        if not heap:
+            break
+        total, current = heapq.heappop(heap)
+        for i, rank in enumerate(current):
+            if rank + 1 < len(losses[i]):
+                step = (*current[:i], rank + 1, *current[i + 1 :])
+                if step not in seen:
+                    seen.add(step)
+                    cost = total - float(losses[i][rank]) + float(losses[i][rank + 1])
+                    heapq.heappush(heap, (cost, step))
+    return current
+
+
 def choose_cutouts(
     instances: Sequence[Instance],
-    library: Sequence[Cutout],
+    library: Candidates | Sequence[Cutout],
     *,
     rng: np.random.Generator,
     chaos: float = 0.2,
     cutout_weights: Mapping[str, float] | None = None,
+    avoid: Collection[str] = (),
+    variation: int = 0,
     class_plan: Sequence[Sequence[frozenset[int]]] | None = None,
 ) -> list[Choice]:
     """Pick one cut-out per instance (same class when the library has it, else any class by shape).
 
-    ``chaos`` in [0, 1]: 0 takes the best-fitting silhouette (votes do not change an exact choice), 1
-    samples almost uniformly among the candidates. A candidate's fit is its placed IoU less the rotation
-    cost and the cropped-subject penalty. ``cutout_weights`` (votes) multiply each candidate's
-    probability; no photo is used twice in one picture while other photos are left. ``class_plan`` (the
-    theme, ``lamuse.pertinence.class_plan``) gives per instance ordered tiers of class ids: the pool is
-    the library's cut-outs of the first tier it has any of, else the rule above.
+    ``chaos`` in [0, 1]: 0 takes the best-fitting silhouette (votes do not change an exact choice) — for
+    ``variation`` k, the k-th best distinct assignment —; above 0 it samples from the best ``WINDOW_KEEP
+    + chaos·N`` of the ranking, 1 almost uniformly. A candidate's fit is its placed IoU less the rotation
+    cost. ``cutout_weights`` (votes) multiply each candidate's probability; ``avoid`` names cut-outs to
+    leave out while others fit nearly as well (``AVOID_PENALTY``); no photo is used twice in one picture
+    while other photos are left; a cut-out cut by its photo's frame never replaces an element that
+    stands whole while a whole one exists (see ``Choice.whole_policy``). ``class_plan`` (the theme,
+    ``lamuse.pertinence.class_plan``) gives per instance ordered tiers of class ids: the pool is the
+    library's cut-outs of the first tier it has any of, else the rule above.
     """
+    candidates = library if not isinstance(library, Sequence) else CutoutList(library)
+    index = candidates.index
     chaos = float(np.clip(chaos, 0.0, 1.0))
     temperature = 0.002 + 0.25 * chaos
-    used: set[str] = set()
+    avoided_positions = index.positions_of(avoid)
+    weight_positions = index.positions_of(cutout_weights or {})
+    weight_values = np.array(
+        [(cutout_weights or {})[index.id_at(int(p))] for p in weight_positions], dtype=np.float64
+    )
+    plans = class_plan if class_plan is not None else [None] * len(instances)
+    pools = [
+        _pool_of(instance, index, avoided_positions, tiers)
+        for instance, tiers in zip(instances, plans, strict=True)
+    ]
+    ranks = [0] * len(pools)
+    if chaos == 0 and variation > 0:
+        losses = []
+        for pool in pools:
+            if pool is None:
+                losses.append(np.zeros(1))
+                continue
+            best = np.sort(top_positions(pool.coarse, variation + 1))
+            fits = np.sort(pool.coarse[best])[::-1]
+            losses.append(fits[0] - fits)
+        ranks = list(_kth_assignment(losses, variation))
+    used: set[int] = set()
     choices: list[Choice] = []
-    for index, instance in enumerate(instances):
-        target = _target_of(instance)
-        same_class = [c for c in library if c.class_id == instance.class_id and instance.class_id != 0]
-        pool = same_class or list(library)
-        if class_plan is not None:
-            tiers = ([c for c in library if c.class_id in tier] for tier in class_plan[index])
-            pool = next((tier_pool for tier_pool in tiers if tier_pool), pool)
-        fresh = [c for c in pool if c.source not in used]
-        pool = fresh or pool
-        distances = np.array([hu_distance(c.hu, target.hu) for c in pool])
-        keep = PREFILTER_KEEP + int(chaos * len(pool))
-        order = np.argsort(distances, kind="stable")[:keep]
-        scored = [(pool[i], float(distances[i]), *best_placement(pool[i], target)) for i in order]
-        # A cut-out cropped by its photo's frame (a head-and-shoulders portrait) reads as a torso cut in
-        # mid-air when the element it replaces stands whole inside the painting.
-        penalty = 0.0 if touches_border(instance.mask) else TRUNCATED_PENALTY
-        fits = np.array([s[4] - (penalty if s[0].truncated else 0.0) for s in scored])
-        logits = (fits - fits.max()) / temperature
-        weights = np.exp(logits)
-        if cutout_weights:
-            weights *= np.array([cutout_weights.get(s[0].id, 1.0) for s in scored])
-        weights /= weights.sum()
-        pick = int(rng.choice(len(scored), p=weights)) if chaos > 0 else int(np.argmax(fits))
-        cutout, distance, placement, predicted, _ = scored[pick]
-        used.add(cutout.source)
+    for pool, rank in zip(pools, ranks, strict=True):
+        if pool is None:
+            continue
+        fits = pool.coarse
+        count = len(fits)
+        if used:
+            fresh = ~np.isin(np.asarray(index.sources[pool.positions]), list(used))
+            if fresh.any():
+                fits = np.where(fresh, fits, -np.inf).astype(np.float32)
+                count = int(fresh.sum())
+        window = min(count, WINDOW_KEEP + int(chaos * count))
+        # At chaos 0 the pick is the rank-th best by exact fit: the whole head is re-scored.
+        exact_count = min(count, EXACT_KEEP + rank) if chaos == 0 else min(window, EXACT_KEEP)
+        window = max(window, exact_count)
+        ranked = top_positions(fits, window, exact_count)
+        exact_slots = ranked[:exact_count]
+        loaded = candidates.load([int(p) for p in pool.positions[exact_slots]])
+        scored = [best_placement(cutout, pool.target) for cutout in loaded]
+        exact_fits = np.array([s[2] for s in scored]) - AVOID_PENALTY * pool.avoided[exact_slots]
+        # The rest of the window keeps its coarse fit, moved to the exact scale by the offset measured on
+        # the re-scored head, and never above the head it ranked below.
+        offset = float(np.median(exact_fits - pool.coarse[exact_slots]))
+        rest = np.minimum(pool.coarse[ranked[exact_count:]] + offset, exact_fits.min())
+        window_fits = np.concatenate([exact_fits, rest])
+        if chaos > 0:
+            weights = np.exp((window_fits - window_fits.max()) / temperature)
+            if weight_positions.size:
+                weights *= _vote_multipliers(pool.positions[ranked], weight_positions, weight_values)
+            pick = int(rng.choice(len(ranked), p=weights / weights.sum()))
+        else:
+            order = np.argsort(-exact_fits, kind="stable")
+            pick = int(order[min(rank, len(order) - 1)])
+        if pick < exact_count:
+            cutout, (placement, predicted, _) = loaded[pick], scored[pick]
+        else:
+            [cutout] = candidates.load([int(pool.positions[ranked[pick]])])
+            placement, predicted, _ = best_placement(cutout, pool.target)
+        used.add(int(index.sources[pool.positions[ranked[pick]]]))
         choices.append(
             Choice(
-                instance=instance,
+                instance=pool.instance,
                 cutout=cutout,
                 placement=placement,
                 predicted_iou=predicted,
-                shape_distance=distance,
-                same_class=instance.class_id != 0 and cutout.class_id == instance.class_id,
+                shape_distance=hu_distance(cutout.hu, pool.target.hu),
+                same_class=pool.same_class,
+                whole_policy=pool.policy,
             )
         )
     return choices
+
+
+def _vote_multipliers(
+    positions: npt.NDArray[np.intp], weighted: npt.NDArray[np.intp], values: npt.NDArray[np.float64]
+) -> npt.NDArray[np.float64]:
+    multipliers = np.ones(len(positions), dtype=np.float64)
+    lookup = dict(zip(weighted.tolist(), values.tolist(), strict=True))
+    for slot, position in enumerate(positions.tolist()):
+        multipliers[slot] = lookup.get(position, 1.0)
+    return multipliers

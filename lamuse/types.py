@@ -80,6 +80,14 @@ class SwapRecord(_SwapClass):
     shape_distance: float
     mask_iou: float
     placement: PlacementRecord
+    source_url: NotRequired[str]
+    """The photo's page (COCO: its Flickr URL), for attribution; "" when unknown."""
+    licence: NotRequired[str]
+    licence_url: NotRequired[str]
+    cutout_whole: NotRequired[bool]
+    """Whether the cut-out stands whole in its photo (not cut by the frame; a person's legs visible)."""
+    whole_policy: NotRequired[str]
+    """How wholeness decided the pick (``lamuse.substitute.Choice.whole_policy``)."""
     new_class: NotRequired[str]
     """The class of the cut-out that replaced the element."""
     era: NotRequired[int | str]

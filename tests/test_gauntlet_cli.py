@@ -155,7 +155,7 @@ def _library_missing_a_png(tmp_path: Path, annotated_library: Path) -> Path:
 
     copy = tmp_path / "library-copy"
     shutil.copytree(annotated_library, copy)
-    for png in (copy / "cutouts").glob("*.png"):
+    for png in (copy / "cutouts").rglob("*.png"):
         png.unlink()
     return copy
 

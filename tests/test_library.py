@@ -12,6 +12,7 @@ from PIL import Image
 from lamuse.cli import main
 from lamuse.errors import LibraryError
 from lamuse.library import CutoutLibrary, read_classes, read_credits
+from lamuse.types import Instance
 
 from .conftest import PHOTO_ANNOTATIONS, PHOTOS
 
@@ -24,13 +25,13 @@ def test_annotated_library_has_classes_credits_and_features(annotated_library: P
     for cutout in library.cutouts:
         assert cutout.file.is_file()
         assert cutout.credit and "source unknown" not in cutout.credit
-        assert cutout.hu.shape == (7,) and 0 < cutout.fill <= 1 and cutout.aspect > 0
+        assert cutout.hu.shape == (7,) and 0 < cutout.silhouette.mean() <= 1
         assert max(cutout.silhouette.shape) == 64
     person = next(c for c in library.cutouts if c.class_name == "person")
     rgba = np.asarray(person.load_rgba())
     alpha = rgba[..., 3] > 0
     assert 0.1 < alpha.mean() < 1.0  # a real silhouette, not its box
-    assert person.fill == pytest.approx(alpha.mean(), abs=0.05)
+    assert person.silhouette.mean() == pytest.approx(alpha.mean(), abs=0.05)
 
 
 def test_adding_the_same_photos_twice_adds_nothing(tmp_path: Path) -> None:
@@ -120,5 +121,68 @@ def test_the_shared_photo_fragments_are_left_out(annotated_library: Path) -> Non
     """The blue coat sliver at the edge of the pedestrians photo (COCO 'person') is not a cut-out."""
     library = CutoutLibrary(annotated_library)
     from_pedestrians = [c for c in library.cutouts if c.source.startswith("pedestrians_crossing")]
-    assert from_pedestrians and all(c.aspect < 3.0 or c.fill > 0.5 for c in from_pedestrians)
+    assert from_pedestrians and all(
+        c.silhouette.shape[0] / c.silhouette.shape[1] < 3.0 or c.silhouette.mean() > 0.5
+        for c in from_pedestrians
+    )
     assert all(c.id != f"{from_pedestrians[0].id.split('-')[0]}-4" for c in from_pedestrians)
+
+
+def test_a_photo_that_fails_to_load_is_skipped_and_the_build_completes(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A broken photo among good ones is reported; the library is complete without it."""
+    photos = tmp_path / "photos"
+    (photos / "dog").mkdir(parents=True)
+    (photos / "dog" / "trap.jpg").symlink_to(PHOTOS / "dog_camera_trap.jpg")
+    (photos / "dog" / "broken.jpg").write_bytes(b"\xff\xd8\xff\xe0 not really a jpeg" * 10)
+    assert main(["library", "add", str(photos), "--library", str(tmp_path / "lib"), "--no-progress"]) == 0
+    assert "skipped broken.jpg" in capsys.readouterr().out
+    library = CutoutLibrary(tmp_path / "lib")
+    assert library.is_complete and library.class_counts() == {"dog": 1}
+
+
+def test_an_interrupted_build_is_never_taken_for_a_finished_library(tmp_path: Path) -> None:
+    """A build that stops half-way leaves a library that says so (not "complete", not silently empty);
+    running the same build again finishes it."""
+    from lamuse.segment.annotations import AnnotationSegmenter
+
+    annotations = AnnotationSegmenter([PHOTO_ANNOTATIONS], image_dirs=[PHOTOS])
+    library = CutoutLibrary(tmp_path / "lib")
+
+    class Interrupted(Exception):
+        """Stands for a kill or a full disk in the middle of the build."""
+
+    calls = 0
+
+    def segment_then_fail(image: Image.Image, *, name: str | None = None) -> list[Instance]:
+        nonlocal calls
+        calls += 1
+        if calls > 5:
+            raise Interrupted
+        return annotations.segment(image, name=name)
+
+    broken = type("Broken", (), {"segment": staticmethod(segment_then_fail)})()
+    with pytest.raises(Interrupted):
+        library.add_photos(PHOTOS, annotations=broken, progress=False)
+    assert library.exists and not library.is_complete
+    with pytest.raises(LibraryError, match="half-built"):
+        _ = CutoutLibrary(tmp_path / "lib").index
+    summary = library.add_photos(PHOTOS, annotations=annotations, progress=False)
+    assert summary.already_present >= 1 and library.is_complete
+    assert len(CutoutLibrary(tmp_path / "lib")) > 50
+
+
+def test_cut_outs_are_stored_in_shards_and_listed_with_their_credits(
+    annotated_library: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """PNGs live in cutouts/<2 characters>/; `library show --json --items` lists every one."""
+    library = CutoutLibrary(annotated_library)
+    assert not list((annotated_library / "cutouts").glob("*.png"))
+    for cutout in library.cutouts:
+        assert cutout.file.parent.name == cutout.id[:2] and cutout.file.is_file()
+    assert main(["library", "show", "--json", "--items", "--library", str(annotated_library)]) == 0
+    shown = json.loads(capsys.readouterr().out)
+    assert shown["cutouts"] == len(shown["items"]) == len(library) and shown["classes"]["person"] >= 14
+    pitcher = next(i for i in shown["items"] if i["source"] == "baseball_pitcher_coco433998.jpg")
+    assert pitcher["licence"] == "CC BY-SA 2.0" and "Flickr" in pitcher["credit"]

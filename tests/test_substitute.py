@@ -29,14 +29,14 @@ def _cutout(
         source=source or f"{cutout_id}.jpg",
         subject="test shape",
         credit="test",
+        source_url="",
+        licence="",
+        licence_url="",
         file=Path("/nonexistent.png"),
-        aspect=(y1 - y0) / (x1 - x0),
-        fill=float(crop.mean()),
         orientation=angle,
         elongation=elongation,
         hu=hu_moments(crop),
-        lab=(50.0, 0.0, 0.0),
-        truncated=truncated,
+        whole=not truncated,
         silhouette=silhouette_of(crop),
     )
 
@@ -183,3 +183,48 @@ def test_a_standing_shape_lies_down_for_a_reclining_element() -> None:
     [choice] = choose_cutouts([target], [upright], rng=np.random.default_rng(0), chaos=0.0)
     assert abs(choice.placement.rotation) == pytest.approx(90, abs=3)
     assert choice.predicted_iou > 0.8
+
+
+def test_a_whole_element_takes_a_whole_cut_out_of_another_class_before_a_frame_cut_one() -> None:
+    """With only frame-cut cut-outs of its class, a whole element gets a whole cut-out of another class
+    chosen by shape, and the choice says so; with nothing whole anywhere, the frame-cut one is used."""
+    inside = _instance(_ellipse((300, 300), (150, 150), (30, 100), 0))
+    cropped = _cutout(_ellipse((200, 100), (50, 100), (30, 100), 0), "cropped-person", truncated=True)
+    whole_dog = _cutout(_ellipse((200, 100), (50, 100), (22, 85), 0), "whole-dog", class_id=18)
+    [choice] = choose_cutouts([inside], [cropped, whole_dog], rng=np.random.default_rng(0), chaos=0.0)
+    assert choice.cutout.id == "whole-dog" and not choice.same_class
+    assert choice.whole_policy == "other_class_whole"
+    cropped_dog = _cutout(_ellipse((200, 100), (50, 100), (22, 85), 0), "cropped-dog", 18, truncated=True)
+    [choice] = choose_cutouts([inside], [cropped, cropped_dog], rng=np.random.default_rng(0), chaos=0.0)
+    assert choice.cutout.id == "cropped-person" and choice.whole_policy == "frame_cut_only"
+
+
+def test_variations_at_zero_chaos_are_distinct_assignments() -> None:
+    """Variation k at chaos 0 takes the k-th best assignment: three variations, three different pairs,
+    the first the best one."""
+    left = _instance(_ellipse((300, 400), (100, 150), (30, 100), 0))
+    right = _instance(_ellipse((300, 400), (300, 150), (30, 100), 0))
+    pool = [_cutout(_ellipse((200, 200), (100, 100), (20 + 6 * i, 80), 0), f"c{i}") for i in range(6)]
+    assignments = [
+        tuple(
+            c.cutout.id
+            for c in choose_cutouts([left, right], pool, rng=np.random.default_rng(0), chaos=0.0, variation=k)
+        )
+        for k in range(3)
+    ]
+    assert len(set(assignments)) == 3
+    best = choose_cutouts([left, right], pool, rng=np.random.default_rng(9), chaos=0.0)
+    assert assignments[0] == tuple(c.cutout.id for c in best)
+
+
+def test_avoided_cut_outs_give_way_to_ones_that_fit_nearly_as_well() -> None:
+    """An avoided cut-out (e.g. one a guild saw recently) loses to one almost as good, not to a poor one."""
+    target = _instance(_ellipse((300, 300), (150, 150), (30, 100), 0))
+    best = _cutout(_ellipse((200, 100), (50, 100), (30, 100), 0), "best")
+    close = _cutout(_ellipse((200, 100), (50, 100), (28, 96), 0), "close")
+    poor = _cutout(_ellipse((200, 200), (100, 100), (80, 80), 0), "poor")
+    rng = np.random.default_rng(0)
+    [plain] = choose_cutouts([target], [best, close], rng=rng, chaos=0.0)
+    [avoiding] = choose_cutouts([target], [best, close], rng=rng, chaos=0.0, avoid={"best"})
+    [no_alternative] = choose_cutouts([target], [best, poor], rng=rng, chaos=0.0, avoid={"best"})
+    assert (plain.cutout.id, avoiding.cutout.id, no_alternative.cutout.id) == ("best", "close", "best")
