@@ -30,7 +30,7 @@ _FRENCH_CLASSES: Mapping[str, str] = {
     "cell phone": "le téléphone", "microwave": "le micro-ondes", "oven": "le four",
     "toaster": "le grille-pain", "sink": "l'évier", "refrigerator": "le réfrigérateur", "book": "le livre",
     "clock": "l'horloge", "vase": "le vase", "scissors": "les ciseaux", "teddy bear": "l'ours en peluche",
-    "hair drier": "le sèche-cheveux", "toothbrush": "la brosse à dents", "object": "l'élément",
+    "hair drier": "le sèche-cheveux", "toothbrush": "la brosse à dents",
 }  # fmt: skip
 
 
@@ -68,7 +68,7 @@ def describe_swap(swap: Mapping[str, Any], size: tuple[int, int], language: Lang
     credit = _short_credit(str(swap.get("credit") or ""))
     class_agnostic = swap.get("class_id") == 0
     if language == "fr":
-        noun = _FRENCH_CLASSES.get(original, original)
+        noun = "la forme" if class_agnostic else _FRENCH_CLASSES.get(original, original)
         new = _FRENCH_CLASSES.get(new_class, new_class)
         text = f"{noun[0].upper()}{noun[1:]} {where} devient {new} d'une photo « {subject} »"
         if class_agnostic:
@@ -77,7 +77,8 @@ def describe_swap(swap: Mapping[str, Any], size: tuple[int, int], language: Lang
             bare = re.sub(r"^(le |la |les |l')", "", noun)
             text += f" (pas de « {bare} » dans la bibliothèque : choisi pour sa silhouette)"
         return f"{text} (photo : {credit})."
-    text = f"The {original} {where} is now {_article_en(new_class)} from a photo of {subject}"
+    noun = "shape" if class_agnostic else original
+    text = f"The {noun} {where} is now {_article_en(new_class)} from a photo of {subject}"
     if class_agnostic:
         text += " (chosen by its shape)"
     elif not swap.get("same_class", True):
@@ -93,6 +94,15 @@ def explain(trace: Mapping[str, Any], size: tuple[int, int], language: Language 
             "Aucun élément n'a été trouvé à remplacer."
             if language == "fr"
             else "No element was found to swap."
+        )
+    if trace.get("detector_available") is False and trace.get("swaps"):
+        sentences.insert(
+            0,
+            "Aucun détecteur d'objets n'était disponible : les formes principales du tableau ont été "
+            "découpées d'après ce qui ressort, et chacune remplacée d'après sa silhouette seule."
+            if language == "fr"
+            else "No object detector was available, so the painting's main shapes were cut apart by "
+            "what stands out, and each was replaced by its silhouette alone.",
         )
     background = trace.get("background", {})
     mode = background.get("mode")

@@ -17,6 +17,8 @@ Box = tuple[int, int, int, int]
 """Pixel box ``(x0, y0, x1, y1)``, x1/y1 exclusive, in the image's own coordinates."""
 
 BackgroundMode = Literal["keep", "swap", "none"]
+RemovalMode = Literal["grow", "tight"]
+"""How much of each old element is cleared: grown to what belongs to it, or its mask alone."""
 StageCallback = Callable[[str], None]
 """Called with a stage name ("segment", "substitute", "stylize", "upscale", "finish") as it starts."""
 
@@ -46,17 +48,29 @@ class Instance:
 
 @dataclass(frozen=True)
 class Segmentation:
-    """What a segmenter (or a chain of them) found, which one answered, and the files it used."""
+    """What a segmenter (or a chain of them) found, which one answered, and the files it used.
+
+    ``saliency``: the image's salient-object map (float (H, W) in [0, 1]) when the chain computed one, so
+    removal can take the parts attached to an element; ``detector_available``: False when no object
+    detector could run (elements are then salient shapes, and the explanation says so).
+    """
 
     segmenter: str
     instances: list[Instance]
     model_files: Mapping[str, Path] = field(default_factory=dict)
+    saliency: np.ndarray | None = field(default=None, compare=False)
+    detector_available: bool = True
 
 
 class Segmenter(Protocol):
     """Finds the elements of an image; ``name`` (its file name) helps curated sources recognise it."""
 
     name: str
+
+    @property
+    def model_files(self) -> Mapping[str, Path]:
+        """The weights files this stage loaded, by role (their sha256 goes in traces)."""
+        ...
 
     def segment(self, image: Image.Image, *, name: str | None = None) -> list[Instance]: ...
 
@@ -65,6 +79,11 @@ class Stylizer(Protocol):
     """Re-paints ``content`` in the style of ``style``; strength 0 keeps the content's own style."""
 
     name: str
+
+    @property
+    def model_files(self) -> Mapping[str, Path]:
+        """The weights files this stage loaded, by role (their sha256 goes in traces)."""
+        ...
 
     def stylize(
         self, content: Image.Image, style: Image.Image, *, strength: float = 1.0, keep_colors: bool = False
@@ -76,6 +95,11 @@ class Upscaler(Protocol):
 
     name: str
 
+    @property
+    def model_files(self) -> Mapping[str, Path]:
+        """The weights files this stage loaded, by role (their sha256 goes in traces)."""
+        ...
+
     def upscale(self, image: Image.Image, scale: int) -> Image.Image: ...
 
 
@@ -86,6 +110,7 @@ class ReinterpretOptions:
     seed: int = 0
     chaos: float = 0.2
     background: BackgroundMode = "keep"
+    removal: RemovalMode = "grow"
     background_image: Path | None = None
     style_strength: float = 1.0
     keep_colors: bool = False

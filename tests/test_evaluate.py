@@ -10,7 +10,8 @@ import pytest
 from PIL import Image
 
 from lamuse.baseline import LaMuseBaseline
-from lamuse.evaluate import AGGREGATE_KEYS, main
+from lamuse.cli import main
+from lamuse.evaluate import AGGREGATE_KEYS
 from lamuse.library import CutoutLibrary
 from lamuse.segment.annotations import AnnotationSegmenter
 from lamuse.segment.chain import ChainSegmenter
@@ -24,7 +25,7 @@ SEURAT = PAINTINGS / "seurat_grande_jatte.jpg"
 @pytest.fixture(scope="module")
 def eval_run(tmp_path_factory: pytest.TempPathFactory, annotated_library: Path) -> Path:
     out = tmp_path_factory.mktemp("eval")
-    argv = ["--paintings", str(PAINTINGS), "--annotations", str(PAINTING_ANNOTATIONS)]
+    argv = ["eval", "--paintings", str(PAINTINGS), "--annotations", str(PAINTING_ANNOTATIONS)]
     argv += ["--library", str(annotated_library), "--out", str(out), "--limit", "3", "--size", "384"]
     argv += ["--backgrounds", str(SHARED_DATA / "backgrounds"), "--seed", "3"]
     assert main(argv) == 0

@@ -84,7 +84,8 @@ def test_unknown_painting_falls_back_to_salient(
     """A painting with no masks and no Mask R-CNN weights is still reinterpreted, and the JSON says how."""
     monkeypatch.setenv("TORCH_HOME", str(tmp_path / "empty-torch-home"))
     painting = PAINTINGS / "klimt_the_kiss.jpg"
-    assert not AnnotationSegmenter([PAINTING_ANNOTATIONS]).has(Image.open(painting), painting.name)
+    monkeypatch.setenv("LAMUSE_OFFLINE", "1")
+    assert not AnnotationSegmenter([PAINTING_ANNOTATIONS]).annotated(Image.open(painting), name=painting.name)
     extra = ("--annotations", str(PAINTING_ANNOTATIONS), "--size", "384", "--stylizer", "none")
     assert _reinterpret(tmp_path, annotated_library, painting, *extra) == 0
     trace = json.loads((tmp_path / "klimt_the_kiss-0.json").read_text())

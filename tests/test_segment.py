@@ -13,10 +13,9 @@ from PIL import Image
 from lamuse.segment import (
     AnnotationSegmenter,
     ChainSegmenter,
+    OnDemandDetector,
     SalientSegmenter,
-    create_segmenter,
     default_chain,
-    segmenter_names,
 )
 from lamuse.types import Instance
 from tests.conftest import PAINTING_ANNOTATIONS, PAINTINGS, PHOTO_ANNOTATIONS, PHOTOS
@@ -74,6 +73,7 @@ class _Fixed:
         self.instances = instances
         self.calls = 0
         self.names: list[str | None] = []
+        self.model_files: dict[str, Path] = {}
 
     def segment(self, image: Image.Image, *, name: str | None = None) -> list[Instance]:
         self.calls += 1
@@ -105,15 +105,18 @@ def test_chain_falls_through_to_salient(salient: SalientSegmenter) -> None:
     assert annotated.segmenter == "annotations" and len(annotated.instances) == 2
 
 
-def test_factory_and_default_chain(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    assert segmenter_names() == ["annotations", "maskrcnn", "salient"]
-    with pytest.raises(ValueError, match="annotations, maskrcnn, salient"):
-        create_segmenter("yolo")
-    assert create_segmenter("annotations", sources=PAINTING_ANNOTATIONS).name == "annotations"
-    monkeypatch.setenv("TORCH_HOME", str(tmp_path))  # no cached Mask R-CNN weights: the chain skips it
+def test_default_chain_fetches_a_detector_unless_offline(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """No cached Mask R-CNN weights: the chain holds a detector fetched on first need, or none offline."""
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path))
+    monkeypatch.delenv("LAMUSE_OFFLINE", raising=False)
     chain = default_chain([PAINTING_ANNOTATIONS])
-    assert [s.name for s in chain.segmenters] == ["annotations", "salient"]
-    assert [s.name for s in default_chain(None).segmenters] == ["salient"]
+    assert [s.name for s in chain.segmenters] == ["annotations", "maskrcnn", "salient"]
+    assert isinstance(chain.segmenters[1], OnDemandDetector)
+    assert [s.name for s in default_chain(None, offline=True).segmenters] == ["salient"]
+    monkeypatch.setenv("LAMUSE_OFFLINE", "1")
+    assert [s.name for s in default_chain([PAINTING_ANNOTATIONS]).segmenters] == ["annotations", "salient"]
 
 
 def test_importing_the_stage_does_not_import_torch() -> None:
