@@ -54,59 +54,117 @@ ATTACH_MAX_SHARE = 0.15
 figure, the neighbour whose body enters the figure's box is far more."""
 
 
+Window = tuple[int, int, int, int]
+"""``(x0, y0, x1, y1)`` of an image crop, x1/y1 exclusive."""
+
+
+def grow_radius(element: Instance) -> int:
+    """``grow``'s dilation of one element: ``GROW_FRACTION`` × √area, never less than ``tight``'s."""
+    return max(tight_radius(element.mask.shape), round(GROW_FRACTION * math.sqrt(element.area)))
+
+
+def _disc(radius: int) -> np.ndarray:
+    return np.asarray(cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * radius + 1, 2 * radius + 1)))
+
+
+def _dilated(mask: np.ndarray, radius: int, window: Window) -> np.ndarray:
+    """``mask`` dilated by ``radius``, computed and returned inside ``window`` only (masks are full-size;
+    dilating each one over the whole image for every element made removal quadratic)."""
+    x0, y0, x1, y1 = window
+    height, width = mask.shape
+    px0, py0 = max(0, x0 - radius), max(0, y0 - radius)
+    px1, py1 = min(width, x1 + radius), min(height, y1 + radius)
+    grown = cv2.dilate(mask[py0:py1, px0:px1].astype(np.uint8), _disc(radius)).astype(bool)
+    return np.asarray(grown[y0 - py0 : y1 - py0, x0 - px0 : x1 - px0])
+
+
+def _overlaps(box: tuple[int, int, int, int], window: Window, pad: int) -> bool:
+    return (
+        box[0] - pad < window[2]
+        and window[0] < box[2] + pad
+        and box[1] - pad < window[3]
+        and (window[1] < box[3] + pad)
+    )
+
+
 def grown_region(
     element: Instance, saliency: np.ndarray | None, instances: Sequence[Instance] = ()
 ) -> np.ndarray:
-    """What belongs to ``element``: its mask dilated by ``GROW_FRACTION``, plus the accessories
-    (``ACCESSORY_CLASSES`` among ``instances``) it touches, plus the salient parts attached to it."""
+    """What belongs to ``element``: its mask dilated by ``grow_radius``, plus the accessories
+    (``ACCESSORY_CLASSES`` among ``instances``) it touches, plus the salient parts attached to it
+    (``_attached_parts``). Full-size bool mask."""
     mask = element.mask
-    height, width = mask.shape
-    radius = max(tight_radius(mask.shape), round(GROW_FRACTION * math.sqrt(element.area)))
-    kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * radius + 1, 2 * radius + 1))
-    region = cv2.dilate(mask.astype(np.uint8), kernel).astype(bool)
+    shape = (mask.shape[0], mask.shape[1])
+    radius = grow_radius(element)
+    side, above, down_to = ATTACH_ZONE
+    reach = max(3, round(ATTACH_REACH * math.sqrt(element.area)))
+    accessories = [
+        a
+        for a in instances
+        if a is not element
+        and a.class_name in ACCESSORY_CLASSES
+        and _overlaps(a.box, element.box, 2 * radius)
+    ]
+    # One window holds the element, its grown rim, its attach zone and any accessory it touches.
+    boxes = [element.box, *(a.box for a in accessories)]
+    window = (
+        max(0, min(b[0] for b in boxes) - 2 * radius - reach),
+        max(
+            0,
+            min(b[1] for b in boxes) - 2 * radius - reach - round(above * (element.box[3] - element.box[1])),
+        ),
+        min(shape[1], max(b[2] for b in boxes) + 2 * radius + reach),
+        min(shape[0], max(b[3] for b in boxes) + 2 * radius + reach),
+    )
+    wx0, wy0, wx1, wy1 = window
+    region = _dilated(mask, radius, window)
     touching = region.copy()
-    for accessory in instances:
-        if accessory is not element and accessory.class_name in ACCESSORY_CLASSES:
-            if (accessory.mask & touching).any():
-                region |= cv2.dilate(accessory.mask.astype(np.uint8), kernel).astype(bool)
+    for accessory in accessories:
+        if (accessory.mask[wy0:wy1, wx0:wx1] & touching).any():
+            region |= _dilated(accessory.mask, radius, window)
     if saliency is not None:
-        region |= _attached_parts(element, region, saliency, instances, kernel)
-    return region
+        region |= _attached_parts(element, region, window, saliency, instances, radius, reach)
+    full = np.zeros(shape, dtype=bool)
+    full[wy0:wy1, wx0:wx1] = region
+    return full
 
 
 def _attached_parts(
     element: Instance,
     region: np.ndarray,
+    window: Window,
     saliency: np.ndarray,
     instances: Sequence[Instance],
-    kernel: np.ndarray,
+    radius: int,
+    reach: int,
 ) -> np.ndarray:
-    """Salient pieces just outside ``region``, in ``element``'s upper zone and reach, that touch it and
-    are small beside it (≤ ``ATTACH_MAX_SHARE`` of its area): a hat, a handle — not a neighbour's body.
-    Other instances (with the same margin) are left to themselves, so their rims do not join pieces."""
-    height, width = region.shape
+    """Salient pieces just outside ``region`` (a crop at ``window``), in ``element``'s upper zone and
+    reach, that touch it and are small beside it (≤ ``ATTACH_MAX_SHARE`` of its area): a hat, a handle
+    — not a neighbour's body. Other instances (with the same margin) are left to themselves, so their
+    rims do not join pieces into one."""
+    wx0, wy0, wx1, wy1 = window
     x0, y0, x1, y1 = element.box
     side, above, down_to = ATTACH_ZONE
     bw, bh = x1 - x0, y1 - y0
-    left, right = max(0, round(x0 - side * bw)), min(width, round(x1 + side * bw))
-    top, bottom = max(0, round(y0 - above * bh)), min(height, round(y0 + down_to * bh))
-    reach = max(3, round(ATTACH_REACH * math.sqrt(element.area)))
-    near = cv2.dilate(
-        element.mask.astype(np.uint8), cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * reach + 1,) * 2)
-    ).astype(bool)
+    left, right = max(wx0, round(x0 - side * bw)), min(wx1, round(x1 + side * bw))
+    top, bottom = max(wy0, round(y0 - above * bh)), min(wy1, round(y0 + down_to * bh))
     candidates = np.zeros(region.shape, dtype=bool)
-    candidates[top:bottom, left:right] = saliency[top:bottom, left:right] > ATTACH_THRESHOLD
-    candidates &= near & ~region
+    if right <= left or bottom <= top:
+        return candidates
+    candidates[top - wy0 : bottom - wy0, left - wx0 : right - wx0] = (
+        saliency[top:bottom, left:right] > ATTACH_THRESHOLD
+    )
+    candidates &= _dilated(element.mask, reach, window) & ~region
     for other in instances:
-        if other is not element:
-            candidates &= ~cv2.dilate(other.mask.astype(np.uint8), kernel).astype(bool)
+        if other is not element and _overlaps(other.box, window, radius):
+            candidates &= ~_dilated(other.mask, radius, window)
     count, labels, stats, _ = cv2.connectedComponentsWithStats(candidates.astype(np.uint8), connectivity=8)
     rim = cv2.dilate(region.astype(np.uint8), np.ones((3, 3), np.uint8)).astype(bool)
     touching = np.unique(labels[rim & (labels > 0)])
     small = [int(t) for t in touching if stats[t, cv2.CC_STAT_AREA] <= ATTACH_MAX_SHARE * element.area]
     if not small:
-        return np.zeros(region.shape, dtype=bool)
-    return np.asarray(cv2.dilate(np.isin(labels, small).astype(np.uint8), kernel).astype(bool))
+        return candidates & False
+    return np.asarray(cv2.dilate(np.isin(labels, small).astype(np.uint8), _disc(radius)).astype(bool))
 
 
 def tight_radius(shape: tuple[int, ...]) -> int:
