@@ -395,12 +395,17 @@ EDGE_DEPTH_PX = 2
 take the colour of the cut-out's sure interior instead (``foreground_colours``)."""
 
 
+EDGE_SCALES = (1.0, 2.0, 4.0, 8.0)
+"""Blur scales (px) the sure colours are spread at; a soft pixel farther than ~3×8 px from any sure
+pixel (a stray speck of alpha) keeps its own colour."""
+
+
 def foreground_colours(rgb: np.ndarray, alpha: np.ndarray, depth: int = EDGE_DEPTH_PX) -> np.ndarray:
     """The cut-out's own colour at its soft edge, so no photo background shows round it.
 
     The outer pixels of a cut-out (alpha < 1, and the first ``depth`` px inside its outline) mix the
     subject with the photo's background. Each takes the colour of the nearest sure pixels (alpha ≥ 0.98,
-    ``depth`` px deep), spread outward by normalised convolution at doubling scales; sure pixels keep
+    ``depth`` px deep), spread outward by normalised convolution at ``EDGE_SCALES``; sure pixels keep
     their own. An erosion plus decontamination, the cheap form of a matting foreground estimate.
     """
     kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * depth + 1, 2 * depth + 1))
@@ -410,14 +415,14 @@ def foreground_colours(rgb: np.ndarray, alpha: np.ndarray, depth: int = EDGE_DEP
     source = rgb.astype(np.float32) * sure[..., None]
     result = rgb.astype(np.float32)
     todo = (sure == 0) & (alpha > 0)
-    sigma = 1.0
-    while todo.any() and sigma <= max(alpha.shape):
+    for sigma in EDGE_SCALES:
+        if not todo.any():
+            break
         weight = cv2.GaussianBlur(sure, (0, 0), sigma)
         spread = cv2.GaussianBlur(source, (0, 0), sigma)
         ready = todo & (weight > 1e-3)
         result[ready] = spread[ready] / weight[ready][:, None]
         todo &= ~ready
-        sigma *= 2
     return np.asarray(np.clip(result + 0.5, 0, 255).astype(np.uint8))
 
 
