@@ -17,6 +17,7 @@ from lamuse.segment import (
     SalientSegmenter,
     default_chain,
 )
+from lamuse.segment.salient import SPLIT, split_shape
 from lamuse.types import Instance
 from tests.conftest import PAINTING_ANNOTATIONS, PAINTINGS, PHOTO_ANNOTATIONS, PHOTOS
 
@@ -123,3 +124,18 @@ def test_importing_the_stage_does_not_import_torch() -> None:
     code = "import sys, lamuse.segment; print('torch' in sys.modules, 'onnxruntime' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.split() == ["False", "False"]
+
+
+def test_touching_bodies_become_separate_shapes(salient: SalientSegmenter) -> None:
+    """Two bodies joined by a neck (horses side by side) are two shapes; one body stays whole."""
+    yy, xx = np.mgrid[0:200, 0:400]
+    pair = (np.hypot(yy - 100, xx - 100) < 60) | (np.hypot(yy - 100, xx - 290) < 70)
+    pair |= (np.abs(yy - 100) < 12) & (xx > 100) & (xx < 290)
+    parts = split_shape(pair, *SPLIT)
+    assert len(parts) == 2
+    assert {bool(part[100, 100]) for part in parts} == {True, False}
+    assert sum(int(p.sum()) for p in parts) > 0.97 * pair.sum()
+    disc = np.hypot(yy - 100, xx - 200) < 80
+    assert len(split_shape(disc, *SPLIT)) == 1
+    shapes = salient.instances(pair.astype(np.float32))
+    assert len(shapes) == 2 and all(s.class_name == "object" and s.class_id == 0 for s in shapes)
