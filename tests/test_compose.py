@@ -17,8 +17,8 @@ from lamuse.compose import (
     has_data_strip,
     match_colours,
     pick_background,
-    remove_elements,
     removal_region,
+    remove_elements,
 )
 from lamuse.io import list_images, load_image
 from lamuse.types import Instance
