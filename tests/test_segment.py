@@ -137,5 +137,6 @@ def test_touching_bodies_become_separate_shapes(salient: SalientSegmenter) -> No
     assert sum(int(p.sum()) for p in parts) > 0.97 * pair.sum()
     disc = np.hypot(yy - 100, xx - 200) < 80
     assert len(split_shape(disc, *SPLIT)) == 1
-    shapes = salient.instances(pair.astype(np.float32))
+    assert len(salient.instances(pair.astype(np.float32))) == 1  # a photo's subject stays whole
+    shapes = SalientSegmenter(split_shapes=True).instances(pair.astype(np.float32))
     assert len(shapes) == 2 and all(s.class_name == "object" and s.class_id == 0 for s in shapes)

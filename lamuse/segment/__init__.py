@@ -12,7 +12,7 @@ from pathlib import Path
 from lamuse.segment.annotations import AnnotationSegmenter, CocoAnnotations
 from lamuse.segment.chain import ChainSegmenter
 from lamuse.segment.maskrcnn import MaskRCNNSegmenter, OnDemandDetector, Version, fetch_weights
-from lamuse.segment.salient import SalientSegmenter
+from lamuse.segment.salient import SPLIT_RELATIVE_AREA, SalientSegmenter
 from lamuse.types import Segmenter
 from lamuse.weights import Progress, offline_requested
 
@@ -29,7 +29,7 @@ def default_chain(
     offline: bool = False,
     progress: Progress | None = None,
 ) -> ChainSegmenter:
-    """annotations (if any files) → Mask R-CNN → salient shapes.
+    """annotations (if any files) → Mask R-CNN → salient shapes (split into bodies).
 
     Mask R-CNN uses ``maskrcnn_weights`` when given, else torchvision's cached weights; when they are not
     cached it fetches them on the first painting that needs a detector (reporting to ``progress``),
@@ -55,7 +55,7 @@ def default_chain(
         )
     else:
         log.info("offline and no Mask R-CNN %s weights cached: no object detector", version)
-    chain.append(SalientSegmenter())
+    chain.append(SalientSegmenter(split_shapes=True, relative_area=SPLIT_RELATIVE_AREA))
     return ChainSegmenter(chain)
 
 

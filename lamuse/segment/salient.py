@@ -24,8 +24,11 @@ U2NETP = WEIGHTS["u2netp"]
 SHAPE_CLASS = "object"
 """Class name of a salient shape (COCO has no class for it); explanations call it a shape."""
 SPLIT = (0.35, 0.6)
-"""``split_shape``'s depth and separation: on Marc's horses and Rousseau's sleeper (512 px) these
-separate the bodies; 0.5/1.0 left the horses as one blob."""
+"""``split_shape``'s depth and separation: on Marc's horses (512 px) they give three bodies, on
+Rousseau's painting the lion and the sleeper; Klimt's embrace stays one shape."""
+SPLIT_RELATIVE_AREA = 0.1
+"""With ``split_shapes``, the smallest shape kept as a share of the largest: a horse's body split off
+its neighbours is ~15% of the blob."""
 
 
 class SalientSegmenter:
@@ -38,6 +41,8 @@ class SalientSegmenter:
         relative_area: smallest component kept, as a fraction of the largest one; stops specks of a
             secondary region from becoming separate cut-outs.
         max_instances: most shapes returned, largest first.
+        split_shapes: split each region into the bodies it joins (``split_shape``): for paintings with no
+            detector, where three touching horses must not become one cut-out; off for a photo's subject.
         threads: onnxruntime intra-op threads (None: onnxruntime's default).
     """
 
@@ -51,6 +56,7 @@ class SalientSegmenter:
         min_area: float = 0.01,
         relative_area: float = 0.2,
         max_instances: int = 6,
+        split_shapes: bool = False,
         threads: int | None = None,
     ) -> None:
         import onnxruntime as ort
@@ -69,6 +75,7 @@ class SalientSegmenter:
         self.min_area = min_area
         self.relative_area = relative_area
         self.max_instances = max_instances
+        self.split_shapes = split_shapes
 
     def saliency(self, image: Image.Image) -> np.ndarray:
         """Saliency map, float32 (H, W) in [0, 1] at ``image``'s size (1 = surely the subject)."""
@@ -84,12 +91,16 @@ class SalientSegmenter:
     def masks(self, saliency: np.ndarray) -> list[np.ndarray]:
         """The separate shapes of a thresholded saliency map, largest first, holes filled.
 
-        Each connected region is further split where it narrows between two bodies (three horses
-        touching in one blob become three shapes), so every shape gets its own cut-out.
+        With ``split_shapes`` each connected region is further split into the bodies it joins (three
+        horses touching in one blob become three shapes), so every shape gets its own cut-out.
         """
         binary = (saliency > self.threshold).astype(np.uint8)
         regions = [_fill_holes(region) for region in _components(binary)]
-        shapes = [part for region in regions for part in split_shape(region, *SPLIT)]
+        shapes = (
+            [part for region in regions for part in split_shape(region, *SPLIT)]
+            if self.split_shapes
+            else regions
+        )
         if not shapes:
             return []
         areas = np.array([int(shape.sum()) for shape in shapes])
