@@ -11,35 +11,35 @@ H, W = 220, 200
 font = ImageFont.load_default(size=13)
 
 
-def canvas():
+def canvas() -> np.ndarray:
     return np.full((H, W, 3), (196, 208, 220), np.uint8)  # a pale sky
 
 
 # --- remnant_area -------------------------------------------------------------
 painting = canvas()
-body = np.zeros((H, W), bool)
-cv2.ellipse(body.view(np.uint8), (100, 140), (28, 62), 0, 0, 360, 1, -1)
-body = body.astype(bool)
-cv2.circle(body.view(np.uint8), (100, 72), 16, 1, -1)
-hat = np.zeros((H, W), np.uint8)
-cv2.rectangle(hat, (86, 30), (114, 56), 1, -1)
-cv2.rectangle(hat, (78, 52), (122, 58), 1, -1)
-hat = hat.astype(bool) & ~body
+body_drawing = np.zeros((H, W), np.uint8)
+cv2.ellipse(body_drawing, (100, 140), (28, 62), 0, 0, 360, 1, -1)
+cv2.circle(body_drawing, (100, 72), 16, 1, -1)
+body = body_drawing.astype(bool)
+hat_drawing = np.zeros((H, W), np.uint8)
+cv2.rectangle(hat_drawing, (86, 30), (114, 56), 1, -1)
+cv2.rectangle(hat_drawing, (78, 52), (122, 58), 1, -1)
+hat = hat_drawing.astype(bool) & ~body
 painting[body] = (170, 60, 50)
 painting[hat] = (30, 30, 35)
 salient = body | hat
 
 
-def output(clear_hat):
+def output(clear_hat: bool) -> tuple[np.ndarray, np.ndarray]:
     out = painting.copy()
     grown = cv2.dilate(body.astype(np.uint8), np.ones((5, 5), np.uint8)).astype(bool)
     if clear_hat:
         grown |= cv2.dilate(hat.astype(np.uint8), np.ones((7, 7), np.uint8)).astype(bool)
     out[grown] = (196, 208, 220)
-    new = np.zeros((H, W), np.uint8)
-    cv2.ellipse(new, (104, 150), (24, 56), 0, 0, 360, 1, -1)
-    cv2.circle(new, (104, 88), 14, 1, -1)
-    new = new.astype(bool)
+    drawing = np.zeros((H, W), np.uint8)
+    cv2.ellipse(drawing, (104, 150), (24, 56), 0, 0, 360, 1, -1)
+    cv2.circle(drawing, (104, 88), 14, 1, -1)
+    new = drawing.astype(bool)
     out[new] = (60, 90, 160)
     return out, new
 
@@ -70,19 +70,19 @@ images = [
     (panels[1][0], "grow: hat cleared"),
     (panels[1][1], f"remnant_area = {panels[1][2]:.2f}"),
 ]
-for k, (img, label) in enumerate(images):
-    sheet.paste(Image.fromarray(img), (k * (W + 10), 0))
+for k, (pixels, label) in enumerate(images):
+    sheet.paste(Image.fromarray(pixels), (k * (W + 10), 0))
     d.multiline_text((k * (W + 10) + 4, H + 2), label.replace("\\n", "\n"), fill="black", font=font)
 sheet.save("docs/img/remnant_area.png", optimize=True)
 
 # --- truncated_misuse_rate ----------------------------------------------------
-img = Image.new("RGB", (760, 300), "white")
-d = ImageDraw.Draw(img)
+diagram = Image.new("RGB", (760, 300), "white")
+d = ImageDraw.Draw(diagram)
 d.rectangle((10, 10, 290, 270), outline="black", width=3)
 d.text((14, 274), "painting (frame)", fill="black", font=font)
 
 
-def figure(x, y, s, colour, cut=None):
+def figure(x: int, y: int, s: float, colour: tuple[int, int, int], cut: int | None = None) -> None:
     d.ellipse((x - 12 * s, y, x + 12 * s, y + 24 * s), fill=colour)
     d.rounded_rectangle((x - 20 * s, y + 26 * s, x + 20 * s, y + 110 * s), radius=10, fill=colour)
     if cut is not None:
@@ -109,4 +109,4 @@ d.text(
     font=font,
 )
 d.text((330, 250), "truncated_misuse_rate = misuses / swaps", fill="black", font=font)
-img.save("docs/img/truncated_misuse_rate.png", optimize=True)
+diagram.save("docs/img/truncated_misuse_rate.png", optimize=True)

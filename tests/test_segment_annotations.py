@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -22,7 +23,7 @@ from lamuse.segment.annotations import AnnotationSegmenter, CocoAnnotations, per
 from tests.conftest import PAINTING_ANNOTATIONS, PAINTINGS, PHOTO_ANNOTATIONS, PHOTOS
 
 
-def _load(path: Path) -> tuple[dict[int, dict], list[dict]]:
+def _load(path: Path) -> tuple[dict[int, dict[str, Any]], list[dict[str, Any]]]:
     data = json.loads(path.read_text())
     return {im["id"]: im for im in data["images"]}, data["annotations"]
 
