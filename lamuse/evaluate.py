@@ -330,7 +330,9 @@ def measure(
     placed = outcome.result.placed
     visible = visible_masks(placed)
     originals = [p.instance.mask for p in placed]
-    covered = np.logical_or.reduce([p.mask for p in placed]) if placed else np.zeros(painting.shape[:2], bool)
+    empty = np.zeros(painting.shape[:2], dtype=bool)
+    covered = np.logical_or.reduce([p.mask for p in placed]) if placed else empty
+    elements = np.logical_or.reduce([i.mask for i in reference.annotated]) if reference.annotated else empty
     coverage, same_class_rate = metrics.coverage(
         len(reference.annotated), len(placed), sum(p.same_class for p in placed)
     )
@@ -359,7 +361,10 @@ def measure(
         "seam_energy": metrics.seam_energy(output, visible, reference.restyled, originals),
         "collage_seam_energy": metrics.seam_energy(collage, visible, painting, originals),
         "remnant_area": _nanmean(
-            [metrics.remnant_area(collage, painting, mask, covered, reference.salient) for mask in originals]
+            [
+                metrics.remnant_area(collage, painting, mask, covered, reference.salient, elements)
+                for mask in originals
+            ]
         ),
         "truncated_misuse_rate": metrics.truncated_misuse_rate(truncated_misuses(placed, cutouts)),
         "seconds_per_variation": outcome.seconds,

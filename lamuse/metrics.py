@@ -276,28 +276,41 @@ def surroundings(mask: np.ndarray) -> np.ndarray:
     return np.asarray(cv2.dilate(mask.astype(np.uint8), kernel).astype(bool))
 
 
-def old_parts(mask: np.ndarray, salient: np.ndarray, zone: np.ndarray) -> np.ndarray:
-    """The element's own pixels plus the salient regions (inside ``zone``) that touch it."""
-    inside = (salient & zone).astype(np.uint8)
-    count, labels = cv2.connectedComponents(inside, connectivity=8)
-    touching = np.unique(labels[mask & (labels > 0)])
-    return np.asarray(mask | np.isin(labels, touching[touching > 0]))
+def old_parts(mask: np.ndarray, salient: np.ndarray, zone: np.ndarray, elements: np.ndarray) -> np.ndarray:
+    """The element's own pixels plus its missed parts: each salient region outside every annotated
+    element (``elements``, the union of their masks) that touches the element and lies mostly (≥ half)
+    inside its ``zone`` — a hat or a handle does; a neighbouring figure or fruit that continues beyond
+    the zone does not."""
+    pieces = (salient & ~elements).astype(np.uint8)
+    count, labels, stats, _ = cv2.connectedComponentsWithStats(pieces, connectivity=8)
+    rim = cv2.dilate(mask.astype(np.uint8), np.ones((5, 5), np.uint8)).astype(bool)
+    touching = np.unique(labels[rim & (labels > 0)])
+    inside = np.bincount(labels[zone], minlength=count)
+    kept = [int(t) for t in touching if inside[t] >= 0.5 * stats[t, cv2.CC_STAT_AREA]]
+    return np.asarray(mask | np.isin(labels, kept))
 
 
 def remnant_area(
-    collage: np.ndarray, painting: np.ndarray, mask: np.ndarray, covered: np.ndarray, salient: np.ndarray
+    collage: np.ndarray,
+    painting: np.ndarray,
+    mask: np.ndarray,
+    covered: np.ndarray,
+    salient: np.ndarray,
+    elements: np.ndarray,
 ) -> float:
     """Share of an element's visible surroundings where its old parts survive unchanged in the collage.
 
     Surroundings: ``surroundings(mask)`` minus what any pasted cut-out covers (``covered``). Old parts:
-    ``old_parts`` (the mask plus attached salient regions, ``salient`` a bool map). Unchanged: CIE76 ΔE
-    below ``UNCHANGED_DELTA_E``. 0 = nothing of the old element shows; NaN when the cut-outs cover all.
+    ``old_parts`` (the mask plus the salient pieces it missed; ``salient`` a bool map, ``elements`` the
+    union of all annotated masks). Unchanged: CIE76 ΔE below ``UNCHANGED_DELTA_E``. 0 = nothing of the
+    old element shows; NaN when the cut-outs cover all.
     """
-    zone = surroundings(mask) & ~covered
+    band = surroundings(mask)
+    zone = band & ~covered
     if not zone.any():
         return float("nan")
     difference = np.linalg.norm(lab_image(collage) - lab_image(painting), axis=2)
-    remnant = zone & old_parts(mask, salient, surroundings(mask)) & (difference < UNCHANGED_DELTA_E)
+    remnant = zone & old_parts(mask, salient, band, elements) & (difference < UNCHANGED_DELTA_E)
     return float(remnant.sum() / zone.sum())
 
 

@@ -47,11 +47,11 @@ def output(clear_hat: bool) -> tuple[np.ndarray, np.ndarray]:
 panels = []
 for clear_hat in (False, True):
     out, new = output(clear_hat)
-    value = metrics.remnant_area(out, painting, body, new, salient)
+    value = metrics.remnant_area(out, painting, body, new, salient, body)
     zone = metrics.surroundings(body) & ~new
     remnant = (
         zone
-        & metrics.old_parts(body, salient, metrics.surroundings(body))
+        & metrics.old_parts(body, salient, metrics.surroundings(body), body)
         & (
             np.linalg.norm(metrics.lab_image(out) - metrics.lab_image(painting), axis=2)
             < metrics.UNCHANGED_DELTA_E
