@@ -49,6 +49,11 @@ ATTACH_REACH = 0.25
 ATTACH_THRESHOLD = 0.2
 """Saliency above which a pixel near an element may belong to it: thin attached parts (a parasol's
 handle, a cane) score only 0.2-0.4 once U²-Net-p's 320 px map is upsampled."""
+SALIENT_THRESHOLD = 0.5
+"""Saliency above which a region is a salient object (the salient segmenter's threshold)."""
+ENCLOSED_RING = 0.03
+"""A missed piece lying mostly within this share of the diagonal round an element (or its attach
+reach, if larger) is the element's, on any side: the surroundings ``lamuse.metrics`` reads."""
 ATTACH_MAX_SHARE = 0.15
 """An attached part is at most this share of its element's area: a top hat is ~5% of a standing
 figure, the neighbour whose body enters the figure's box is far more."""
@@ -202,9 +207,51 @@ def removal_region(
     union = np.zeros((height, width), dtype=bool)
     if saliency is not None and saliency.shape != (height, width):
         saliency = cv2.resize(saliency, (width, height), interpolation=cv2.INTER_LINEAR)
+    pieces = _salient_pieces(saliency, [*elements, *others]) if saliency is not None else None
     for element in elements:
         union |= grown_region(element, saliency, others)
+        if pieces is not None:
+            union |= _enclosed_pieces(element, *pieces)
     return union
+
+
+def _salient_pieces(saliency: np.ndarray, instances: Sequence[Instance]) -> tuple[np.ndarray, np.ndarray]:
+    """Labels and areas of the salient regions (> ``SALIENT_THRESHOLD``) outside every instance."""
+    outside = saliency > SALIENT_THRESHOLD
+    for instance in instances:
+        outside &= ~instance.mask
+    _, labels, stats, _ = cv2.connectedComponentsWithStats(outside.astype(np.uint8), connectivity=8)
+    return labels, stats[:, cv2.CC_STAT_AREA]
+
+
+def _enclosed_pieces(element: Instance, labels: np.ndarray, areas: np.ndarray) -> np.ndarray:
+    """The salient pieces that touch ``element`` and lie mostly (≥ half) within its reach (the larger of
+    ``ATTACH_REACH`` × √area and ``ENCLOSED_RING`` of the diagonal): a cap, a sleeve, a bouquet its mask
+    missed on any side. A neighbour continues beyond the reach and stays."""
+    shape = element.mask.shape
+    radius = grow_radius(element)
+    reach = max(
+        round(ATTACH_REACH * math.sqrt(element.area)), round(ENCLOSED_RING * math.hypot(shape[0], shape[1]))
+    )
+    x0, y0, x1, y1 = element.box
+    window = (
+        max(0, x0 - reach - radius),
+        max(0, y0 - reach - radius),
+        min(shape[1], x1 + reach + radius),
+        min(shape[0], y1 + reach + radius),
+    )
+    wx0, wy0, wx1, wy1 = window
+    crop = labels[wy0:wy1, wx0:wx1]
+    rim = _dilated(element.mask, 2, window)
+    touching = np.unique(crop[rim & (crop > 0)])
+    full = np.zeros(shape, dtype=bool)
+    if touching.size == 0:
+        return full
+    inside = np.bincount(crop[_dilated(element.mask, reach, window)], minlength=len(areas))
+    kept = [int(t) for t in touching if inside[t] >= 0.5 * areas[t]]
+    if kept:
+        full[wy0:wy1, wx0:wx1] = cv2.dilate(np.isin(crop, kept).astype(np.uint8), _disc(radius)).astype(bool)
+    return full
 
 
 def clear_elements(
