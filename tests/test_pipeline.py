@@ -164,7 +164,7 @@ def test_weights_list_names_every_shipped_file(capsys: pytest.CaptureFixture[str
     out = capsys.readouterr().out
     for name in ("u2netp", "magenta-arbitrary-predict", "realesr-animevideov3-x4-bin"):
         assert name in out
-    assert "maskrcnn-v2" in out
+    assert "maskrcnn_resnet50_fpn_v2_coco" in out  # the registry's name for torchvision's v2 weights
 
 
 def test_upscale_other_style_and_keep_colors_through_the_cli(annotated_library: Path, tmp_path: Path) -> None:
@@ -233,9 +233,7 @@ def test_explanation_of_fallbacks_in_both_languages() -> None:
     trace = {"swaps": [missing, agnostic], "background": {"mode": "keep"}}
     english = explain(trace, (100, 100))
     assert "no umbrella in the library, so chosen by shape alone" in english
-    assert (
-        "The object in the centre is now a person from a photo of a dancer (chosen by its shape)" in english
-    )
+    assert "The shape in the centre is now a person from a photo of a dancer (chosen by its shape)" in english
     french = explain(trace, (100, 100), "fr")
     assert "pas de « parapluie » dans la bibliothèque" in french and "umbrella" not in french
-    assert "L'élément au centre devient la personne" in french
+    assert "La forme au centre devient la personne" in french
