@@ -13,11 +13,12 @@ import re
 import sys
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Literal
+from typing import get_args
 
 from lamuse.errors import LamuseError
 from lamuse.library import AddSummary, build_library
-from lamuse.types import ReinterpretOptions
+from lamuse.types import ReinterpretOptions, RemovalMode
+from lamuse.weights import Progress
 
 log = logging.getLogger(__name__)
 
@@ -163,6 +164,15 @@ def _add_pipeline_options(parser: argparse.ArgumentParser, library: Path) -> Non
     parser.add_argument("--seed", type=_non_negative, default=0)
     parser.add_argument("--chaos", type=_chaos, default=0.2, help="0 = closest silhouette, 1 = wild")
     parser.add_argument("--background", choices=("keep", "swap", "none"), default="keep")
+    parser.add_argument(
+        "--removal",
+        choices=get_args(RemovalMode),
+        default=ReinterpretOptions.removal,
+        help="grow: clear each element with what belongs to it (hats, handles); tight: its mask only",
+    )
+    parser.add_argument(
+        "--offline", action="store_true", help="never download Mask R-CNN weights (also LAMUSE_OFFLINE=1)"
+    )
     parser.add_argument("--backgrounds", type=Path, help="folder of backgrounds for --background swap")
     parser.add_argument("--background-image", type=Path, help="one background for --background swap")
     parser.add_argument("--style", type=Path, help="take the style from this image instead of the painting")
@@ -322,11 +332,14 @@ def _reinterpret(args: argparse.Namespace) -> int:
         maskrcnn_weights=args.maskrcnn_weights,
         maskrcnn_version=args.maskrcnn_version,
         score_threshold=args.score_threshold,
+        offline=args.offline,
+        progress=progress_bar("Mask R-CNN weights"),
     )
     options = ReinterpretOptions(
         seed=args.seed,
         chaos=args.chaos,
         background=args.background,
+        removal=args.removal,
         background_image=args.background_image,
         style_strength=args.style_strength,
         keep_colors=args.keep_colors,
@@ -385,34 +398,38 @@ def default_data_dir() -> Path | None:
     return next((c for c in candidates if (c / "paintings").is_dir()), None)
 
 
+def progress_bar(label: str) -> Progress:
+    """A download progress bar on stderr (tqdm), opened on the first chunk and closed on the last."""
+    from tqdm import tqdm
+
+    bar: list[tqdm[None]] = []
+
+    def update(done: int, total: int | None) -> None:
+        if not bar:
+            bar.append(tqdm(total=total, desc=label, unit="B", unit_scale=True, file=sys.stderr))
+        bar[0].update(done - bar[0].n)
+        if total is not None and done >= total:
+            bar.pop().close()
+
+    return update
+
+
 def _weights(args: argparse.Namespace) -> int:
-    from lamuse.segment.maskrcnn import MaskRCNNSegmenter, torch_hub_checkpoints
-    from lamuse.segment.salient import U2NETP
-    from lamuse.style.weights import STYLE_PREDICTOR, STYLE_TRANSFORMER
-    from lamuse.upscale.weights import BINS, PARAMS
-    from lamuse.weights import WeightsEntry, resolve
+    from lamuse.segment.maskrcnn import fetch_weights
+    from lamuse.weights import REGISTRY, resolve
 
     if args.weights_command == "fetch":
         for version in args.versions:
-            MaskRCNNSegmenter(version, "DEFAULT", device="cpu", allow_download=True)
-            print(f"Mask R-CNN {version}: cached in {torch_hub_checkpoints()}")  # noqa: T201
+            path = fetch_weights(version, progress=progress_bar(f"Mask R-CNN {version}"))
+            print(f"Mask R-CNN {version}: {path}")  # noqa: T201
         return 0
-    entries: list[WeightsEntry] = [
-        U2NETP,
-        STYLE_PREDICTOR,
-        STYLE_TRANSFORMER,
-        *PARAMS.values(),
-        *BINS.values(),
-    ]
-    for entry in entries:
+    for entry in REGISTRY:
         try:
-            print(f"{entry.name:>28}  {resolve(entry, allow_download=False)}")  # noqa: T201
-        except LamuseError as exc:
-            print(f"{entry.name:>28}  unavailable: {exc}")  # noqa: T201
-    versions: tuple[Literal["v1", "v2"], ...] = ("v1", "v2")
-    for version in versions:
-        state = "cached" if MaskRCNNSegmenter.is_available(version, "DEFAULT") else "not cached"
-        print(f"{'maskrcnn-' + version:>28}  {state} (lamuse weights fetch {version})")  # noqa: T201
+            where = str(resolve(entry, allow_download=False))
+        except LamuseError:
+            where = "not cached" + (" (lamuse weights fetch)" if entry.url else "")
+        size = "?" if entry.size is None else f"{entry.size / 1e6:.1f} MB"
+        print(f"{entry.name:>34}  {size:>9}  {entry.checksum}  {entry.licence}  {where}")  # noqa: T201
     return 0
 
 

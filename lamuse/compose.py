@@ -5,16 +5,21 @@ Everything here works on numpy arrays at the pipeline's working resolution.
 
 from __future__ import annotations
 
+import logging
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from pathlib import Path
 
 import cv2
 import numpy as np
 from PIL import Image
 
+from lamuse.io import list_images, load_image
 from lamuse.shapes import mask_box, rotate_expand
 from lamuse.substitute import Choice, Placement
-from lamuse.types import Placed
+from lamuse.types import Instance, Placed, RemovalMode
+
+log = logging.getLogger(__name__)
 
 INPAINT_LONG_SIDE = 320
 COLOUR_MATCH_STRENGTH = 0.75
@@ -26,30 +31,272 @@ still glows, at 6 px it takes the field's strokes."""
 REMOVAL_METHOD = "telea-inpaint+borrowed-texture"
 """How ``remove_elements`` fills, as traces record it."""
 
+ACCESSORY_CLASSES = frozenset(
+    {"umbrella", "handbag", "tie", "backpack", "suitcase", "tennis racket", "baseball bat", "baseball glove"}
+)
+"""Things a figure carries: cleared with the figure they touch, whether or not they are swapped."""
+GROW_FRACTION = 0.05
+"""``grow`` dilates each element by this share of the square root of its area (never less than
+``tight``): curated masks are GrabCut-tight and leave a rim of the old element; a 300×150 px figure
+gets 11 px."""
+ATTACH_ZONE = (0.08, 0.2, 0.4)
+"""Where an element's attached parts are looked for: its box widened by 8% of its width each side,
+from 20% of its height above its top down to 40% of its height below it. Hats, caps, raised parasols
+and their handles stick out of the upper part of a figure; a neighbour touching its lower half is a
+neighbour."""
+ATTACH_REACH = 0.25
+"""...and no farther from the element than this share of √(its area) (a top hat's height for a figure)."""
+ATTACH_THRESHOLD = 0.2
+"""Saliency above which a pixel near an element may belong to it: thin attached parts (a parasol's
+handle, a cane) score only 0.2-0.4 once U²-Net-p's 320 px map is upsampled."""
+SALIENT_THRESHOLD = 0.5
+"""Saliency above which a region is a salient object (the salient segmenter's threshold)."""
+ENCLOSED_RING = 0.03
+"""A missed piece lying mostly within this share of the diagonal round an element (or its attach
+reach, if larger) is the element's, on any side: the surroundings ``lamuse.metrics`` reads."""
+ATTACH_MAX_SHARE = 0.15
+"""An attached part is at most this share of its element's area: a top hat is ~5% of a standing
+figure, the neighbour whose body enters the figure's box is far more."""
+
+
+Window = tuple[int, int, int, int]
+"""``(x0, y0, x1, y1)`` of an image crop, x1/y1 exclusive."""
+
+
+def grow_radius(element: Instance) -> int:
+    """``grow``'s dilation of one element: ``GROW_FRACTION`` × √area, never less than ``tight``'s."""
+    return max(tight_radius(element.mask.shape), round(GROW_FRACTION * math.sqrt(element.area)))
+
+
+def _disc(radius: int) -> np.ndarray:
+    return np.asarray(cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * radius + 1, 2 * radius + 1)))
+
+
+def _dilated(mask: np.ndarray, radius: int, window: Window) -> np.ndarray:
+    """``mask`` dilated by ``radius``, computed and returned inside ``window`` only (masks are full-size;
+    dilating each one over the whole image for every element made removal quadratic)."""
+    x0, y0, x1, y1 = window
+    height, width = mask.shape
+    px0, py0 = max(0, x0 - radius), max(0, y0 - radius)
+    px1, py1 = min(width, x1 + radius), min(height, y1 + radius)
+    grown = cv2.dilate(mask[py0:py1, px0:px1].astype(np.uint8), _disc(radius)).astype(bool)
+    return np.asarray(grown[y0 - py0 : y1 - py0, x0 - px0 : x1 - px0])
+
+
+def _overlaps(box: tuple[int, int, int, int], window: Window, pad: int) -> bool:
+    return (
+        box[0] - pad < window[2]
+        and window[0] < box[2] + pad
+        and box[1] - pad < window[3]
+        and (window[1] < box[3] + pad)
+    )
+
+
+def grown_region(
+    element: Instance, saliency: np.ndarray | None, instances: Sequence[Instance] = ()
+) -> np.ndarray:
+    """What belongs to ``element``: its mask dilated by ``grow_radius``, plus the accessories
+    (``ACCESSORY_CLASSES`` among ``instances``) it touches, plus the salient parts attached to it
+    (``_attached_parts``). Full-size bool mask."""
+    mask = element.mask
+    shape = (mask.shape[0], mask.shape[1])
+    radius = grow_radius(element)
+    side, above, down_to = ATTACH_ZONE
+    reach = max(3, round(ATTACH_REACH * math.sqrt(element.area)))
+    accessories = [
+        a
+        for a in instances
+        if a is not element
+        and a.class_name in ACCESSORY_CLASSES
+        and _overlaps(a.box, element.box, 2 * radius)
+    ]
+    # One window holds the element, its grown rim, its attach zone and any accessory it touches.
+    boxes = [element.box, *(a.box for a in accessories)]
+    window = (
+        max(0, min(b[0] for b in boxes) - 2 * radius - reach),
+        max(
+            0,
+            min(b[1] for b in boxes) - 2 * radius - reach - round(above * (element.box[3] - element.box[1])),
+        ),
+        min(shape[1], max(b[2] for b in boxes) + 2 * radius + reach),
+        min(shape[0], max(b[3] for b in boxes) + 2 * radius + reach),
+    )
+    wx0, wy0, wx1, wy1 = window
+    region = _dilated(mask, radius, window)
+    touching = region.copy()
+    for accessory in accessories:
+        if (accessory.mask[wy0:wy1, wx0:wx1] & touching).any():
+            region |= _dilated(accessory.mask, radius, window)
+    if saliency is not None:
+        region |= _attached_parts(element, region, window, saliency, instances, radius, reach)
+    full = np.zeros(shape, dtype=bool)
+    full[wy0:wy1, wx0:wx1] = region
+    return full
+
+
+def _attached_parts(
+    element: Instance,
+    region: np.ndarray,
+    window: Window,
+    saliency: np.ndarray,
+    instances: Sequence[Instance],
+    radius: int,
+    reach: int,
+) -> np.ndarray:
+    """Salient pieces just outside ``region`` (a crop at ``window``), in ``element``'s upper zone and
+    reach, that touch it and are small beside it (≤ ``ATTACH_MAX_SHARE`` of its area): a hat, a handle
+    — not a neighbour's body. Other instances (with the same margin) are left to themselves, so their
+    rims do not join pieces into one."""
+    wx0, wy0, wx1, wy1 = window
+    x0, y0, x1, y1 = element.box
+    side, above, down_to = ATTACH_ZONE
+    bw, bh = x1 - x0, y1 - y0
+    left, right = max(wx0, round(x0 - side * bw)), min(wx1, round(x1 + side * bw))
+    top, bottom = max(wy0, round(y0 - above * bh)), min(wy1, round(y0 + down_to * bh))
+    candidates = np.zeros(region.shape, dtype=bool)
+    if right <= left or bottom <= top:
+        return candidates
+    candidates[top - wy0 : bottom - wy0, left - wx0 : right - wx0] = (
+        saliency[top:bottom, left:right] > ATTACH_THRESHOLD
+    )
+    candidates &= _dilated(element.mask, reach, window) & ~region
+    for other in instances:
+        if other is not element and _overlaps(other.box, window, radius):
+            candidates &= ~_dilated(other.mask, radius, window)
+    count, labels, stats, _ = cv2.connectedComponentsWithStats(candidates.astype(np.uint8), connectivity=8)
+    rim = cv2.dilate(region.astype(np.uint8), np.ones((3, 3), np.uint8)).astype(bool)
+    touching = np.unique(labels[rim & (labels > 0)])
+    small = [int(t) for t in touching if stats[t, cv2.CC_STAT_AREA] <= ATTACH_MAX_SHARE * element.area]
+    if not small:
+        return candidates & False
+    return np.asarray(cv2.dilate(np.isin(labels, small).astype(np.uint8), _disc(radius)).astype(bool))
+
+
+def tight_radius(shape: tuple[int, ...]) -> int:
+    """The first version's dilation: 0.6% of the image diagonal, at least 3 px."""
+    return max(3, round(0.006 * math.hypot(shape[0], shape[1])))
+
+
+def tight_region(shape: tuple[int, ...], masks: Sequence[np.ndarray]) -> np.ndarray:
+    """The first version's removal: every mask dilated by 0.6% of the image diagonal (at least 3 px)."""
+    height, width = shape[:2]
+    if not masks:
+        return np.zeros((height, width), dtype=bool)
+    union = np.logical_or.reduce(list(masks)).astype(np.uint8)
+    grow = tight_radius(shape)
+    kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * grow + 1, 2 * grow + 1))
+    return np.asarray(cv2.dilate(union, kernel).astype(bool))
+
+
+def removal_region(
+    shape: tuple[int, ...],
+    elements: Sequence[Instance],
+    *,
+    removal: RemovalMode = "grow",
+    saliency: np.ndarray | None = None,
+    others: Sequence[Instance] = (),
+) -> np.ndarray:
+    """The pixels to clear: each element's ``grown_region`` (``grow``) or ``tight_region`` (``tight``).
+
+    ``others`` are all the painting's instances (accessories among them go with the figure they touch);
+    ``saliency`` is resized to ``shape`` when it was computed at another size.
+    """
+    height, width = shape[:2]
+    if removal == "tight":
+        return tight_region(shape, [e.mask for e in elements])
+    union = np.zeros((height, width), dtype=bool)
+    if saliency is not None and saliency.shape != (height, width):
+        saliency = cv2.resize(saliency, (width, height), interpolation=cv2.INTER_LINEAR)
+    pieces = _salient_pieces(saliency, [*elements, *others]) if saliency is not None else None
+    for element in elements:
+        union |= grown_region(element, saliency, others)
+        if pieces is not None:
+            union |= _enclosed_pieces(element, *pieces)
+    return union
+
+
+def _salient_pieces(saliency: np.ndarray, instances: Sequence[Instance]) -> tuple[np.ndarray, np.ndarray]:
+    """Labels and areas of the salient regions (> ``SALIENT_THRESHOLD``) outside every instance."""
+    outside = saliency > SALIENT_THRESHOLD
+    for instance in instances:
+        outside &= ~instance.mask
+    _, labels, stats, _ = cv2.connectedComponentsWithStats(outside.astype(np.uint8), connectivity=8)
+    return labels, stats[:, cv2.CC_STAT_AREA]
+
+
+def _enclosed_pieces(element: Instance, labels: np.ndarray, areas: np.ndarray) -> np.ndarray:
+    """The salient pieces that touch ``element`` and lie mostly (≥ half) within its reach (the larger of
+    ``ATTACH_REACH`` × √area and ``ENCLOSED_RING`` of the diagonal): a cap, a sleeve, a bouquet its mask
+    missed on any side. A neighbour continues beyond the reach and stays."""
+    shape = element.mask.shape
+    radius = grow_radius(element)
+    reach = max(
+        round(ATTACH_REACH * math.sqrt(element.area)), round(ENCLOSED_RING * math.hypot(shape[0], shape[1]))
+    )
+    x0, y0, x1, y1 = element.box
+    window = (
+        max(0, x0 - reach - radius),
+        max(0, y0 - reach - radius),
+        min(shape[1], x1 + reach + radius),
+        min(shape[0], y1 + reach + radius),
+    )
+    wx0, wy0, wx1, wy1 = window
+    crop = labels[wy0:wy1, wx0:wx1]
+    rim = _dilated(element.mask, 2, window)
+    touching = np.unique(crop[rim & (crop > 0)])
+    full = np.zeros(shape, dtype=bool)
+    if touching.size == 0:
+        return full
+    inside = np.bincount(crop[_dilated(element.mask, reach, window)], minlength=len(areas))
+    kept = [int(t) for t in touching if inside[t] >= 0.5 * areas[t]]
+    if kept:
+        full[wy0:wy1, wx0:wx1] = cv2.dilate(np.isin(crop, kept).astype(np.uint8), _disc(radius)).astype(bool)
+    return full
+
+
+def clear_elements(
+    painting: np.ndarray,
+    elements: Sequence[Instance],
+    *,
+    removal: RemovalMode = "grow",
+    saliency: np.ndarray | None = None,
+    others: Sequence[Instance] = (),
+) -> np.ndarray:
+    """Fill what ``removal_region`` clears; with ``grow`` the fill takes its colours from beyond the
+    region (its low-resolution hole is grown by one pixel so the hole's rim is not old colour)."""
+    region = removal_region(painting.shape, elements, removal=removal, saliency=saliency, others=others)
+    return fill_region(painting, region, rim=1 if removal == "grow" else 0)
+
 
 def remove_elements(painting: np.ndarray, masks: Sequence[np.ndarray]) -> np.ndarray:
-    """Inpaint (Telea) the union of the elements' masks so what the new cut-outs leave uncovered is
-    background, not the ghost of the old element. The smooth fill runs at ≤320 px; the painting's own
-    fine texture from beside each hole is added back; only pixels in and just around the masks change."""
-    if not masks:
+    """The first version's removal (``tight``) of the union of ``masks``."""
+    return fill_region(painting, tight_region(painting.shape, masks))
+
+
+def fill_region(painting: np.ndarray, region: np.ndarray, *, rim: int = 0) -> np.ndarray:
+    """Inpaint (Telea) ``region`` so what the new cut-outs leave uncovered is background, not the ghost
+    of the old element. The smooth fill runs at ≤320 px (its hole grown by ``rim`` px there); the
+    painting's own fine texture from beside each hole is added back; only pixels in and just around
+    ``region`` change."""
+    if not region.any():
         return painting.copy()
     height, width = painting.shape[:2]
-    union = np.logical_or.reduce(list(masks)).astype(np.uint8)
-    grow = max(3, round(0.006 * math.hypot(height, width)))
-    union = cv2.dilate(union, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * grow + 1, 2 * grow + 1)))
+    union = region.astype(np.uint8)
+    edge = max(3, round(0.006 * math.hypot(height, width)))
     scale = min(1.0, INPAINT_LONG_SIDE / max(height, width))
     small_size = (max(1, round(width * scale)), max(1, round(height * scale)))
     small = cv2.resize(painting, small_size, interpolation=cv2.INTER_AREA)
     small_mask = (cv2.resize(union, small_size, interpolation=cv2.INTER_NEAREST) > 0).astype(np.uint8)
+    if rim > 0:
+        small_mask = np.asarray(cv2.dilate(small_mask, np.ones((2 * rim + 1, 2 * rim + 1), np.uint8)))
     filled = cv2.inpaint(small, small_mask, 5, cv2.INPAINT_TELEA)
     filled = cv2.resize(filled, (width, height), interpolation=cv2.INTER_CUBIC).astype(np.float32)
     filled += _borrowed_texture(painting.astype(np.float32), union.astype(bool))
     # A slightly blurred blend edge avoids a hard ring where the fill meets the kept painting.
-    blend = cv2.GaussianBlur(union.astype(np.float32), (0, 0), sigmaX=max(1.0, grow / 2))[..., None]
+    blend = cv2.GaussianBlur(union.astype(np.float32), (0, 0), sigmaX=max(1.0, edge / 2))[..., None]
     blend = np.clip(blend * 1.5, 0, 1)
     out = painting.astype(np.float32) * (1 - blend) + filled * blend
-    result: np.ndarray = np.clip(out + 0.5, 0, 255).astype(np.uint8)
-    return result
+    return np.asarray(np.clip(out + 0.5, 0, 255).astype(np.uint8))
 
 
 def _borrowed_texture(painting: np.ndarray, hole: np.ndarray) -> np.ndarray:
@@ -75,6 +322,66 @@ def _borrowed_texture(painting: np.ndarray, hole: np.ndarray) -> np.ndarray:
             texture[ys[usable] + y, xs[usable] + x] = residual[src_y[usable], src_x[usable]]
             todo[ys[usable], xs[usable]] = False
     return texture
+
+
+EXCLUDED_LIST = "excluded.txt"
+"""In a backgrounds folder: file names (one a line, ``#`` comments) the operator has marked unusable."""
+STRIP_MAX_HEIGHT = 0.15
+"""A data strip or text band spans at most this share of the frame's height, along its top or bottom."""
+STRIP_MIN_GLYPHS = 12
+"""Small high-contrast marks a flat band must hold to count as text (a camera-trap strip has ~30)."""
+
+
+def background_candidates(folder: Path | None) -> list[Path]:
+    """The images of a backgrounds folder minus those listed in its ``EXCLUDED_LIST``."""
+    if folder is None:
+        return []
+    listed = folder / EXCLUDED_LIST
+    excluded: set[str] = set()
+    if listed.is_file():
+        lines = listed.read_text(encoding="utf-8", errors="replace").splitlines()
+        excluded = {line.split("#", 1)[0].strip() for line in lines} - {""}
+    return [path for path in list_images(folder) if path.name not in excluded]
+
+
+def has_data_strip(image: Image.Image) -> bool:
+    """Whether a frame has a data strip or text band along its top or bottom (camera-trap date and
+    temperature, a caption bar): a run of flat, neutral rows from the edge, ≤15% of the height, holding
+    at least ``STRIP_MIN_GLYPHS`` small high-contrast marks. A uniform sky has no marks; a dark object in
+    a white ceiling is one mark, not text."""
+    width = 800
+    height = max(1, round(width * image.height / image.width))
+    small = np.asarray(image.convert("RGB").resize((width, height), Image.Resampling.BOX))
+    grey = cv2.cvtColor(small, cv2.COLOR_RGB2GRAY).astype(np.float32)
+    chroma = small.max(axis=2).astype(np.int16) - small.min(axis=2).astype(np.int16)
+    deviation = np.abs(grey - np.median(grey, axis=1, keepdims=True))
+    plain = ((deviation < 8).mean(axis=1) >= 0.6) & (np.median(chroma, axis=1) < 20)
+    for rows in (np.arange(height), np.arange(height)[::-1]):
+        run = height if plain[rows].all() else int(np.argmin(plain[rows]))
+        if not 0.01 * height <= run <= STRIP_MAX_HEIGHT * height:
+            continue
+        marks = (deviation[rows[:run]] > 80).astype(np.uint8)
+        _, _, stats, _ = cv2.connectedComponentsWithStats(marks, connectivity=8)
+        areas = stats[1:, cv2.CC_STAT_AREA]
+        if int(((areas >= 3) & (areas < 0.02 * marks.size)).sum()) >= STRIP_MIN_GLYPHS:
+            return True
+    return False
+
+
+def pick_background(
+    files: Sequence[Path], rng: np.random.Generator, weights: Mapping[str, float] | None = None
+) -> tuple[Path, Image.Image] | None:
+    """A weighted random background among ``files``, skipping (and logging) frames with a data strip;
+    None when none is usable. Only drawn frames are opened, so a big folder costs one load per pick."""
+    remaining = list(files)
+    while remaining:
+        p = np.array([(weights or {}).get(f.name, 1.0) for f in remaining], dtype=np.float64)
+        path = remaining.pop(int(rng.choice(len(remaining), p=p / p.sum())))
+        image = load_image(path).image
+        if not has_data_strip(image):
+            return path, image
+        log.warning("background %s has a data strip or text band; skipped", path.name)
+    return None
 
 
 def cover(background: Image.Image, size: tuple[int, int]) -> np.ndarray:
@@ -127,8 +434,43 @@ def match_colours(
     matched = (src - src_mean) * ratio + ref_mean
     out = src + strength * (matched - src)
     out = np.clip(out + 0.5, 0, 255).astype(np.uint8)
-    rgb: np.ndarray = cv2.cvtColor(out.reshape(-1, 1, 3), cv2.COLOR_LAB2RGB).reshape(-1, 3)
-    return rgb
+    return np.asarray(cv2.cvtColor(out.reshape(-1, 1, 3), cv2.COLOR_LAB2RGB).reshape(-1, 3))
+
+
+EDGE_DEPTH_PX = 2
+"""How deep (px at the placed size) the photo's background bleeds into a cut-out's edge: these pixels
+take the colour of the cut-out's sure interior instead (``foreground_colours``)."""
+
+
+EDGE_SCALES = (1.0, 2.0, 4.0, 8.0)
+"""Blur scales (px) the sure colours are spread at; a soft pixel farther than ~3×8 px from any sure
+pixel (a stray speck of alpha) keeps its own colour."""
+
+
+def foreground_colours(rgb: np.ndarray, alpha: np.ndarray, depth: int = EDGE_DEPTH_PX) -> np.ndarray:
+    """The cut-out's own colour at its soft edge, so no photo background shows round it.
+
+    The outer pixels of a cut-out (alpha < 1, and the first ``depth`` px inside its outline) mix the
+    subject with the photo's background. Each takes the colour of the nearest sure pixels (alpha ≥ 0.98,
+    ``depth`` px deep), spread outward by normalised convolution at ``EDGE_SCALES``; sure pixels keep
+    their own. An erosion plus decontamination, the cheap form of a matting foreground estimate.
+    """
+    kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * depth + 1, 2 * depth + 1))
+    sure = cv2.erode((alpha >= 0.98).astype(np.uint8), kernel).astype(np.float32)
+    if not sure.any():
+        return rgb
+    source = rgb.astype(np.float32) * sure[..., None]
+    result = rgb.astype(np.float32)
+    todo = (sure == 0) & (alpha > 0)
+    for sigma in EDGE_SCALES:
+        if not todo.any():
+            break
+        weight = cv2.GaussianBlur(sure, (0, 0), sigma)
+        spread = cv2.GaussianBlur(source, (0, 0), sigma)
+        ready = todo & (weight > 1e-3)
+        result[ready] = spread[ready] / weight[ready][:, None]
+        todo &= ~ready
+    return np.asarray(np.clip(result + 0.5, 0, 255).astype(np.uint8))
 
 
 def paste(canvas: np.ndarray, painting: np.ndarray, choice: Choice, *, colour_match: bool = True) -> Placed:
@@ -164,7 +506,7 @@ def paste(canvas: np.ndarray, painting: np.ndarray, choice: Choice, *, colour_ma
     # Both centroids are means of pixel indices, so they align without a half-pixel shift.
     left = round(choice.placement.center[0] - xs.mean())
     top = round(choice.placement.center[1] - ys.mean())
-    rgb = rgba[..., :3].copy()
+    rgb = foreground_colours(rgba[..., :3], alpha)
     if colour_match:
         region = painting[choice.instance.mask]
         rgb[hard] = match_colours(rgb[hard], region)

@@ -65,3 +65,7 @@ class ConfigError(LamuseError, ValueError):
 
 class AnnotationsError(LamuseError):
     """A COCO annotations file is missing or not valid COCO instance JSON."""
+
+
+class BackgroundsUnavailable(LamuseError):
+    """``background="swap"`` was asked but no usable background image was given."""

@@ -13,11 +13,11 @@ import math
 import platform
 import shlex
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
-from typing import Any
+from typing import Any, get_args
 
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
@@ -26,13 +26,21 @@ from lamuse import __version__, metrics
 from lamuse.baseline import LaMuseBaseline
 from lamuse.errors import LamuseError
 from lamuse.io import fit_long_side, list_images, load_image, save_png_atomic
-from lamuse.library import CutoutLibrary
+from lamuse.library import Cutout, CutoutLibrary
 from lamuse.palette import dominant_colours, to_lab
 from lamuse.pipeline import Pipeline
 from lamuse.segment.annotations import AnnotationSegmenter
 from lamuse.segment.chain import ChainSegmenter
+from lamuse.segment.salient import SalientSegmenter
 from lamuse.style.base import MagentaStylizer
-from lamuse.types import Instance, Placed, Reinterpretation, ReinterpretOptions, Segmentation
+from lamuse.types import (
+    Instance,
+    Placed,
+    Reinterpretation,
+    ReinterpretOptions,
+    RemovalMode,
+    Segmentation,
+)
 
 STRATEGIES = ("ours", "lamuse")
 AGGREGATE_KEYS = (
@@ -45,6 +53,8 @@ AGGREGATE_KEYS = (
     "palette_delta_e",
     "harmony_gap",
     "seam_energy",
+    "remnant_area",
+    "truncated_misuse_rate",
     "seconds_per_variation",
 )
 EXTRA_KEYS = (
@@ -70,6 +80,8 @@ HIGHER_IS_BETTER = {
     "collage_style_similarity": True,
     "collage_harmony_gap": False,
     "collage_seam_energy": False,
+    "remnant_area": False,
+    "truncated_misuse_rate": False,
 }
 THUMB_HEIGHT = 150
 THUMB_WIDTH = 210
@@ -91,6 +103,7 @@ class Reference:
     restyled: np.ndarray
     annotated: list[Instance]
     segmentation: Segmentation
+    salient: np.ndarray
     style_vector: np.ndarray
     palette_lab: np.ndarray
 
@@ -116,6 +129,12 @@ def add_eval_parser(subparsers: Any) -> None:
     )
     parser.add_argument("--size", type=_long_side, default=512, help="working long side for both strategies")
     parser.add_argument(
+        "--removal",
+        choices=get_args(RemovalMode),
+        default=ReinterpretOptions.removal,
+        help="how ours clears the old elements (tight: the first version's removal)",
+    )
+    parser.add_argument(
         "--limit", type=_positive, help="evaluate only the first K annotated paintings (by name)"
     )
     parser.add_argument("--stylizer", default="auto", help="Magenta stylizer backend")
@@ -140,13 +159,15 @@ def run_eval(args: argparse.Namespace) -> int:
     stylizer = create_stylizer(args.stylizer, device=args.device)
     pipeline = Pipeline(segmenter=ChainSegmenter([segmenter]), library=library, stylizer=stylizer)
     baseline = LaMuseBaseline(library=library, stylizer=stylizer, backgrounds=backgrounds)
-    options = ReinterpretOptions(seed=args.seed, size=args.size)
+    options = ReinterpretOptions(seed=args.seed, size=args.size, removal=args.removal)
+    salient = SalientSegmenter()
+    cutouts = {cutout.id: cutout for cutout in library.cutouts}
 
     records: list[dict[str, Any]] = []
     sheet_rows: list[list[Image.Image]] = []
     for index, path in enumerate(paintings, 1):
         painting = load_image(path).image
-        reference = make_reference(painting, path.name, segmenter, stylizer, args.size, args.seed)
+        reference = make_reference(painting, path.name, segmenter, salient, stylizer, args.size, args.seed)
         record: dict[str, Any] = {
             "painting": path.name,
             "annotated_instances": len(reference.annotated),
@@ -160,7 +181,7 @@ def run_eval(args: argparse.Namespace) -> int:
                     outcome = run_ours(pipeline, painting, path.name, reference, options, k)
                 else:
                     outcome = run_lamuse(baseline, painting, path.name, reference, args.seed, args.size, k)
-                runs.append(measure(outcome, reference, stylizer, args.seed))
+                runs.append(measure(outcome, reference, stylizer, args.seed, cutouts))
                 if k == 0:
                     row += [outcome.result.collage, outcome.result.image]
             record["strategies"][strategy] = {"mean": _mean_of(runs), "variations": runs}
@@ -176,6 +197,7 @@ def run_eval(args: argparse.Namespace) -> int:
             "variations": args.variations,
             "seed": args.seed,
             "size": args.size,
+            "removal": args.removal,
             "backgrounds": str(backgrounds) if backgrounds else None,
             "library_cutouts": len(library),
             "paintings_evaluated": len(paintings),
@@ -210,21 +232,25 @@ def make_reference(
     painting: Image.Image,
     name: str,
     segmenter: AnnotationSegmenter,
+    salient: SalientSegmenter,
     stylizer: MagentaStylizer,
     size: int,
     seed: int,
 ) -> Reference:
     """The painting at working size, its curated instances, style vector and palette, and the painting
     re-painted in its own style: outputs are compared with that, so what the stylizer does to any
-    picture (it flattens contrast and redraws edges) is not counted against a strategy's swaps."""
+    picture (it flattens contrast and redraws edges) is not counted against a strategy's swaps. Its
+    saliency map goes with the segmentation, as the default chain's does."""
     working = fit_long_side(painting.convert("RGB"), size)
     annotated = segmenter.segment(working, name=name)
     palette = dominant_colours(working, seed=seed)
+    saliency = salient.saliency(working)
     return Reference(
         working=working,
         restyled=np.asarray(stylizer.stylize(working, working).convert("RGB").resize(working.size)),
         annotated=annotated,
-        segmentation=Segmentation(segmenter="annotations", instances=annotated),
+        segmentation=Segmentation(segmenter="annotations", instances=annotated, saliency=saliency),
+        salient=saliency > metrics.SALIENT_THRESHOLD,
         style_vector=stylizer.style_vector(working),
         palette_lab=to_lab(np.array([c.rgb for c in palette], dtype=np.uint8)),
     )
@@ -274,7 +300,29 @@ def visible_masks(placed: Sequence[Placed]) -> list[np.ndarray]:
     return visible[::-1]
 
 
-def measure(outcome: Outcome, reference: Reference, stylizer: MagentaStylizer, seed: int) -> dict[str, Any]:
+def truncated_misuses(placed: Sequence[Placed], cutouts: Mapping[str, Cutout]) -> list[bool]:
+    """Per swap: a frame-cut cut-out replaced an element standing whole in the painting while a whole
+    cut-out of the element's class was in the library."""
+    whole_classes = {c.class_name for c in cutouts.values() if c.whole}
+    misused = []
+    for item in placed:
+        cutout = cutouts.get(item.cutout_id)
+        misused.append(
+            cutout is not None
+            and not cutout.whole
+            and not metrics.touches_frame(item.instance.mask)
+            and item.instance.class_name in whole_classes
+        )
+    return misused
+
+
+def measure(
+    outcome: Outcome,
+    reference: Reference,
+    stylizer: MagentaStylizer,
+    seed: int,
+    cutouts: Mapping[str, Cutout],
+) -> dict[str, Any]:
     """Every metric of one variation (NaN where undefined, e.g. no swap); see docs/metrics.md."""
     painting = np.asarray(reference.working)
     size = reference.working.size
@@ -286,6 +334,9 @@ def measure(outcome: Outcome, reference: Reference, stylizer: MagentaStylizer, s
     placed = outcome.result.placed
     visible = visible_masks(placed)
     originals = [p.instance.mask for p in placed]
+    empty = np.zeros(painting.shape[:2], dtype=bool)
+    covered = np.logical_or.reduce([p.mask for p in placed]) if placed else empty
+    elements = np.logical_or.reduce([i.mask for i in reference.annotated]) if reference.annotated else empty
     coverage, same_class_rate = metrics.coverage(
         len(reference.annotated), len(placed), sum(p.same_class for p in placed)
     )
@@ -313,6 +364,13 @@ def measure(outcome: Outcome, reference: Reference, stylizer: MagentaStylizer, s
         "collage_harmony_gap": metrics.harmony_gap(collage, visible, painting, originals),
         "seam_energy": metrics.seam_energy(output, visible, reference.restyled, originals),
         "collage_seam_energy": metrics.seam_energy(collage, visible, painting, originals),
+        "remnant_area": _nanmean(
+            [
+                metrics.remnant_area(collage, painting, mask, covered, reference.salient, elements)
+                for mask in originals
+            ]
+        ),
+        "truncated_misuse_rate": metrics.truncated_misuse_rate(truncated_misuses(placed, cutouts)),
         "seconds_per_variation": outcome.seconds,
         "cutouts": [p.cutout_id for p in placed],
         "background": outcome.result.trace.get("background"),

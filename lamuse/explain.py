@@ -29,7 +29,7 @@ _FRENCH_CLASSES: Mapping[str, str] = {
     "cell phone": "le téléphone", "microwave": "le micro-ondes", "oven": "le four",
     "toaster": "le grille-pain", "sink": "l'évier", "refrigerator": "le réfrigérateur", "book": "le livre",
     "clock": "l'horloge", "vase": "le vase", "scissors": "les ciseaux", "teddy bear": "l'ours en peluche",
-    "hair drier": "le sèche-cheveux", "toothbrush": "la brosse à dents", "object": "l'élément",
+    "hair drier": "le sèche-cheveux", "toothbrush": "la brosse à dents",
 }  # fmt: skip
 
 
@@ -74,7 +74,7 @@ def describe_swap(swap: SwapRecord, size: tuple[int, int], language: Language) -
     class_agnostic = swap.get("class_id") == 0
     policy = swap.get("whole_policy")
     if language == "fr":
-        noun = french_class(original) or original
+        noun = "la forme" if class_agnostic else (french_class(original) or original)
         new = french_class(new_class) or new_class
         text = f"{noun[0].upper()}{noun[1:]} {where} devient {new} d'une photo « {subject} »"
         if swap.get("theme_reason"):
@@ -88,7 +88,8 @@ def describe_swap(swap: SwapRecord, size: tuple[int, int], language: Language) -
         elif policy == "frame_cut_only":
             text += " (seules des photos coupées par le cadre existent)"
         return f"{text} (photo : {credit})."
-    text = f"The {original} {where} is now {_article_en(new_class)} from a photo of {subject}"
+    noun = "shape" if class_agnostic else original
+    text = f"The {noun} {where} is now {_article_en(new_class)} from a photo of {subject}"
     if swap.get("theme_reason"):
         text += f" ({swap['theme_reason']})"
     elif class_agnostic:
@@ -109,6 +110,15 @@ def explain(trace: Changes, size: tuple[int, int], language: Language = "en") ->
             "Aucun élément n'a été trouvé à remplacer."
             if language == "fr"
             else "No element was found to swap."
+        )
+    if trace.get("detector_available") is False and trace.get("swaps"):
+        sentences.insert(
+            0,
+            "Aucun détecteur d'objets n'était disponible : les formes principales du tableau ont été "
+            "découpées d'après ce qui ressort, et chacune remplacée d'après sa silhouette seule."
+            if language == "fr"
+            else "No object detector was available, so the painting's main shapes were cut apart by "
+            "what stands out, and each was replaced by its silhouette alone.",
         )
     background = trace.get("background", {})
     mode = background.get("mode")

@@ -26,6 +26,14 @@ MIN_REFERENCE_GAP = 5.0
 barely set apart (a figure melting into its scene) would otherwise make any ratio explode."""
 SEAM_HALF_WIDTH = 2
 """Half-width in pixels of the band along a boundary where seam gradients are read."""
+REMNANT_SIZE_FRACTION = 0.2
+"""The surroundings of an element reach at least this share of √(its area) beyond it (a hat's height
+for a standing figure), and at least the ``RING_FRACTION`` ring."""
+UNCHANGED_DELTA_E = 10.0
+"""A pixel of the collage is "unchanged" when its CIE76 ΔE from the painting is below this (JPEG noise
+and the borrowed texture stay under 5; an inpainted or pasted pixel is far above)."""
+SALIENT_THRESHOLD = 0.5
+"""Saliency above which a pixel belongs to a salient object."""
 
 
 # --- swap coverage -------------------------------------------------------------------------------------
@@ -251,3 +259,69 @@ def _ratio(numerator: float, denominator: float) -> float:
     if math.isnan(numerator) or math.isnan(denominator) or denominator <= 1e-9:
         return float("nan")
     return numerator / denominator
+
+
+# --- what a painter sees -------------------------------------------------------------------------------
+
+
+def surroundings(mask: np.ndarray) -> np.ndarray:
+    """An element's mask and the band around it, ``max(RING_FRACTION × diagonal, REMNANT_SIZE_FRACTION ×
+    √area)`` px wide: where its old pixels (and the hat or handle its mask missed) would show."""
+    width = max(
+        3,
+        round(RING_FRACTION * math.hypot(*mask.shape[:2])),
+        round(REMNANT_SIZE_FRACTION * math.sqrt(float(mask.sum()))),
+    )
+    kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * width + 1, 2 * width + 1))
+    return np.asarray(cv2.dilate(mask.astype(np.uint8), kernel).astype(bool))
+
+
+def old_parts(mask: np.ndarray, salient: np.ndarray, zone: np.ndarray, elements: np.ndarray) -> np.ndarray:
+    """The element's own pixels plus its missed parts: each salient region outside every annotated
+    element (``elements``, the union of their masks) that touches the element and lies mostly (≥ half)
+    inside its ``zone`` — a hat or a handle does; a neighbouring figure or fruit that continues beyond
+    the zone does not."""
+    pieces = (salient & ~elements).astype(np.uint8)
+    count, labels, stats, _ = cv2.connectedComponentsWithStats(pieces, connectivity=8)
+    rim = cv2.dilate(mask.astype(np.uint8), np.ones((5, 5), np.uint8)).astype(bool)
+    touching = np.unique(labels[rim & (labels > 0)])
+    inside = np.bincount(labels[zone], minlength=count)
+    kept = [int(t) for t in touching if inside[t] >= 0.5 * stats[t, cv2.CC_STAT_AREA]]
+    return np.asarray(mask | np.isin(labels, kept))
+
+
+def remnant_area(
+    collage: np.ndarray,
+    painting: np.ndarray,
+    mask: np.ndarray,
+    covered: np.ndarray,
+    salient: np.ndarray,
+    elements: np.ndarray,
+) -> float:
+    """Share of an element's visible surroundings where its old parts survive unchanged in the collage.
+
+    Surroundings: ``surroundings(mask)`` minus what any pasted cut-out covers (``covered``). Old parts:
+    ``old_parts`` (the mask plus the salient pieces it missed; ``salient`` a bool map, ``elements`` the
+    union of all annotated masks). Unchanged: CIE76 ΔE below ``UNCHANGED_DELTA_E``. 0 = nothing of the
+    old element shows; NaN when the cut-outs cover all.
+    """
+    band = surroundings(mask)
+    zone = band & ~covered
+    if not zone.any():
+        return float("nan")
+    difference = np.linalg.norm(lab_image(collage) - lab_image(painting), axis=2)
+    remnant = zone & old_parts(mask, salient, band, elements) & (difference < UNCHANGED_DELTA_E)
+    return float(remnant.sum() / zone.sum())
+
+
+def touches_frame(mask: np.ndarray, margin: int = 1) -> bool:
+    """Whether a mask reaches within ``margin`` px of the image's edge (the painter cut it with the frame)."""
+    return bool(
+        mask[:margin].any() or mask[-margin:].any() or mask[:, :margin].any() or mask[:, -margin:].any()
+    )
+
+
+def truncated_misuse_rate(misused: Sequence[bool]) -> float:
+    """Share of swaps flagged as misuses (a frame-cut cut-out for a whole element while a whole cut-out
+    of its class was in the library); NaN without swaps."""
+    return float(np.mean(misused)) if misused else float("nan")

@@ -19,10 +19,18 @@ import numpy as np
 from PIL import Image, ImageDraw, ImageFont, ImageOps
 
 from lamuse import __version__
-from lamuse.compose import REMOVAL_METHOD, cover, paste, plain_canvas, remove_elements
-from lamuse.errors import LamuseError
+from lamuse.compose import (
+    REMOVAL_METHOD,
+    background_candidates,
+    clear_elements,
+    cover,
+    paste,
+    pick_background,
+    plain_canvas,
+)
+from lamuse.errors import BackgroundsUnavailable, LamuseError
 from lamuse.explain import explain
-from lamuse.io import fit_long_side, list_images, load_image
+from lamuse.io import fit_long_side, load_image
 from lamuse.library import Cutout, CutoutLibrary
 from lamuse.palette import dominant_colours
 from lamuse.pertinence import class_plan, load_eras
@@ -46,7 +54,7 @@ from lamuse.types import (
     Trace,
     Upscaler,
 )
-from lamuse.weights import file_sha256
+from lamuse.weights import Progress, file_sha256
 
 log = logging.getLogger(__name__)
 
@@ -159,7 +167,9 @@ class Pipeline:
                 else class_plan(instances, self.library.cutouts, options.theme, options.year),
             )
             base = np.asarray(working)
-            canvas, background = self._background(base, instances, options, rng, background_weights)
+            canvas, background = self._background(
+                base, instances, segmentation, options, rng, background_weights
+            )
             placed = [paste(canvas, base, choice) for choice in choices]
             collage = Image.fromarray(canvas)
         image = collage
@@ -185,6 +195,7 @@ class Pipeline:
             "size": list(working.size),
             "output_size": list(image.size),
             "segmenter": segmentation.segmenter,
+            "detector_available": segmentation.detector_available,
             "instances_found": len(segmentation.instances),
             "seed": options.seed,
             "variation": variation,
@@ -222,26 +233,35 @@ class Pipeline:
         self,
         base: np.ndarray,
         instances: Sequence[Instance],
+        segmentation: Segmentation,
         options: ReinterpretOptions,
         rng: np.random.Generator,
         weights: Mapping[str, float] | None,
     ) -> tuple[np.ndarray, BackgroundRecord]:
         if options.background == "swap":
-            path = options.background_image or self._pick_background(rng, weights)
-            if path is not None:
-                backdrop = load_image(path).image
-                return cover(backdrop, (base.shape[1], base.shape[0])), {"mode": "swap", "source": path.name}
-            log.info("no background images available; keeping the painting's own")
+            picked = (
+                (options.background_image, load_image(options.background_image).image)
+                if options.background_image is not None
+                else pick_background(background_candidates(self.backgrounds), rng, weights)
+            )
+            if picked is None:
+                where = f"in {self.backgrounds}" if self.backgrounds is not None else "configured"
+                raise BackgroundsUnavailable(
+                    f"background swap needs background images, and none usable is {where}: "
+                    "pass a folder of backgrounds (or one image), or keep the painting's own background"
+                )
+            path, backdrop = picked
+            return cover(backdrop, (base.shape[1], base.shape[0])), {"mode": "swap", "source": path.name}
         if options.background == "none":
             return plain_canvas(base), {"mode": "none"}
-        return remove_elements(base, [i.mask for i in instances]), {"mode": "keep", "method": REMOVAL_METHOD}
-
-    def _pick_background(self, rng: np.random.Generator, weights: Mapping[str, float] | None) -> Path | None:
-        files = list_images(self.backgrounds) if self.backgrounds is not None else []
-        if not files:
-            return None
-        p = np.array([(weights or {}).get(f.name, 1.0) for f in files], dtype=np.float64)
-        return files[int(rng.choice(len(files), p=p / p.sum()))]
+        cleared = clear_elements(
+            base,
+            instances,
+            removal=options.removal,
+            saliency=segmentation.saliency,
+            others=segmentation.instances,
+        )
+        return cleared, {"mode": "keep", "method": REMOVAL_METHOD, "removal": options.removal}
 
     def _models(self, segmentation: Segmentation, stylized: bool, upscaled: bool) -> dict[str, ModelRecord]:
         """Every model file that shaped this picture, with its sha256 (computed once per file)."""
@@ -386,11 +406,14 @@ def load_pipeline(
     maskrcnn_weights: Path | None = None,
     maskrcnn_version: Literal["v1", "v2"] = "v2",
     score_threshold: float = 0.5,
+    offline: bool = False,
+    progress: Progress | None = None,
 ) -> Pipeline:
     """Build the stages from names and paths (heavy models load here, once).
 
     ``stylizer`` / ``upscaler``: a factory name from ``lamuse.style`` / ``lamuse.upscale``, or "none"
-    (the upscaler costs two networks to load, so it is only built when asked for).
+    (the upscaler costs two networks to load, so it is only built when asked for). ``offline`` forbids
+    fetching Mask R-CNN weights; ``progress`` hears about that download (see ``default_chain``).
     """
     from lamuse.segment import default_chain
 
@@ -411,6 +434,8 @@ def load_pipeline(
             device=device,
             maskrcnn_version=maskrcnn_version,
             score_threshold=score_threshold,
+            offline=offline,
+            progress=progress,
         ),
         library=CutoutLibrary(library),
         stylizer=style_stage,

@@ -17,6 +17,8 @@ Box = tuple[int, int, int, int]
 """Pixel box ``(x0, y0, x1, y1)``, x1/y1 exclusive, in the image's own coordinates."""
 
 BackgroundMode = Literal["keep", "swap", "none"]
+RemovalMode = Literal["grow", "tight"]
+"""How much of each old element is cleared: grown to what belongs to it, or its mask alone."""
 Language = Literal["en", "fr"]
 Theme = Literal["coherent", "free", "anachronistic"]
 """How swaps treat the painting's era (``lamuse.pertinence.class_plan``); "free" ignores it."""
@@ -48,6 +50,7 @@ class OptionsRecord(TypedDict):
     candidates: int
     theme: Theme
     year: int | None
+    removal: RemovalMode
 
 
 class PlacementRecord(TypedDict):
@@ -102,6 +105,7 @@ class BackgroundRecord(TypedDict):
     mode: BackgroundMode
     source: NotRequired[str]
     method: NotRequired[str]
+    removal: NotRequired[RemovalMode]
 
 
 class ModelRecord(TypedDict):
@@ -146,6 +150,8 @@ class Changes(TypedDict):
     background: BackgroundRecord
     stylized: bool
     style_source: str
+    detector_available: NotRequired[bool]
+    """False when no object detector could run (the salient fallback split shapes instead)."""
 
 
 class PertinenceRecord(TypedDict):
@@ -215,11 +221,18 @@ class Instance:
 
 @dataclass(frozen=True)
 class Segmentation:
-    """What a segmenter (or a chain of them) found, which one answered, and the files it used."""
+    """What a segmenter (or a chain of them) found, which one answered, and the files it used.
+
+    ``saliency``: the image's salient-object map (float (H, W) in [0, 1]) when the chain computed one, so
+    removal can take the parts attached to an element; ``detector_available``: False when no object
+    detector could run (elements are then salient shapes, and the explanation says so).
+    """
 
     segmenter: str
     instances: list[Instance]
     model_files: Mapping[str, Path] = field(default_factory=dict)
+    saliency: np.ndarray | None = field(default=None, compare=False)
+    detector_available: bool = True
 
 
 class Segmenter(Protocol):
@@ -231,7 +244,9 @@ class Segmenter(Protocol):
     name: str
 
     @property
-    def model_files(self) -> Mapping[str, Path]: ...
+    def model_files(self) -> Mapping[str, Path]:
+        """The weights files this stage loaded, by role (their sha256 goes in traces)."""
+        ...
 
     def segment(self, image: Image.Image, *, name: str | None = None) -> list[Instance]: ...
 
@@ -242,7 +257,9 @@ class Stylizer(Protocol):
     name: str
 
     @property
-    def model_files(self) -> Mapping[str, Path]: ...
+    def model_files(self) -> Mapping[str, Path]:
+        """The weights files this stage loaded, by role (their sha256 goes in traces)."""
+        ...
 
     def stylize(
         self, content: Image.Image, style: Image.Image, *, strength: float = 1.0, keep_colors: bool = False
@@ -255,7 +272,9 @@ class Upscaler(Protocol):
     name: str
 
     @property
-    def model_files(self) -> Mapping[str, Path]: ...
+    def model_files(self) -> Mapping[str, Path]:
+        """The weights files this stage loaded, by role (their sha256 goes in traces)."""
+        ...
 
     def upscale(self, image: Image.Image, scale: int) -> Image.Image: ...
 
@@ -267,6 +286,7 @@ class ReinterpretOptions:
     seed: int = 0
     chaos: float = 0.2
     background: BackgroundMode = "keep"
+    removal: RemovalMode = "grow"
     background_image: Path | None = None
     style_strength: float = 1.0
     keep_colors: bool = False
@@ -300,6 +320,7 @@ class ReinterpretOptions:
             "candidates": self.candidates,
             "theme": self.theme,
             "year": self.year,
+            "removal": self.removal,
         }
 
 

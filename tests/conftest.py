@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -11,6 +12,14 @@ PAINTINGS = SHARED_DATA / "paintings"
 PHOTOS = SHARED_DATA / "photos"
 PAINTING_ANNOTATIONS = SHARED_DATA / "annotations" / "paintings.json"
 PHOTO_ANNOTATIONS = SHARED_DATA / "annotations" / "photos.json"
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _offline() -> Iterator[None]:
+    """No test may reach the internet: Mask R-CNN fetches go to a local mirror or nowhere."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("LAMUSE_OFFLINE", "1")
+        yield
 
 
 @pytest.fixture(scope="session")

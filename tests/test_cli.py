@@ -68,7 +68,9 @@ def test_unknown_painting_falls_back_to_salient(
     """A painting with no masks and no Mask R-CNN weights is still reinterpreted, and the JSON says how."""
     monkeypatch.setenv("TORCH_HOME", str(tmp_path / "empty-torch-home"))
     painting = PAINTINGS / "klimt_the_kiss.jpg"
-    assert not AnnotationSegmenter([PAINTING_ANNOTATIONS]).has(Image.open(painting), painting.name)
+    monkeypatch.setenv("LAMUSE_OFFLINE", "1")
+    segmenter = AnnotationSegmenter([PAINTING_ANNOTATIONS])
+    assert not segmenter.annotated(Image.open(painting), name=painting.name)
     extra = ("--annotations", str(PAINTING_ANNOTATIONS), "--size", "384", "--stylizer", "none")
     assert _reinterpret(tmp_path, annotated_library, painting, *extra) == 0
     trace = json.loads((tmp_path / "klimt_the_kiss-0.json").read_text())
@@ -128,7 +130,7 @@ def test_weights_list_names_every_shipped_file(capsys: pytest.CaptureFixture[str
     out = capsys.readouterr().out
     for name in ("u2netp", "magenta-arbitrary-predict", "realesr-animevideov3-x4-bin"):
         assert name in out
-    assert "maskrcnn-v2" in out
+    assert "maskrcnn_resnet50_fpn_v2_coco" in out  # the registry's name for torchvision's v2 weights
 
 
 def test_upscale_other_style_and_keep_colors_through_the_cli(annotated_library: Path, tmp_path: Path) -> None:

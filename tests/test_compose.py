@@ -1,12 +1,30 @@
-"""Compositing: clearing elements keeps the painting's surface, colours move toward the region's."""
+"""Compositing: clearing elements (and what belongs to them) keeps the painting's surface, colours move
+toward the region's, cut-out edges lose the photo's background, unusable backgrounds are skipped."""
 
 from __future__ import annotations
+
+from pathlib import Path
 
 import cv2
 import numpy as np
 from PIL import Image
 
-from lamuse.compose import cover, match_colours, remove_elements
+from lamuse.compose import (
+    background_candidates,
+    clear_elements,
+    cover,
+    foreground_colours,
+    has_data_strip,
+    match_colours,
+    pick_background,
+    removal_region,
+    remove_elements,
+)
+from lamuse.io import list_images, load_image
+from lamuse.types import Instance
+from tests.conftest import SHARED_DATA
+
+BACKGROUNDS = SHARED_DATA / "backgrounds"
 
 
 def _striped(height: int = 240, width: int = 320) -> np.ndarray:
@@ -58,3 +76,94 @@ def test_cover_fills_without_distortion() -> None:
     assert covered.shape == (100, 50, 3)
     # Scaled ×1 vertically, so columns keep their 1-px ramp step: cropped from the middle, not squeezed.
     assert np.all(np.diff(covered[0, :, 0].astype(int)) == 1)
+
+
+def _instance(mask: np.ndarray, class_name: str = "person") -> Instance:
+    ys, xs = np.nonzero(mask)
+    box = (int(xs.min()), int(ys.min()), int(xs.max()) + 1, int(ys.max()) + 1)
+    return Instance(class_id=1, class_name=class_name, score=1.0, mask=mask, box=box)
+
+
+def _figure_scene() -> tuple[np.ndarray, Instance, np.ndarray, np.ndarray, np.ndarray]:
+    """A grey field with a figure (curated mask: body only), its dark hat above it (salient, not in the
+    mask), and a big neighbour touching the figure's lower half (salient, not annotated)."""
+    painting = np.full((300, 300, 3), 128, np.uint8)
+    body = np.zeros((300, 300), bool)
+    body[100:280, 120:180] = True
+    hat = np.zeros_like(body)
+    hat[70:100, 130:170] = True
+    neighbour = np.zeros_like(body)
+    neighbour[180:290, 180:280] = True
+    painting[body] = (200, 40, 40)
+    painting[hat] = (20, 20, 20)
+    painting[neighbour] = (40, 40, 200)
+    saliency = (body | hat | neighbour).astype(np.float32)
+    return painting, _instance(body), hat, neighbour, saliency
+
+
+def test_grown_region_takes_the_hat_not_the_neighbour() -> None:
+    painting, figure, hat, neighbour, saliency = _figure_scene()
+    grown = removal_region(painting.shape, [figure], removal="grow", saliency=saliency)
+    tight = removal_region(painting.shape, [figure], removal="tight", saliency=saliency)
+    assert grown[hat].all() and not tight[hat].all()
+    assert grown[neighbour].mean() < 0.1
+    assert grown[figure.mask].all() and tight[figure.mask].all()
+
+
+def test_accessories_touching_a_figure_go_with_it() -> None:
+    painting, figure, _, _, _ = _figure_scene()
+    bag = np.zeros(figure.mask.shape, bool)
+    bag[200:240, 178:200] = True
+    far = np.zeros_like(bag)
+    far[20:40, 20:40] = True
+    others = [figure, _instance(bag, "handbag"), _instance(far, "handbag"), _instance(bag, "dog")]
+    grown = removal_region(painting.shape, [figure], removal="grow", others=others[:2])
+    assert grown[bag].all()
+    assert not removal_region(painting.shape, [figure], others=[figure, others[2]])[far].any()
+    assert not removal_region(painting.shape, [figure], others=[figure, others[3]])[200:240, 190:200].all()
+
+
+def test_grown_removal_leaves_no_old_colour() -> None:
+    """The hat is gone and the fill is the field's grey, not the figure's red or the hat's black."""
+    painting, figure, hat, _, saliency = _figure_scene()
+    grown = clear_elements(painting, [figure], removal="grow", saliency=saliency)
+    tight = clear_elements(painting, [figure], removal="tight", saliency=saliency)
+    assert np.abs(tight[hat].astype(int) - 20).mean() < 10  # the first version keeps the hat
+    assert np.abs(grown[hat].astype(int) - 128).mean() < 15
+    red = np.abs(grown[figure.mask].astype(int) - (200, 40, 40)).sum(axis=1)
+    assert red.min() > 150  # not one pixel of the figure's red is left
+    upper = figure.mask.copy()
+    upper[170:] = False  # away from the (kept) neighbour, whose blue the fill may take
+    assert np.abs(grown[upper].astype(int) - 128).mean() < 15
+
+
+def test_foreground_colours_remove_the_photo_background_from_the_edge() -> None:
+    """A green subject cut from a white wall: its soft edge is green after, not pale."""
+    rgb = np.full((80, 80, 3), 255, np.uint8)
+    yy, xx = np.mgrid[0:80, 0:80]
+    distance = 25 - np.hypot(yy - 40, xx - 40)
+    alpha = np.clip(distance / 3 + 0.5, 0, 1).astype(np.float32)
+    rgb[distance > 2] = (30, 160, 40)
+    edge = (alpha > 0.05) & (distance <= 2)
+    assert rgb[edge].mean() > 200  # the photo's wall bleeds into the edge
+    clean = foreground_colours(rgb, alpha)
+    assert np.abs(clean[edge].astype(int) - (30, 160, 40)).max() <= 2
+    assert np.array_equal(clean[distance > 6], rgb[distance > 6])
+
+
+def test_data_strips_are_found_on_the_camera_trap_frame_only() -> None:
+    found = [p.name for p in list_images(BACKGROUNDS) if has_data_strip(load_image(p).image)]
+    assert found == ["forest_floor_camera_trap.jpg"]
+
+
+def test_operator_marks_and_strip_frames_are_skipped(tmp_path: Path) -> None:
+    for name in ("forest_floor_camera_trap.jpg", "cecret_lake.jpg", "colca_valley.jpg"):
+        (tmp_path / name).write_bytes((BACKGROUNDS / name).read_bytes())
+    (tmp_path / "excluded.txt").write_text("colca_valley.jpg  # too busy\n")
+    candidates = background_candidates(tmp_path)
+    assert [p.name for p in candidates] == ["cecret_lake.jpg", "forest_floor_camera_trap.jpg"]
+    for seed in range(6):
+        picked = pick_background(candidates, np.random.default_rng(seed))
+        assert picked is not None and picked[0].name == "cecret_lake.jpg"
+    assert pick_background(candidates[1:], np.random.default_rng(0)) is None
+    assert background_candidates(None) == [] and background_candidates(tmp_path / "none") == []

@@ -86,3 +86,26 @@ def test_baseline_is_deterministic_and_stretches_to_the_box(annotated_library: P
         assert placed.placed_size == (x1 - x0, y1 - y0)
         assert not placed.mask[:y0].any() and not placed.mask[y1:].any()
         assert swap["mask_iou"] == round(iou(placed.mask, placed.instance.mask), 4)
+
+
+def test_truncated_misuse_counts_busts_for_whole_figures_only(annotated_library: Path) -> None:
+    from lamuse.evaluate import truncated_misuses
+    from lamuse.types import Instance, Placed
+
+    cutouts = {c.id: c for c in CutoutLibrary(annotated_library).cutouts}
+    persons = [c for c in cutouts.values() if c.class_name == "person"]
+    bust = next(c for c in persons if not c.whole)
+    whole = next(c for c in persons if c.whole)
+    standing = np.zeros((100, 100), bool)
+    standing[10:90, 40:60] = True
+    cut_by_frame = np.zeros_like(standing)
+    cut_by_frame[50:100, 10:30] = True
+
+    def swap(mask: np.ndarray, cutout_id: str, class_name: str = "person") -> Placed:
+        element = Instance(class_id=1, class_name=class_name, score=1.0, mask=mask, box=(0, 0, 100, 100))
+        return Placed(element, cutout_id, True, mask, (10, 10), (10, 10))
+
+    placed = [swap(standing, bust.id), swap(cut_by_frame, bust.id), swap(standing, whole.id)]
+    assert truncated_misuses(placed, cutouts) == [True, False, False]
+    no_whole_dogs = {k: c for k, c in cutouts.items() if not (c.class_name == "dog" and c.whole)}
+    assert truncated_misuses([swap(standing, bust.id, "dog")], no_whole_dogs) == [False]

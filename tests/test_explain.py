@@ -58,17 +58,18 @@ def test_explanation_of_fallbacks_in_both_languages() -> None:
     english = explain(trace, (100, 100))
     assert "no umbrella in the library, so chosen by shape alone" in english
     assert (
-        "The object in the centre is now a person from a photo of a dancer (chosen by its shape)" in english
+        "The shape in the centre is now a person from a photo of a dancer (chosen by its shape)" in english
     )
     french = explain(trace, (100, 100), "fr")
     assert "pas de « parapluie » dans la bibliothèque" in french and "umbrella" not in french
-    assert "L'élément au centre devient la personne" in french
+    assert "La forme au centre devient la personne" in french
 
 
 def test_french_class_is_the_one_table() -> None:
     """Every name the explanation translates comes from `french_class`; unknown names are None."""
     assert french_class("person") == "la personne"
-    assert french_class("dining table") == "la table" and french_class("object") == "l'élément"
+    # "object" is no COCO class: a class-agnostic element is worded "la forme" by the explanation itself.
+    assert french_class("dining table") == "la table" and french_class("object") is None
     assert french_class("unicorn") is None
     text = explain(_changes(_swap("dog", 18, "cat", [0, 0, 10, 10], subject="a cat")), (100, 100), "fr")
     assert text.startswith("Le chien en haut à gauche devient le chat d'une photo « a cat »")

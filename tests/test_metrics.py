@@ -173,3 +173,47 @@ def test_harmony_reference_gap_is_floored() -> None:
     gap = metrics.region_gap(lab, gradient, mask, metrics.ring(mask))
     expected = gap / metrics.MIN_REFERENCE_GAP
     assert metrics.harmony_gap(output, [mask], painting, [mask]) == pytest.approx(expected, rel=1e-6)
+
+
+def _scene() -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Grey field; a red figure (the annotated element), its black hat above (missed by the mask), a
+    big blue neighbour touching its side that continues far beyond its surroundings."""
+    painting = np.full((200, 300, 3), 128, np.uint8)
+    figure = np.zeros((200, 300), bool)
+    figure[60:180, 120:160] = True
+    hat = np.zeros_like(figure)
+    hat[48:60, 125:155] = True
+    neighbour = np.zeros_like(figure)
+    neighbour[40:190, 160:290] = True
+    painting[figure], painting[hat], painting[neighbour] = (200, 40, 40), (20, 20, 20), (40, 40, 200)
+    return painting, figure, hat, neighbour
+
+
+def test_remnant_area_counts_the_surviving_hat_only() -> None:
+    painting, figure, hat, neighbour = _scene()
+    salient = figure | hat | neighbour
+    pasted = np.zeros_like(figure)
+    pasted[70:180, 125:155] = True  # the new cut-out, a little smaller than the old figure
+    collage = painting.copy()
+    collage[figure] = 128  # the figure cleared (its mask only): the hat survives
+    collage[pasted] = (30, 200, 30)
+    value = metrics.remnant_area(collage, painting, figure, pasted, salient, figure)
+    zone = metrics.surroundings(figure) & ~pasted
+    assert value == pytest.approx((hat & zone).sum() / zone.sum())
+    cleared = collage.copy()
+    cleared[hat] = 128
+    assert metrics.remnant_area(cleared, painting, figure, pasted, salient, figure) == 0.0
+    untouched = painting.copy()
+    untouched[pasted] = (30, 200, 30)  # nothing cleared: the rim of the old figure counts too
+    assert metrics.remnant_area(untouched, painting, figure, pasted, salient, figure) > value
+    assert math.isnan(metrics.remnant_area(collage, painting, figure, np.ones_like(figure), salient, figure))
+
+
+def test_touching_the_frame_and_the_misuse_rate() -> None:
+    inside = np.zeros((50, 50), bool)
+    inside[10:40, 10:40] = True
+    cut = np.zeros_like(inside)
+    cut[20:50, 10:40] = True
+    assert not metrics.touches_frame(inside) and metrics.touches_frame(cut)
+    assert metrics.truncated_misuse_rate([True, False, False, False]) == 0.25
+    assert math.isnan(metrics.truncated_misuse_rate([]))

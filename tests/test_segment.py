@@ -13,11 +13,11 @@ from PIL import Image
 from lamuse.segment import (
     AnnotationSegmenter,
     ChainSegmenter,
+    OnDemandDetector,
     SalientSegmenter,
-    create_segmenter,
     default_chain,
-    segmenter_names,
 )
+from lamuse.segment.salient import SPLIT, split_shape
 from lamuse.types import Instance
 from tests.conftest import PAINTING_ANNOTATIONS, PAINTINGS, PHOTO_ANNOTATIONS, PHOTOS
 
@@ -75,6 +75,7 @@ class _Fixed:
         self.model_files: dict[str, Path] = {}
         self.calls = 0
         self.names: list[str | None] = []
+        self.model_files: dict[str, Path] = {}
 
     def segment(self, image: Image.Image, *, name: str | None = None) -> list[Instance]:
         self.calls += 1
@@ -106,18 +107,37 @@ def test_chain_falls_through_to_salient(salient: SalientSegmenter) -> None:
     assert annotated.segmenter == "annotations" and len(annotated.instances) == 2
 
 
-def test_factory_and_default_chain(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    assert segmenter_names() == ["annotations", "maskrcnn", "salient"]
-    with pytest.raises(ValueError, match="annotations, maskrcnn, salient"):
-        create_segmenter("yolo")
-    assert create_segmenter("annotations", sources=PAINTING_ANNOTATIONS).name == "annotations"
-    monkeypatch.setenv("TORCH_HOME", str(tmp_path))  # no cached Mask R-CNN weights: the chain skips it
+def test_default_chain_fetches_a_detector_unless_offline(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """No cached Mask R-CNN weights: the chain holds a detector fetched on first need, or none offline."""
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path))
+    monkeypatch.delenv("LAMUSE_OFFLINE", raising=False)
     chain = default_chain([PAINTING_ANNOTATIONS])
-    assert [s.name for s in chain.segmenters] == ["annotations", "salient"]
-    assert [s.name for s in default_chain(None).segmenters] == ["salient"]
+    assert [s.name for s in chain.segmenters] == ["annotations", "maskrcnn", "salient"]
+    assert isinstance(chain.segmenters[1], OnDemandDetector)
+    assert [s.name for s in default_chain(None, offline=True).segmenters] == ["salient"]
+    monkeypatch.setenv("LAMUSE_OFFLINE", "1")
+    assert [s.name for s in default_chain([PAINTING_ANNOTATIONS]).segmenters] == ["annotations", "salient"]
 
 
 def test_importing_the_stage_does_not_import_torch() -> None:
     code = "import sys, lamuse.segment; print('torch' in sys.modules, 'onnxruntime' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.split() == ["False", "False"]
+
+
+def test_touching_bodies_become_separate_shapes(salient: SalientSegmenter) -> None:
+    """Two bodies joined by a neck (horses side by side) are two shapes; one body stays whole."""
+    yy, xx = np.mgrid[0:200, 0:400]
+    pair = (np.hypot(yy - 100, xx - 100) < 60) | (np.hypot(yy - 100, xx - 290) < 70)
+    pair |= (np.abs(yy - 100) < 12) & (xx > 100) & (xx < 290)
+    parts = split_shape(pair, *SPLIT)
+    assert len(parts) == 2
+    assert {bool(part[100, 100]) for part in parts} == {True, False}
+    assert sum(int(p.sum()) for p in parts) > 0.97 * pair.sum()
+    disc = np.hypot(yy - 100, xx - 200) < 80
+    assert len(split_shape(disc, *SPLIT)) == 1
+    assert len(salient.instances(pair.astype(np.float32))) == 1  # a photo's subject stays whole
+    shapes = SalientSegmenter(split_shapes=True).instances(pair.astype(np.float32))
+    assert len(shapes) == 2 and all(s.class_name == "object" and s.class_id == 0 for s in shapes)

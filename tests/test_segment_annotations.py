@@ -156,7 +156,7 @@ def test_match_a_resized_reencoded_copy_by_content(segmenter: AnnotationSegmente
     copy_path = tmp_path / "upload.jpg"
     original.resize((640, round(640 * original.height / original.width))).save(copy_path, quality=70)
     copy = Image.open(copy_path)
-    assert segmenter.has(copy)
+    assert segmenter.annotated(copy)
     found = segmenter.segment(copy, name="upload.jpg")
     expected = segmenter.segment(original)
     assert len(found) == len(expected) > 0
@@ -169,7 +169,7 @@ def test_match_a_resized_reencoded_copy_by_content(segmenter: AnnotationSegmente
 
 def test_unknown_image_gives_nothing(segmenter: AnnotationSegmenter) -> None:
     unknown = Image.open(PAINTINGS / "klimt_the_kiss.jpg")  # not annotated
-    assert not segmenter.has(unknown, "klimt_the_kiss.jpg")
+    assert segmenter.annotated(unknown, name="klimt_the_kiss.jpg") == []
     assert segmenter.segment(unknown, name="klimt_the_kiss.jpg") == []
     assert segmenter.segment(Image.new("RGB", (300, 200), "white")) == []
 
@@ -226,4 +226,4 @@ def test_an_unusable_annotated_image_is_skipped_when_hashing(tmp_path: Path) -> 
     (folder / second).write_bytes((PAINTINGS / second).read_bytes())
     segmenter = AnnotationSegmenter([PAINTING_ANNOTATIONS], image_dirs=[folder])
     painting = Image.open(PAINTINGS / second)
-    assert segmenter.has(painting) and not segmenter.has(Image.new("RGB", (300, 200), "white"))
+    assert segmenter.annotated(painting) and not segmenter.annotated(Image.new("RGB", (300, 200), "white"))

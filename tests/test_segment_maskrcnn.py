@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import functools
 import http.server
+import logging
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -17,8 +18,15 @@ import torch
 from PIL import Image
 
 from lamuse.errors import ChecksumMismatch, WeightsUnavailable
-from lamuse.segment.maskrcnn import MaskRCNNSegmenter, torch_hub_checkpoints, torchvision_entry
-from lamuse.weights import WeightsEntry, resolve, sha256_file
+from lamuse.segment.maskrcnn import MaskRCNNSegmenter, OnDemandDetector
+from lamuse.weights import (
+    WeightsEntry,
+    download_url,
+    maskrcnn_entry,
+    resolve,
+    sha256_file,
+    torch_hub_checkpoints,
+)
 from tests.conftest import PAINTINGS
 
 
@@ -92,8 +100,9 @@ def http_root(tmp_path: Path) -> Iterator[tuple[Path, str]]:
 
 
 def test_mirror_download_is_checksummed(
-    checkpoint: Path, http_root: tuple[Path, str], tmp_path: Path
+    checkpoint: Path, http_root: tuple[Path, str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    monkeypatch.delenv("LAMUSE_OFFLINE")
     root, base = http_root
     (root / "maskrcnn_v1.pth").write_bytes(checkpoint.read_bytes())
     digest = sha256_file(checkpoint)
@@ -132,5 +141,80 @@ def test_availability_never_downloads(tmp_path: Path, monkeypatch: pytest.Monkey
 def test_torchvision_file_names_match_the_enums() -> None:
     from torchvision.models.detection import MaskRCNN_ResNet50_FPN_V2_Weights, MaskRCNN_ResNet50_FPN_Weights
 
-    assert torchvision_entry("v1").url == MaskRCNN_ResNet50_FPN_Weights.DEFAULT.url
-    assert torchvision_entry("v2").url == MaskRCNN_ResNet50_FPN_V2_Weights.DEFAULT.url
+    for version, weights in (("v1", MaskRCNN_ResNet50_FPN_Weights), ("v2", MaskRCNN_ResNet50_FPN_V2_Weights)):
+        entry = maskrcnn_entry(version)
+        assert entry.url == weights.DEFAULT.url
+        assert entry.sha256_prefix is not None and entry.sha256_prefix in weights.DEFAULT.url
+        published_mib = weights.DEFAULT.meta["_file_size"]
+        assert entry.size is not None and abs(entry.size / 2**20 - published_mib) < 0.01
+
+
+def test_detector_is_fetched_once_on_first_need_then_reused(
+    checkpoint: Path, http_root: tuple[Path, str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A painting without masks fetches the weights (with progress), a second detector reuses the cache
+    with the server gone, and LAMUSE_OFFLINE forbids the fetch."""
+    monkeypatch.delenv("LAMUSE_OFFLINE")
+    root, base = http_root
+    (root / "seeded.pth").write_bytes(checkpoint.read_bytes())
+    entry = WeightsEntry(
+        name="maskrcnn_v1_seeded",
+        filename="seeded.pth",
+        url=base + "seeded.pth",
+        sha256=sha256_file(checkpoint),
+    )
+    cache = tmp_path / "cache"
+    heard: list[tuple[int, int | None]] = []
+    unknown = Image.open(PAINTINGS / "klimt_the_kiss.jpg").convert("RGB").resize((256, 256))
+
+    first = OnDemandDetector(
+        "v1", weights=entry, device="cpu", cache_dir=cache, progress=lambda *a: heard.append(a)
+    )
+    assert not (cache / "seeded.pth").exists()
+    first.segment(unknown)
+    assert (cache / "seeded.pth").is_file() and first.available
+    assert heard and heard[-1] == (checkpoint.stat().st_size, checkpoint.stat().st_size)
+    assert first.model_files == {"maskrcnn_v1": cache / "seeded.pth"}
+
+    (root / "seeded.pth").unlink()  # the mirror is gone: the cached copy is what loads now
+    again = OnDemandDetector(
+        "v1", weights=entry, device="cpu", cache_dir=cache, progress=lambda *a: heard.append(a)
+    )
+    calls = len(heard)
+    again.segment(unknown)
+    assert again.available and len(heard) == calls
+
+    monkeypatch.setenv("LAMUSE_OFFLINE", "1")
+    offline = OnDemandDetector("v1", weights=entry, device="cpu", cache_dir=tmp_path / "empty")
+    assert offline.segment(unknown) == [] and not offline.available
+
+
+def test_failed_fetch_warns_once_and_the_chain_falls_back_to_shapes(
+    checkpoint: Path,
+    http_root: tuple[Path, str],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """torchvision's file name served by a mirror with other bytes fails the published sha256 prefix:
+    one warning, then salient shapes, and the Segmentation says no detector was available."""
+    from lamuse.segment import default_chain
+
+    monkeypatch.delenv("LAMUSE_OFFLINE")
+    root, base = http_root
+    entry = maskrcnn_entry("v1")
+    (root / entry.filename).write_bytes(checkpoint.read_bytes())
+    monkeypatch.setenv("LAMUSE_WEIGHTS_MIRROR", base)
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))
+    assert download_url(entry) == base + entry.filename
+    chain = default_chain(None, maskrcnn_version="v1", device="cpu")
+    unknown = Image.open(PAINTINGS / "klimt_the_kiss.jpg").convert("RGB").resize((256, 256))
+    with caplog.at_level(logging.WARNING):
+        first = chain.run(unknown)
+        second = chain.run(unknown)
+    warnings = [r for r in caplog.records if "no object detector" in r.getMessage()]
+    assert len(warnings) == 1 and "sha256 prefix" in warnings[0].getMessage()
+    for segmentation in (first, second):
+        assert segmentation.segmenter == "salient" and not segmentation.detector_available
+        assert segmentation.instances and segmentation.saliency is not None
+    assert not (torch_hub_checkpoints() / entry.filename).exists()

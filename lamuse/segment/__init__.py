@@ -1,42 +1,22 @@
-"""Segment stage: find the elements of a painting (curated masks, Mask R-CNN, or salient objects).
+"""Segment stage: find the elements of a painting (curated masks, Mask R-CNN, or salient shapes).
 
 Importing this package is cheap: torch is only imported when a Mask R-CNN segmenter is built.
 """
 
 from __future__ import annotations
 
-import importlib
 import logging
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
 
 from lamuse.segment.annotations import AnnotationSegmenter, CocoAnnotations
 from lamuse.segment.chain import ChainSegmenter
-from lamuse.segment.maskrcnn import MaskRCNNSegmenter, Version
-from lamuse.segment.salient import SalientSegmenter
+from lamuse.segment.maskrcnn import MaskRCNNSegmenter, OnDemandDetector, Version, fetch_weights
+from lamuse.segment.salient import SPLIT_RELATIVE_AREA, SalientSegmenter
 from lamuse.types import Segmenter
+from lamuse.weights import Progress, offline_requested
 
 log = logging.getLogger(__name__)
-
-_REGISTRY: dict[str, tuple[str, str]] = {
-    "annotations": ("lamuse.segment.annotations", "AnnotationSegmenter"),
-    "maskrcnn": ("lamuse.segment.maskrcnn", "MaskRCNNSegmenter"),
-    "salient": ("lamuse.segment.salient", "SalientSegmenter"),
-}
-
-
-def segmenter_names() -> list[str]:
-    return sorted(_REGISTRY)
-
-
-def create_segmenter(name: str, **kwargs: Any) -> Segmenter:
-    """Build the segmenter registered as ``name`` with its constructor's keyword arguments."""
-    if name not in _REGISTRY:
-        raise ValueError(f"unknown segmenter {name!r}; valid names: {', '.join(segmenter_names())}")
-    module, attr = _REGISTRY[name]
-    segmenter: Segmenter = getattr(importlib.import_module(module), attr)(**kwargs)
-    return segmenter
 
 
 def default_chain(
@@ -46,9 +26,15 @@ def default_chain(
     device: str = "auto",
     maskrcnn_version: Version = "v2",
     score_threshold: float = 0.5,
+    offline: bool = False,
+    progress: Progress | None = None,
 ) -> ChainSegmenter:
-    """annotations (if any files) → Mask R-CNN (if its weights are given or cached: never downloads here;
-    `lamuse weights fetch` does) → salient objects."""
+    """annotations (if any files) → Mask R-CNN → salient shapes (split into bodies).
+
+    Mask R-CNN uses ``maskrcnn_weights`` when given, else torchvision's cached weights; when they are not
+    cached it fetches them on the first painting that needs a detector (reporting to ``progress``),
+    unless ``offline`` or ``$LAMUSE_OFFLINE`` forbids it.
+    """
     chain: list[Segmenter] = []
     if annotations:
         chain.append(AnnotationSegmenter(list(annotations)))
@@ -63,9 +49,13 @@ def default_chain(
                 version, "DEFAULT", device=device, allow_download=False, score_threshold=score_threshold
             )
         )
+    elif not (offline or offline_requested()):
+        chain.append(
+            OnDemandDetector(version, device=device, score_threshold=score_threshold, progress=progress)
+        )
     else:
-        log.info("no Mask R-CNN %s weights offline; the chain skips it", version)
-    chain.append(SalientSegmenter())
+        log.info("offline and no Mask R-CNN %s weights cached: no object detector", version)
+    chain.append(SalientSegmenter(split_shapes=True, relative_area=SPLIT_RELATIVE_AREA))
     return ChainSegmenter(chain)
 
 
@@ -74,8 +64,8 @@ __all__ = [
     "ChainSegmenter",
     "CocoAnnotations",
     "MaskRCNNSegmenter",
+    "OnDemandDetector",
     "SalientSegmenter",
-    "create_segmenter",
     "default_chain",
-    "segmenter_names",
+    "fetch_weights",
 ]

@@ -254,10 +254,6 @@ class AnnotationSegmenter:
         log.debug("matched by content: %s (distance %d)", best[1].image.file_name, best[0])
         return best[1].coco, best[1].image
 
-    def has(self, image: Image.Image, name: str | None = None) -> bool:
-        """Whether this image (by name or content) has an entry, even one without instances."""
-        return self._lookup(image, name) is not None
-
     def annotated(
         self, image: Image.Image, *, name: str | None = None, include_crowd: bool = True
     ) -> list[Instance]:

@@ -3,17 +3,25 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from pathlib import Path
 
 from PIL import Image
 
+from lamuse.segment.maskrcnn import MaskRCNNSegmenter, OnDemandDetector
+from lamuse.segment.salient import SalientSegmenter
 from lamuse.types import Instance, Segmentation, Segmenter
 
 log = logging.getLogger(__name__)
 
 
 class ChainSegmenter:
-    """Curated masks when they exist, a detector when it is available, saliency as the last resort."""
+    """Curated masks when they exist, a detector when it is available, salient shapes as the last resort.
+
+    When the chain holds a salient segmenter, every answer carries the image's saliency map (one U²-Net-p
+    pass, reused when the salient segmenter answers), which removal uses to take an element's attached
+    parts (hats, handles) with it.
+    """
 
     name = "chain"
 
@@ -21,18 +29,45 @@ class ChainSegmenter:
         if not segmenters:
             raise ValueError("a segmenter chain needs at least one segmenter")
         self.segmenters = list(segmenters)
+        self._salient = next((s for s in self.segmenters if isinstance(s, SalientSegmenter)), None)
+
+    def _detector_available(self) -> bool:
+        return any(
+            isinstance(s, MaskRCNNSegmenter) or (isinstance(s, OnDemandDetector) and s.available)
+            for s in self.segmenters
+        )
 
     def run(self, image: Image.Image, *, name: str | None = None) -> Segmentation:
         """The first non-empty answer; if all are empty, an empty one from the last segmenter."""
+        saliency = self._salient.saliency(image) if self._salient is not None else None
         for segmenter in self.segmenters:
-            instances = segmenter.segment(image, name=name)
+            if segmenter is self._salient and saliency is not None:
+                instances = self._salient.instances(saliency)
+            else:
+                instances = segmenter.segment(image, name=name)
             log.debug("%s found %d instances", segmenter.name, len(instances))
             if instances:
-                files = segmenter.model_files
-                return Segmentation(segmenter=segmenter.name, instances=instances, model_files=files)
+                return Segmentation(
+                    segmenter=segmenter.name,
+                    instances=instances,
+                    model_files=segmenter.model_files,
+                    saliency=saliency,
+                    detector_available=self._detector_available(),
+                )
         last = self.segmenters[-1]
-        return Segmentation(segmenter=last.name, instances=[], model_files=last.model_files)
+        return Segmentation(
+            segmenter=last.name,
+            instances=[],
+            model_files=last.model_files,
+            saliency=saliency,
+            detector_available=self._detector_available(),
+        )
 
     def segment(self, image: Image.Image, *, name: str | None = None) -> list[Instance]:
         """The ``Segmenter`` protocol: ``run(image, name=name).instances``."""
         return self.run(image, name=name).instances
+
+    @property
+    def model_files(self) -> Mapping[str, Path]:
+        """Nothing of its own: each answer names the files of the segmenter that gave it."""
+        return {}

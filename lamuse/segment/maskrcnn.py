@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import os
 import pickle
+import threading
+from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
@@ -18,10 +19,10 @@ import numpy as np
 from PIL import Image
 
 from lamuse.coco import COCO_CATEGORIES, COCO_NAMES
-from lamuse.errors import ChecksumMismatch, WeightsUnavailable
+from lamuse.errors import ChecksumMismatch, ConfigError, WeightsUnavailable
 from lamuse.segment._masks import make_instance
 from lamuse.types import Instance
-from lamuse.weights import WeightsEntry, file_sha256, resolve
+from lamuse.weights import Progress, WeightsEntry, maskrcnn_entry, resolve
 
 if TYPE_CHECKING:
     import torch
@@ -32,36 +33,13 @@ Version = Literal["v1", "v2"]
 WeightsSpec = Path | WeightsEntry | Literal["DEFAULT"] | None
 """A local state-dict file, a registry entry (our mirror), torchvision's COCO weights, or random init."""
 
-_TORCHVISION_URL = "https://download.pytorch.org/models/"
-_TORCHVISION_FILES: dict[Version, str] = {
-    "v1": "maskrcnn_resnet50_fpn_coco-bf2d0c1e.pth",
-    "v2": "maskrcnn_resnet50_fpn_v2_coco-73cbd019.pth",
-}
-"""torchvision's file names (their ``-xxxxxxxx`` part is the sha256 prefix), kept here so checking the
-cache needs no torch import; a test compares them with torchvision's weights enums."""
-
-
-def torch_hub_checkpoints() -> Path:
-    """Where torch hub caches downloads (``$TORCH_HOME/hub/checkpoints``), found without importing torch."""
-    xdg = os.getenv("XDG_CACHE_HOME", os.path.join("~", ".cache"))
-    home = os.path.expanduser(os.getenv("TORCH_HOME", os.path.join(xdg, "torch")))
-    return Path(home) / "hub" / "checkpoints"
-
-
-def torchvision_entry(version: Version) -> WeightsEntry:
-    """torchvision's COCO weights for ``version``. Only the 8-hex sha256 prefix is published, so the full
-    digest is unknown (None) and the prefix is checked after resolving."""
-    filename = _TORCHVISION_FILES[version]
-    return WeightsEntry(
-        name=f"maskrcnn_resnet50_fpn_{version}_coco",
-        filename=filename,
-        url=_TORCHVISION_URL + filename,
-        meta={"categories": COCO_CATEGORIES, "sha256_prefix": filename.rsplit("-", 1)[1].split(".")[0]},
-    )
-
 
 def _resolve_weights(
-    version: Version, weights: WeightsSpec, cache_dir: Path | None, allow_download: bool
+    version: Version,
+    weights: WeightsSpec,
+    cache_dir: Path | None,
+    allow_download: bool,
+    progress: Progress | None = None,
 ) -> Path | None:
     if weights is None:
         return None
@@ -70,14 +48,8 @@ def _resolve_weights(
             WeightsEntry(name=f"maskrcnn_{version}_local", filename=Path(weights).name),
             local_path=Path(weights),
         )
-    if isinstance(weights, WeightsEntry):
-        return resolve(weights, cache_dir=cache_dir, allow_download=allow_download)
-    entry = torchvision_entry(version)
-    path = resolve(entry, cache_dir=cache_dir or torch_hub_checkpoints(), allow_download=allow_download)
-    prefix = str(entry.meta["sha256_prefix"])
-    if not file_sha256(path).startswith(prefix):
-        raise ChecksumMismatch(f"{path} does not start with the sha256 prefix {prefix} in its name")
-    return path
+    entry = weights if isinstance(weights, WeightsEntry) else maskrcnn_entry(version)
+    return resolve(entry, cache_dir=cache_dir, allow_download=allow_download, progress=progress)
 
 
 def _cpu_has_bf16() -> bool:
@@ -102,7 +74,7 @@ class MaskRCNNSegmenter:
         mask_threshold: mask probability above which a pixel belongs to the instance.
         bf16: bfloat16 autocast on CPU; ``"auto"`` enables it when the CPU runs bf16 natively (1.7-2.8x
             faster here). Off by default: its mask drift with the real weights has not been measured
-            (they are not available offline), and the brief asks for bf16 only where results hold.
+            (they are not available offline), and bf16 is only worth it where results hold.
         max_size: longest side the network sees; larger images are shrunk first, masks come back at the
             image's own size.
         rpn_post_nms_top_n_test: proposals kept after the RPN (torchvision's 1000 is slower, no better for
@@ -124,15 +96,16 @@ class MaskRCNNSegmenter:
         rpn_post_nms_top_n_test: int = 300,
         cache_dir: Path | None = None,
         allow_download: bool = True,
+        progress: Progress | None = None,
     ) -> None:
         import torch
         from torchvision.models.detection import maskrcnn_resnet50_fpn, maskrcnn_resnet50_fpn_v2
 
         from lamuse.devices import torch_device
 
-        if version not in _TORCHVISION_FILES:
-            raise ValueError(f"unknown Mask R-CNN version {version!r}; use 'v1' or 'v2'")
-        path = _resolve_weights(version, weights, cache_dir, allow_download)
+        if version not in ("v1", "v2"):
+            raise ConfigError(f"unknown Mask R-CNN version {version!r}; use 'v1' or 'v2'")
+        path = _resolve_weights(version, weights, cache_dir, allow_download, progress)
         builder = maskrcnn_resnet50_fpn_v2 if version == "v2" else maskrcnn_resnet50_fpn
         model = builder(
             weights=None,
@@ -150,7 +123,7 @@ class MaskRCNNSegmenter:
                 message = f"{path} is not a Mask R-CNN {version} state dict ({error})"
                 raise WeightsUnavailable(message) from error
         self.weights_id = "random" if path is None else path.name
-        self.model_files = {} if path is None else {f"maskrcnn_{version}": path}
+        self.model_files: Mapping[str, Path] = {} if path is None else {f"maskrcnn_{version}": path}
         self.device = torch_device(device)
         self.bf16 = self.device.type == "cpu" and (_cpu_has_bf16() if bf16 == "auto" else bool(bf16))
         self.model = model.eval().to(self.device)
@@ -212,3 +185,79 @@ class MaskRCNNSegmenter:
                 if instance is not None:
                     found.append(instance)
         return found
+
+
+def fetch_weights(version: Version = "v2", *, progress: Progress | None = None) -> Path:
+    """torchvision's COCO weights for ``version``, downloaded into the torch hub cache if not there yet
+    (checksummed against torchvision's published prefix). A bot calls this at start-up so no user waits.
+
+    Raises:
+        WeightsUnavailable: offline (``$LAMUSE_OFFLINE``) or the download failed.
+        ChecksumMismatch: the file is not torchvision's.
+    """
+    return resolve(maskrcnn_entry(version), progress=progress)
+
+
+class OnDemandDetector:
+    """Mask R-CNN built the first time a painting needs it: the chain asks it only when no curated masks
+    answer. The first call fetches the weights (torchvision's unless ``weights`` names another entry;
+    once, cached, checksummed); if that fails it warns once and answers nothing from then on, so the
+    chain falls back to salient shapes.
+    """
+
+    name = "maskrcnn"
+
+    def __init__(
+        self,
+        version: Version = "v2",
+        *,
+        weights: WeightsEntry | None = None,
+        device: str = "auto",
+        score_threshold: float = 0.5,
+        progress: Progress | None = None,
+        cache_dir: Path | None = None,
+    ) -> None:
+        self.version: Version = version
+        self.weights: WeightsSpec = weights if weights is not None else "DEFAULT"
+        self.cache_dir = cache_dir
+        self.device = device
+        self.score_threshold = score_threshold
+        self.progress = progress
+        self._segmenter: MaskRCNNSegmenter | None = None
+        self._failed = False
+        self._lock = threading.Lock()
+
+    @property
+    def available(self) -> bool:
+        """False once fetching the weights has failed."""
+        return not self._failed
+
+    @property
+    def model_files(self) -> Mapping[str, Path]:
+        return {} if self._segmenter is None else self._segmenter.model_files
+
+    def _build(self) -> MaskRCNNSegmenter | None:
+        with self._lock:
+            if self._segmenter is None and not self._failed:
+                try:
+                    self._segmenter = MaskRCNNSegmenter(
+                        self.version,
+                        self.weights,
+                        device=self.device,
+                        score_threshold=self.score_threshold,
+                        progress=self.progress,
+                        cache_dir=self.cache_dir,
+                    )
+                except (WeightsUnavailable, ChecksumMismatch) as error:
+                    log.warning(
+                        "no object detector: Mask R-CNN %s weights could not be fetched (%s); "
+                        "elements are found as salient shapes",
+                        self.version,
+                        error,
+                    )
+                    self._failed = True
+            return self._segmenter
+
+    def segment(self, image: Image.Image, *, name: str | None = None) -> list[Instance]:
+        segmenter = self._build()
+        return [] if segmenter is None else segmenter.segment(image, name=name)
