@@ -13,11 +13,14 @@ import re
 import sys
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 from lamuse.errors import LamuseError
 from lamuse.library import AddSummary, build_library
 from lamuse.types import ReinterpretOptions
+
+if TYPE_CHECKING:
+    from lamuse.distributed import PipelineConfig
 
 log = logging.getLogger(__name__)
 
@@ -73,6 +76,15 @@ def build_parser() -> argparse.ArgumentParser:
     _add_pipeline_options(reinterpret, default_library_dir())
     reinterpret.add_argument("--variations", type=int, default=1)
     reinterpret.add_argument("--out", type=Path, default=Path("out"))
+
+    batch = commands.add_parser("batch", help="reinterpret a folder of paintings, on local or Ray workers")
+    batch.add_argument("dir", type=Path)
+    _add_pipeline_options(batch, default_library_dir())
+    batch.add_argument("--variations", type=int, default=1)
+    batch.add_argument("--out", type=Path, default=Path("out"))
+    from lamuse.batch import add_worker_options
+
+    add_worker_options(batch)
 
     demo = commands.add_parser("demo", help="build a library from the demo photos and reinterpret samples")
     demo.add_argument("--data", type=Path, default=None, help="the demo data folder (default ../shared/data)")
@@ -130,6 +142,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _library(args)
         if args.command == "reinterpret":
             return _reinterpret(args)
+        if args.command == "batch":
+            from lamuse import batch
+
+            return batch.main(args, _pipeline_config(args), _reinterpret_options(args))
         if args.command == "demo":
             return _demo(args)
         if args.command == "eval":
@@ -183,8 +199,8 @@ def _print_summary(summary: AddSummary, library_dir: Path) -> None:
 
 
 def _reinterpret(args: argparse.Namespace) -> int:
+    from lamuse.distributed import local_worker_info
     from lamuse.io import load_image, save_png_atomic
-    from lamuse.pipeline import load_pipeline
 
     if args.variations < 1:
         raise LamuseError("--variations must be at least 1")
@@ -195,30 +211,8 @@ def _reinterpret(args: argparse.Namespace) -> int:
             )
     painting = load_image(args.painting).image
     style = load_image(args.style).image if args.style else None
-    pipeline = load_pipeline(
-        library=args.library,
-        annotations=args.annotations,
-        backgrounds=args.backgrounds,
-        stylizer=args.stylizer,
-        upscaler=args.upscaler if args.upscale > 1 else "none",
-        device=args.device,
-        maskrcnn_weights=args.maskrcnn_weights,
-        maskrcnn_version=args.maskrcnn_version,
-        score_threshold=args.score_threshold,
-    )
-    options = ReinterpretOptions(
-        seed=args.seed,
-        chaos=args.chaos,
-        background=args.background,
-        background_image=args.background_image,
-        style_strength=args.style_strength,
-        keep_colors=args.keep_colors,
-        size=args.size,
-        upscale=args.upscale,
-        greyscale=args.greyscale,
-        watermark=args.watermark,
-        language=args.language,
-    )
+    pipeline = _pipeline_config(args).load()
+    options = _reinterpret_options(args)
     from lamuse.io import fit_long_side
 
     working = fit_long_side(painting, options.size)
@@ -239,9 +233,43 @@ def _reinterpret(args: argparse.Namespace) -> int:
         )
         stem = args.out / f"{args.painting.stem}-{k}"
         save_png_atomic(result.image, stem.with_suffix(".png"))
-        stem.with_suffix(".json").write_text(json.dumps(result.trace, indent=2, ensure_ascii=False) + "\n")
+        trace = {**result.trace, "worker": local_worker_info(args.device)}
+        stem.with_suffix(".json").write_text(json.dumps(trace, indent=2, ensure_ascii=False) + "\n")
         print(f"{stem.with_suffix('.png')}: {result.explanation}")  # noqa: T201
     return 0
+
+
+def _pipeline_config(args: argparse.Namespace) -> PipelineConfig:
+    """What ``reinterpret`` and ``batch`` build their pipeline from (remote workers receive it)."""
+    from lamuse.distributed import PipelineConfig
+
+    return PipelineConfig(
+        library=args.library,
+        annotations=tuple(args.annotations or ()),
+        backgrounds=args.backgrounds,
+        stylizer=args.stylizer,
+        upscaler=args.upscaler if args.upscale > 1 else "none",
+        device=args.device,
+        maskrcnn_weights=args.maskrcnn_weights,
+        maskrcnn_version=args.maskrcnn_version,
+        score_threshold=args.score_threshold,
+    )
+
+
+def _reinterpret_options(args: argparse.Namespace) -> ReinterpretOptions:
+    return ReinterpretOptions(
+        seed=args.seed,
+        chaos=args.chaos,
+        background=args.background,
+        background_image=args.background_image,
+        style_strength=args.style_strength,
+        keep_colors=args.keep_colors,
+        size=args.size,
+        upscale=args.upscale,
+        greyscale=args.greyscale,
+        watermark=args.watermark,
+        language=args.language,
+    )
 
 
 def default_data_dir() -> Path | None:

@@ -328,11 +328,13 @@ def load_pipeline(
     maskrcnn_weights: Path | None = None,
     maskrcnn_version: Literal["v1", "v2"] = "v2",
     score_threshold: float = 0.5,
+    threads: int | None = None,
 ) -> Pipeline:
     """Build the stages from names and paths (heavy models load here, once).
 
     ``stylizer`` / ``upscaler``: a factory name from ``lamuse.style`` / ``lamuse.upscale``, or "none"
-    (the upscaler costs two networks to load, so it is only built when asked for).
+    (the upscaler costs two networks to load, so it is only built when asked for). ``threads``: the
+    stylizer's onnxruntime threads (None: one per core; a worker sharing the machine passes its share).
     """
     from lamuse.segment import default_chain
 
@@ -340,7 +342,7 @@ def load_pipeline(
     if stylizer != "none":
         from lamuse.style import create_stylizer
 
-        style_stage = create_stylizer(stylizer, device=device)
+        style_stage = create_stylizer(stylizer, device=device, threads=threads)
     upscale_stage: Upscaler | None = None
     if upscaler != "none":
         from lamuse.upscale import create_upscaler
