@@ -10,7 +10,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import sys
 import tempfile
 import time
 from collections.abc import Sequence
@@ -152,7 +151,6 @@ def run_batch(
                     failures.append(
                         FailureEntry(painting=outcome.name, error=outcome.error, tries=outcome.tries)
                     )
-                    tqdm.write(f"skipped {outcome.name}: {outcome.error}", file=sys.stderr)
                 else:
                     entries.append(_save(outcome, out))
                 bar.update()
@@ -208,6 +206,9 @@ def main(args: argparse.Namespace, config: PipelineConfig, options: ReinterpretO
         f"summary: {args.out / SUMMARY_FILE}"
     )
     if summary["failures"]:
-        failed = len(summary["failures"])
-        raise LamuseError(f"{failed} of {len(paintings)} paintings failed: see {SUMMARY_FILE}")
+        first = summary["failures"][0]
+        raise LamuseError(
+            f"{len(summary['failures'])} of {len(paintings)} paintings failed ({first['painting']}: "
+            f"{first['error']}); see {args.out / SUMMARY_FILE}"
+        )
     return 0

@@ -32,6 +32,9 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 Backend = Literal["local", "ray"]
+RESTART_TIMEOUT_S = 300.0
+"""How long a slot waits for Ray to bring its dead actor back (a pipeline loads in seconds; a new node
+may need minutes)."""
 
 
 class WorkerInfo(TypedDict):
@@ -279,31 +282,37 @@ class RayPool:
         except ImportError as error:
             raise ConfigError('Ray is not installed: pip install -e ".[ray]"') from error
         self._ray = ray
+        self._actors: list[Any] = []
         self._owns_ray = not ray.is_initialized()
         if self._owns_ray:
             try:
                 ray.init(**ray_init_kwargs(address))
             except (ConnectionError, RuntimeError) as error:
                 raise ConfigError(f"cannot reach the Ray cluster at {address}: {error}") from error
-        gpus = float(ray.cluster_resources().get("GPU", 0.0))  # type: ignore[no-untyped-call]
+        cluster = ray.cluster_resources()  # type: ignore[no-untyped-call]
+        gpus, cpus = float(cluster.get("GPU", 0.0)), float(cluster.get("CPU", 0.0))
+        if actors > max(gpus, cpus):
+            self.close()
+            most = f"at most {max(gpus, cpus):.0f} actors"
+            raise ConfigError(f"the Ray cluster has {cpus:.0f} CPUs and {gpus:.0f} GPUs: {most}")
         if gpus >= 1:
             resources = {"num_gpus": 1, "num_cpus": 0}
         else:  # CPU actors: one core each, and models that use one thread (no oversubscription)
             resources = {"num_cpus": 1}
             config = replace(config, threads=1)
-        actor_class = ray.remote(PipelineWorker)
-        # Handles are Any: Ray's typing does not see ``.remote`` on actor methods.
-        self._actors: list[Any] = [
-            actor_class.options(max_restarts=-1, scheduling_strategy="SPREAD", **resources).remote(
-                config, "ray"
-            )
-            for _ in range(actors)
-        ]
+        self._config = config
+        self._resources = resources
+        self._actors = [self._new_actor() for _ in range(actors)]
         try:
             self._workers: list[WorkerInfo] = ray.get([actor.info.remote() for actor in self._actors])
         except ray.exceptions.RayActorError as error:
             self.close()
             raise ConfigError(f"a Ray actor could not build the pipeline: {error}") from error
+
+    def _new_actor(self) -> Any:
+        """An actor handle (Any: Ray's typing does not see ``.remote`` on actor methods)."""
+        options = {"max_restarts": -1, "scheduling_strategy": "SPREAD", **self._resources}
+        return self._ray.remote(PipelineWorker).options(**options).remote(self._config, "ray")
 
     @property
     def workers(self) -> Sequence[WorkerInfo]:
@@ -325,15 +334,24 @@ class RayPool:
         raise WorkerLost(f"Ray worker {self._workers[slot]['pid']} ended {task.name} without a result")
 
     def revive(self, slot: int) -> None:
-        """Block until Ray has restarted the slot's actor (its pipeline rebuilt), then note its new pid."""
-        info: WorkerInfo = self._ray.get(self._actors[slot].info.remote())
-        self._workers[slot] = info
-
-    def kill_process(self, slot: int) -> None:
-        """SIGKILL the slot's actor process, as a crash would (failure drills; Ray restarts it)."""
-        import signal
-
-        os.kill(self._workers[slot]["pid"], signal.SIGKILL)
+        """Block until the slot's actor is back (Ray restarts it and it rebuilds its pipeline; one whose
+        node is gone is created afresh), then note its new pid; WorkerLost after ``RESTART_TIMEOUT_S``."""
+        ray = self._ray
+        deadline = time.monotonic() + RESTART_TIMEOUT_S
+        while time.monotonic() < deadline:
+            try:
+                info: WorkerInfo = ray.get(self._actors[slot].info.remote(), timeout=RESTART_TIMEOUT_S)
+            except ray.exceptions.ActorUnavailableError:  # restarting: its calls fail until it is up
+                time.sleep(0.2)
+                continue
+            except ray.exceptions.ActorDiedError:
+                self._actors[slot] = self._new_actor()
+                continue
+            except ray.exceptions.GetTimeoutError:
+                break
+            self._workers[slot] = info
+            return
+        raise WorkerLost(f"Ray worker slot {slot} did not come back within {RESTART_TIMEOUT_S:.0f} s")
 
     def close(self) -> None:
         for actor in self._actors:
@@ -359,12 +377,13 @@ def run_tasks(
     tasks: Sequence[PaintingTask],
     *,
     max_tries: int = 2,
-    on_stage: Callable[[str, str], None] | None = None,
+    on_stage: Callable[[int, str, str], None] | None = None,
 ) -> Iterator[PaintingResult | TaskFailure]:
     """Yield each task's outcome as it completes; each idle slot takes the next task.
 
     A task whose worker died goes back on the queue (the other slots take it first while the dead one
-    restarts) until it has been tried ``max_tries`` times. ``on_stage(name, stage)`` reports progress.
+    restarts) until it has been tried ``max_tries`` times. ``on_stage(slot, painting, stage)`` reports
+    progress from the slot's thread.
     """
     todo: queue.Queue[tuple[PaintingTask, int] | None] = queue.Queue()
     done: queue.Queue[PaintingResult | TaskFailure | None] = queue.Queue()
@@ -381,7 +400,7 @@ def run_tasks(
 
             def stage(name: str, task: PaintingTask = task) -> None:
                 if on_stage is not None:
-                    on_stage(task.name, name)
+                    on_stage(slot, task.name, name)
 
             try:
                 done.put(pool.run(slot, task, stage))
