@@ -10,21 +10,26 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import statistics
 import tempfile
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TypedDict
 
 from tqdm import tqdm
 
 from lamuse.distributed import (
+    LocalPool,
     PaintingResult,
     PaintingTask,
     PipelineConfig,
+    RayPool,
     TaskFailure,
     WorkerInfo,
+    WorkerPool,
     open_pool,
+    ray_init_kwargs,
     run_tasks,
 )
 from lamuse.errors import LamuseError
@@ -212,3 +217,118 @@ def main(args: argparse.Namespace, config: PipelineConfig, options: ReinterpretO
             f"{first['error']}); see {args.out / SUMMARY_FILE}"
         )
     return 0
+
+
+class Throughput(TypedDict):
+    paintings: int
+    paintings_per_s: float
+    """Warm: the workers were built before the clock started."""
+    startup_s: float
+    """Building the workers (the Ray cluster itself is already up: see ``ray_init_s``)."""
+
+
+class WorkersBench(TypedDict):
+    ray_init_s: float
+    """Starting a local Ray (0 when one was already running)."""
+    ray_dispatch_ms: float
+    """Median per-job overhead of a Ray actor over the in-process worker, warm: (round trip minus the
+    time the worker spent on the job), Ray minus local."""
+    batch_throughput: dict[str, Throughput]
+    """Keys "local", "ray_1", "ray_2"."""
+
+
+def _dispatch_overheads_ms(pool: WorkerPool, task: PaintingTask, runs: int) -> float:
+    pool.run(0, task)  # warm-up
+    samples = []
+    for _ in range(runs):
+        start = time.perf_counter()
+        result = pool.run(0, task)
+        samples.append((time.perf_counter() - start - result.seconds) * 1000.0)
+    return statistics.median(samples)
+
+
+def _throughput(pool_factory: Callable[[], WorkerPool], tasks: Sequence[PaintingTask]) -> Throughput:
+    start = time.perf_counter()
+    pool = pool_factory()
+    startup = time.perf_counter() - start
+    try:
+        start = time.perf_counter()
+        outcomes = list(run_tasks(pool, tasks))
+        elapsed = time.perf_counter() - start
+    finally:
+        pool.close()
+    if any(isinstance(o, TaskFailure) for o in outcomes):
+        raise LamuseError(
+            f"the worker benchmark failed: {[o for o in outcomes if isinstance(o, TaskFailure)]}"
+        )
+    return Throughput(
+        paintings=len(tasks), paintings_per_s=round(len(tasks) / elapsed, 3), startup_s=round(startup, 3)
+    )
+
+
+def bench_workers(
+    paintings: Sequence[Path], config: PipelineConfig, *, runs: int = 5, size: int = 512
+) -> WorkersBench:
+    """``ray_dispatch_ms`` and ``batch_throughput`` for the in-process worker and 1 and 2 Ray actors,
+    on one local Ray started here (``lamuse bench --ray``)."""
+    try:
+        import ray
+    except ImportError as error:
+        raise LamuseError('lamuse bench --ray needs Ray: pip install -e ".[ray]"') from error
+    options = ReinterpretOptions(size=size)
+    tasks = [PaintingTask(p.name, _read(p), options, variations=1) for p in paintings]
+    start = time.perf_counter()
+    owns_ray = not ray.is_initialized()
+    if owns_ray:
+        ray.init(**ray_init_kwargs(None))
+    ray_init_s = time.perf_counter() - start
+    try:
+        local = LocalPool(config)
+        local_ms = _dispatch_overheads_ms(local, tasks[0], runs)
+        one = RayPool(config, actors=1)
+        try:
+            ray_ms = _dispatch_overheads_ms(one, tasks[0], runs)
+        finally:
+            one.close()
+        throughput = {
+            "local": _throughput(lambda: LocalPool(config), tasks),
+            "ray_1": _throughput(lambda: RayPool(config, actors=1), tasks),
+            "ray_2": _throughput(lambda: RayPool(config, actors=2), tasks),
+        }
+    finally:
+        if owns_ray:
+            ray.shutdown()
+    return WorkersBench(
+        ray_init_s=round(ray_init_s, 3),
+        ray_dispatch_ms=round(ray_ms - local_ms, 2),
+        batch_throughput=throughput,
+    )
+
+
+def bench_workers_on(data: Path, library: Path | None, *, runs: int, device: str) -> WorkersBench:
+    """``bench_workers`` over the annotated paintings of the demo data (a library cut from its photos
+    when none is given)."""
+    from lamuse.evaluate import annotated_paintings
+    from lamuse.library import build_library
+    from lamuse.segment.annotations import AnnotationSegmenter
+
+    annotations = data / "annotations" / "paintings.json"
+    paintings = annotated_paintings(data / "paintings", AnnotationSegmenter([annotations]))
+    with tempfile.TemporaryDirectory() as scratch:
+        if library is None or not (library / "library.db").is_file():
+            library = Path(scratch) / "library"
+            build_library(
+                data / "photos", library, [data / "annotations" / "photos.json"], None, progress=False
+            )
+        config = PipelineConfig(
+            library=library,
+            annotations=(annotations,),
+            backgrounds=None,
+            stylizer="auto",
+            upscaler="none",
+            device=device,
+            maskrcnn_weights=None,
+            maskrcnn_version="v2",
+            score_threshold=0.5,
+        )
+        return bench_workers(paintings, config, runs=runs)

@@ -186,7 +186,11 @@ def _device_name(torch: Any, device: str) -> str:
     return f"cpu: {platform.processor() or platform.machine()}, {torch.get_num_threads()} threads"
 
 
-def main(data: Path, library: Path | None, runs: int, device: str) -> int:
+def main(data: Path, library: Path | None, runs: int, device: str, *, ray: bool = False) -> int:
     report = run_bench(data, library, runs=runs, device=device, progress=lambda m: print(m, file=sys.stderr))  # noqa: T201
+    if ray:  # worker backends: lamuse.batch owns these figures
+        from lamuse.batch import bench_workers_on
+
+        report["workers"] = bench_workers_on(data, library, runs=runs, device=device)
     print(json.dumps(report, indent=2))  # noqa: T201
     return 0

@@ -106,6 +106,7 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--library", type=Path, default=None, help="a built library (default: from --data)")
     bench.add_argument("--runs", type=int, default=5, help="warm runs per stage (median and p90)")
     bench.add_argument("--device", default="auto")
+    bench.add_argument("--ray", action="store_true", help="also time Ray actors against the local worker")
     return parser
 
 
@@ -157,7 +158,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "bench":
             from lamuse import bench
 
-            return bench.main(_data_dir(args.data), args.library, args.runs, args.device)
+            return bench.main(_data_dir(args.data), args.library, args.runs, args.device, ray=args.ray)
     except LamuseError as exc:
         print(f"error: {exc}", file=sys.stderr)  # noqa: T201
         return 2

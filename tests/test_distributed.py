@@ -245,3 +245,17 @@ def test_more_actors_than_the_cluster_can_hold_is_a_clear_error(
 
     with pytest.raises(ConfigError, match="the Ray cluster has 2 CPUs and 0 GPUs: at most 2 actors"):
         RayPool(_config(annotated_library), actors=3)
+
+
+@pytest.mark.ray
+def test_the_worker_benchmark_reports_dispatch_and_throughput(
+    local_ray: None, annotated_library: Path
+) -> None:
+    """`lamuse bench --ray`'s figures exist and are sane (their values are for the bench, not asserted)."""
+    from lamuse.batch import bench_workers
+
+    report = bench_workers([PAINTINGS / n for n in NAMES[:2]], _config(annotated_library), runs=1, size=256)
+    assert set(report["batch_throughput"]) == {"local", "ray_1", "ray_2"}
+    for figures in report["batch_throughput"].values():
+        assert figures["paintings"] == 2 and figures["paintings_per_s"] > 0 and figures["startup_s"] > 0
+    assert report["ray_init_s"] < 1.0  # it joined the module's Ray
