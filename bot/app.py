@@ -18,6 +18,7 @@ from bot.jobs import Gate, JobQueue
 from bot.settings import Settings
 from bot.store import Store
 from bot.work import JobRunner
+from bot.workers import WorkerBackend, create_backend
 
 log = logging.getLogger(__name__)
 
@@ -100,6 +101,7 @@ class MuseBot(commands.Bot):
         jobs: JobQueue,
         *,
         extensions: tuple[str, ...] = INITIAL_EXTENSIONS,
+        workers: WorkerBackend | None = None,
     ) -> None:
         intents = discord.Intents.default()
         intents.message_content = True
@@ -110,12 +112,14 @@ class MuseBot(commands.Bot):
             allowed_mentions=discord.AllowedMentions.none(),
             tree_cls=MuseTree,
             help_command=None,
+            shard_count=settings.shards or None,
         )
         self.settings = settings
         self.engine = engine
         self.store = store
         self.blobs = blobs
         self.jobs = jobs
+        self.workers = workers
         self.initial_extensions = extensions
 
     def now(self) -> datetime:
@@ -134,8 +138,15 @@ class MuseBot(commands.Bot):
 
     async def close(self) -> None:
         await self.jobs.close()
+        if self.workers is not None:
+            self.workers.close()
         await super().close()
         self.store.close()
+
+
+class ShardedMuseBot(MuseBot, commands.AutoShardedBot):
+    """MuseBot over several gateway shards in this one process: ``LAMUSE_SHARDS`` of them, or Discord's
+    recommended count when it is 0. Cogs and their daily loop exist once, so posts fire once per guild."""
 
 
 def create_bot(
@@ -145,6 +156,7 @@ def create_bot(
     gate: Gate | None = None,
     clock: Callable[[], datetime] | None = None,
     extensions: tuple[str, ...] = INITIAL_EXTENSIONS,
+    workers: WorkerBackend | None = None,
 ) -> MuseBot:
     """Build an unstarted bot. ``engine`` defaults to the real lamuse pipeline (built on first job).
 
@@ -154,8 +166,11 @@ def create_bot(
         gate: awaited by the worker before each job runs (tests hold jobs with it).
         clock: UTC clock for job rows; defaults to discord.py's (virtual under simcord).
         extensions: cogs to load.
+        workers: where jobs run; default from ``LAMUSE_WORKERS`` (bot/workers.py).
     """
     engine = engine if engine is not None else LamuseEngine(settings)
+    workers = workers if workers is not None else create_backend(settings, engine)
+    engine = workers.engine
     store = Store(settings.db)
     blobs = Blobs(settings.data_dir)
     runner = JobRunner(engine, blobs, output_size=settings.output_size)
@@ -169,14 +184,17 @@ def create_bot(
         max_tries=settings.max_tries,
         clock=clock or discord.utils.utcnow,
         gate=gate,
+        slots=workers.slots,
+        unavailable=workers.unavailable,
     )
-    return MuseBot(settings, engine, store, blobs, jobs, extensions=extensions)
+    bot_class = MuseBot if settings.shards is None else ShardedMuseBot
+    return bot_class(settings, engine, store, blobs, jobs, extensions=extensions, workers=workers)
 
 
 def describe(bot: Any) -> str:
     """One log line about the running configuration, without secrets."""
     s = bot.settings
-    return f"corpus={s.corpus} library={s.library} db={s.db} device={s.device}"
+    return f"corpus={s.corpus} library={s.library} db={s.db} device={s.device} workers={s.workers}"
 
 
 def run_bot(bot: commands.Bot, token: str) -> int:

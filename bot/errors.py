@@ -67,3 +67,7 @@ class RateLimited(BotError):
         super().__init__(f"more than {per_minute} requests a minute; retry in ~{retry_after_s:.0f}s")
         self.per_minute = per_minute
         self.retry_after_s = retry_after_s
+
+
+class WorkersUnavailable(BotError):
+    """The inference workers (a Ray cluster) cannot be reached; new jobs are refused until they are back."""

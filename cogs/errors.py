@@ -10,7 +10,15 @@ from discord import app_commands
 from discord.ext import commands
 
 from bot.engine import MAX_INPUT_BYTES, MAX_INPUT_PIXELS
-from bot.errors import Busy, EmptyCorpus, LinkNotFetched, RateLimited, UnknownPainting, UserLimitReached
+from bot.errors import (
+    Busy,
+    EmptyCorpus,
+    LinkNotFetched,
+    RateLimited,
+    UnknownPainting,
+    UserLimitReached,
+    WorkersUnavailable,
+)
 from bot.i18n import MESSAGES, language_of, t
 from lamuse.errors import ImageError
 from lamuse.io import MAX_ASPECT, MIN_SIDE
@@ -50,6 +58,8 @@ def describe_error(error: BaseException, language: str) -> str | None:
         return t("unknown_painting", language, name=name)
     if isinstance(error, EmptyCorpus):
         return t("empty_corpus", language)
+    if isinstance(error, WorkersUnavailable):
+        return t("workers_down", language)
     return None
 
 

@@ -258,13 +258,11 @@ class LocalPool:
 
 
 def ray_init_kwargs(address: str | None) -> dict[str, Any]:
-    """``ray.init`` arguments: ``None``/"" starts a local Ray here; "auto" or "ray://host:10001" joins one."""
-    quiet: dict[str, Any] = {"include_dashboard": False, "logging_level": logging.WARNING}
+    """``ray.init`` arguments: no address starts a local Ray here (no dashboard); "auto", "host:6379" or
+    "ray://host:10001" joins that cluster."""
     if not address:
-        return quiet
-    if address == "auto" or address.startswith("ray://"):
-        return {"address": address, "logging_level": logging.WARNING}
-    raise ConfigError(f"Ray address {address!r}: use nothing (start a local Ray), auto, or ray://host:port")
+        return {"include_dashboard": False, "logging_level": logging.WARNING}
+    return {"address": address, "logging_level": logging.WARNING}
 
 
 class RayPool:
