@@ -202,6 +202,7 @@ class JobQueue:
         self.slots = slots  # jobs run at once: one per idle worker (bot/workers.py)
         self.unavailable = unavailable  # why the workers cannot take jobs now (None: they can)
         self._running: dict[str, Job] = {}
+        self._slots_busy: set[asyncio.Task[None]] = set()
         self._cancelled: set[str] = set()
         self._worker: asyncio.Task[None] | None = None
         self._background: set[asyncio.Task[Any]] = set()
@@ -348,7 +349,10 @@ class JobQueue:
     # --- worker -----------------------------------------------------------------------------------
 
     def _ensure_worker(self) -> None:
-        if self._worker is None or self._worker.done():
+        if self._worker is not None and not self._worker.done():
+            if self._slots_busy:  # the worker waits on running jobs: a free slot takes this one now
+                self._fill_slots()
+        else:
             self._idle.clear()
             self._worker = asyncio.get_running_loop().create_task(self._run_worker(), name="lamuse-worker")
 
@@ -366,20 +370,30 @@ class JobQueue:
 
     async def _run_worker(self) -> None:
         """Keep up to ``slots`` jobs running, each free slot taking the next job in round-robin order."""
-        active: set[asyncio.Task[None]] = set()
+        active = self._slots_busy
         try:
             while not self._closed:
-                while len(active) < self.slots and (job := self._next_job()) is not None:
-                    active.add(asyncio.get_running_loop().create_task(self._run_one(job)))
+                self._fill_slots()
                 if not active:
                     break
-                _done, active = await asyncio.wait(active, return_when=asyncio.FIRST_COMPLETED)
+                done, _pending = await asyncio.wait(set(active), return_when=asyncio.FIRST_COMPLETED)
+                active.difference_update(done)
         finally:
             for task in active:
                 task.cancel()
             await asyncio.gather(*active, return_exceptions=True)
+            active.clear()
             self._running.clear()
             self._idle.set()
+
+    def _fill_slots(self) -> None:
+        """Start the next jobs, in round-robin order, on every free slot (on submit too: no waiting for
+        a running job to end while a worker is idle)."""
+        loop = asyncio.get_running_loop()
+        while (
+            not self._closed and len(self._slots_busy) < self.slots and (job := self._next_job()) is not None
+        ):
+            self._slots_busy.add(loop.create_task(self._run_one(job)))
 
     async def _run_one(self, job: Job) -> None:
         listener = self._listeners.pop(job.id, None)
