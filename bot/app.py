@@ -170,10 +170,9 @@ def create_bot(
     """
     engine = engine if engine is not None else LamuseEngine(settings)
     workers = workers if workers is not None else create_backend(settings, engine)
-    engine = workers.engine
     store = Store(settings.db)
     blobs = Blobs(settings.data_dir)
-    runner = JobRunner(engine, blobs, output_size=settings.output_size)
+    runner = JobRunner(workers.engine, blobs, output_size=settings.output_size)  # jobs run on the workers
     jobs = JobQueue(
         store,
         runner,

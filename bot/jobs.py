@@ -1,6 +1,7 @@
-"""An in-process job queue over ONE inference worker thread, persisted in SQLite.
+"""An in-process job queue over worker slots (ONE inference thread by default), persisted in SQLite.
 
-- The event loop never runs model code: work functions run on a dedicated one-thread executor.
+- The event loop never runs model code: work functions run on an executor, one thread per worker slot
+  (``slots``: one job per idle worker of ``bot/workers.py``; 1 by default).
 - Fair: the next job is taken round-robin across users, FIFO within a user.
 - Bounded: one running job plus ``per_user_queued`` waiting per user; ``max_pending`` waiting in all.
   A full queue answers ``Busy`` at once; nothing is dropped once accepted.
@@ -164,7 +165,7 @@ class LagProbe:
 
 
 class JobQueue:
-    """Round-robin job queue feeding one worker thread; see the module docstring for the rules."""
+    """Round-robin job queue feeding its worker slots; see the module docstring for the rules."""
 
     def __init__(
         self,
