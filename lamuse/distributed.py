@@ -258,10 +258,11 @@ class LocalPool:
 
 
 def ray_init_kwargs(address: str | None) -> dict[str, Any]:
-    """``ray.init`` arguments: no address starts a local Ray here (no dashboard); "auto", "host:6379" or
-    "ray://host:10001" joins that cluster."""
+    """``ray.init`` arguments: no address starts a new local Ray here (no dashboard; never one found on the
+    machine, which may be stale or someone else's); "auto", "host:6379" or "ray://host:10001" joins that
+    cluster."""
     if not address:
-        return {"include_dashboard": False, "logging_level": logging.WARNING}
+        return {"address": "local", "include_dashboard": False, "logging_level": logging.WARNING}
     return {"address": address, "logging_level": logging.WARNING}
 
 

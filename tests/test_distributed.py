@@ -140,6 +140,7 @@ def test_stages_are_reported_with_their_slot_and_painting() -> None:
 def test_ray_addresses() -> None:
     from lamuse.distributed import open_pool, ray_init_kwargs
 
+    assert ray_init_kwargs(None)["address"] == "local", "a new local Ray, never a stale one found on disk"
     assert ray_init_kwargs(None)["include_dashboard"] is False
     assert ray_init_kwargs("ray://head:10001")["address"] == "ray://head:10001"
     assert ray_init_kwargs("auto")["address"] == "auto"
@@ -154,7 +155,7 @@ def test_ray_addresses() -> None:
 @pytest.fixture(scope="module")
 def local_ray() -> Iterator[None]:
     ray = pytest.importorskip("ray")
-    ray.init(num_cpus=2, include_dashboard=False, logging_level="WARNING")
+    ray.init(address="local", num_cpus=2, include_dashboard=False, logging_level="WARNING")
     yield
     ray.shutdown()
 

@@ -35,7 +35,7 @@ class SharedBackend(RayBackend):
 @pytest.fixture(scope="module")
 def ray_backend(tmp_path_factory: pytest.TempPathFactory, annotated_library: Path) -> Iterator[SharedBackend]:
     ray = pytest.importorskip("ray")
-    ray.init(num_cpus=2, include_dashboard=False, logging_level="WARNING")
+    ray.init(address="local", num_cpus=2, include_dashboard=False, logging_level="WARNING")
     settings = make_settings(
         tmp_path_factory.mktemp("ray-bot"),
         library=annotated_library,
