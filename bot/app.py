@@ -20,6 +20,7 @@ from bot.service import MuseService
 from bot.settings import Settings
 from bot.store import Store
 from bot.work import JobRunner
+from bot.workers import WorkerBackend, create_backend
 
 log = logging.getLogger(__name__)
 
@@ -109,6 +110,7 @@ class MuseBot(commands.Bot):
         service: MuseService,
         *,
         extensions: tuple[str, ...] = INITIAL_EXTENSIONS,
+        workers: WorkerBackend | None = None,
     ) -> None:
         intents = discord.Intents.default()
         intents.message_content = True
@@ -119,6 +121,7 @@ class MuseBot(commands.Bot):
             allowed_mentions=discord.AllowedMentions.none(),
             tree_cls=MuseTree,
             help_command=None,
+            shard_count=settings.shards or None,
         )
         self.settings = settings
         self.engine = engine
@@ -126,6 +129,7 @@ class MuseBot(commands.Bot):
         self.blobs = blobs
         self.jobs = jobs
         self.service = service
+        self.workers = workers
         self.initial_extensions = extensions
         self._recovered = False
 
@@ -154,8 +158,15 @@ class MuseBot(commands.Bot):
 
     async def close(self) -> None:
         await self.jobs.close()
+        if self.workers is not None:
+            self.workers.close()
         await super().close()
         self.store.close()
+
+
+class ShardedMuseBot(MuseBot, commands.AutoShardedBot):
+    """MuseBot over several gateway shards in this one process: ``LAMUSE_SHARDS`` of them, or Discord's
+    recommended count when it is 0. Cogs and their daily loop exist once, so posts fire once per guild."""
 
 
 def create_bot(
@@ -165,6 +176,7 @@ def create_bot(
     gate: Gate | None = None,
     clock: Callable[[], datetime] | None = None,
     extensions: tuple[str, ...] = INITIAL_EXTENSIONS,
+    workers: WorkerBackend | None = None,
 ) -> MuseBot:
     """Build an unstarted bot. ``engine`` defaults to the real lamuse pipeline (built on first job).
 
@@ -174,13 +186,16 @@ def create_bot(
         gate: awaited by the worker before each job runs (tests hold jobs with it).
         clock: UTC clock for job rows; defaults to discord.py's (virtual under simcord).
         extensions: cogs to load.
+        workers: where jobs run; default from ``LAMUSE_WORKERS`` (bot/workers.py).
     """
     engine = engine if engine is not None else LamuseEngine(settings)
+    workers = workers if workers is not None else create_backend(settings, engine)
     store = Store(settings.db)
     blobs = Blobs(settings.data_dir)
     corpus = Corpus(settings.corpus)
     work_long_side = max(WORK_LONG_SIDE, settings.output_size)
-    runner = JobRunner(engine, blobs, corpus, work_long_side=work_long_side)
+    # Jobs run on the workers' engine (one per Ray actor); the bot's own engine decodes and checks.
+    runner = JobRunner(workers.engine, blobs, corpus, work_long_side=work_long_side)
     now = clock or discord.utils.utcnow
     jobs = JobQueue(
         store,
@@ -193,6 +208,8 @@ def create_bot(
         max_tries=settings.max_tries,
         clock=now,
         gate=gate,
+        slots=workers.slots,
+        unavailable=workers.unavailable,
     )
     service = MuseService(
         store=store,
@@ -203,13 +220,14 @@ def create_bot(
         clock=now,
         work_long_side=work_long_side,
     )
-    return MuseBot(settings, engine, store, blobs, jobs, service, extensions=extensions)
+    bot_class = MuseBot if settings.shards is None else ShardedMuseBot
+    return bot_class(settings, engine, store, blobs, jobs, service, extensions=extensions, workers=workers)
 
 
 def describe(bot: MuseBot) -> str:
     """One log line about the running configuration, without secrets."""
     s = bot.settings
-    return f"corpus={s.corpus} library={s.library} db={s.db} device={s.device}"
+    return f"corpus={s.corpus} library={s.library} db={s.db} device={s.device} workers={s.workers}"
 
 
 def run_bot(bot: commands.Bot, token: str) -> int:

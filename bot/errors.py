@@ -84,3 +84,5 @@ class OutputExpired(BotError):
     def __init__(self, output_id: str) -> None:
         super().__init__(f"output {output_id} is no longer stored")
         self.output_id = output_id
+class WorkersUnavailable(BotError):
+    """The inference workers (a Ray cluster) cannot be reached; new jobs are refused until they are back."""

@@ -20,6 +20,10 @@ MESSAGES: dict[str, dict[str, str]] = {
         "en": "😮‍💨 I'm busy right now — please try again in ~{seconds} s.",
         "fr": "😮‍💨 Je suis occupée — réessaie dans ~{seconds} s.",
     },
+    "workers_down": {
+        "en": "🛠️ My painting workers are unreachable right now — please try again in a few minutes.",
+        "fr": "🛠️ Mes ateliers de peinture sont injoignables — réessaie dans quelques minutes.",
+    },
     "user_limit": {
         "en": "✋ You already have {running} running and {queued} waiting. Wait for them to finish.",
         "fr": "✋ Tu as déjà {running} en cours et {queued} en attente. Attends qu'elles se terminent.",

@@ -1,6 +1,7 @@
-"""An in-process job queue over ONE inference worker thread, persisted in SQLite.
+"""An in-process job queue over worker slots (ONE inference thread by default), persisted in SQLite.
 
-- The event loop never runs model code: work functions run on a dedicated one-thread executor.
+- The event loop never runs model code: work functions run on an executor, one thread per worker slot
+  (``slots``: one job per idle worker of ``bot/workers.py``; 1 by default).
 - Fair: the next job is taken round-robin across users, FIFO within a user.
 - Bounded: one running job plus ``per_user_queued`` waiting per user; ``max_pending`` waiting in all.
   A full queue answers ``Busy`` at once; nothing is dropped once accepted.
@@ -25,7 +26,15 @@ from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any, Protocol
 
-from bot.errors import Busy, JobCancelled, JobInterrupted, JobTimeout, RateLimited, UserLimitReached
+from bot.errors import (
+    Busy,
+    JobCancelled,
+    JobInterrupted,
+    JobTimeout,
+    RateLimited,
+    UserLimitReached,
+    WorkersUnavailable,
+)
 from bot.params import JobParams, MuseParams, ParamsError, from_json, to_json
 from bot.store import JobRow, Store
 from lamuse.types import StageCallback
@@ -171,7 +180,7 @@ class Admission:
 
 
 class JobQueue:
-    """Round-robin job queue feeding one worker thread; see the module docstring for the rules."""
+    """Round-robin job queue feeding its worker slots; see the module docstring for the rules."""
 
     def __init__(
         self,
@@ -187,6 +196,8 @@ class JobQueue:
         gate: Gate | None = None,
         expected_run_s: float = 20.0,
         per_user_per_minute: int | None = None,
+        slots: int = 1,
+        unavailable: Callable[[], str | None] | None = None,
     ) -> None:
         self.store = store
         self.work = work
@@ -206,7 +217,10 @@ class JobQueue:
         self._by_user: dict[int, deque[Job]] = {}
         self._turns: deque[int] = deque()
         self._listeners: dict[str, JobListener] = {}
-        self._running: Job | None = None
+        self.slots = slots  # jobs run at once: one per idle worker (bot/workers.py)
+        self.unavailable = unavailable  # why the workers cannot take jobs now (None: they can)
+        self._running: dict[str, Job] = {}
+        self._slots_busy: set[asyncio.Task[None]] = set()
         self._cancelled: set[str] = set()
         self._worker: asyncio.Task[None] | None = None
         self._background: set[asyncio.Task[Any]] = set()
@@ -230,7 +244,7 @@ class JobQueue:
 
     def user_jobs(self, user_id: int) -> tuple[int, int]:
         """``(running, waiting)`` for the user; waiting includes requests still being validated."""
-        running = 1 if self._running is not None and self._running.user_id == user_id else 0
+        running = sum(1 for job in self._running.values() if job.user_id == user_id)
         return running, len(self._by_user.get(user_id, ())) + self._held_by_user[user_id]
 
     def guild_pending(self, guild_id: int) -> int:
@@ -299,7 +313,7 @@ class JobQueue:
 
     def eta_s(self, position: int) -> float:
         """Rough wait before a job at ``position`` (1 = next) starts."""
-        return self.avg_run_s * (position - 1 + (1 if self._running is not None else 0))
+        return self.avg_run_s * (position - 1 + (1 if self._running else 0)) / self.slots
 
     def position(self, job_id: str) -> int | None:
         """1-based place of a waiting job in the round-robin order the worker will follow."""
@@ -335,6 +349,8 @@ class JobQueue:
         """
         if self._closed:
             raise JobCancelled("the bot is shutting down")
+        if self.unavailable is not None and (reason := self.unavailable()) is not None:
+            raise WorkersUnavailable(reason)
         counted_user = admission.user_id if admission is not None else job.user_id
         if admission is not None and admission.held:
             admission.release()
@@ -363,13 +379,12 @@ class JobQueue:
 
     def _all_jobs(self) -> list[Job]:
         jobs = [job for queue in self._by_user.values() for job in queue]
-        if self._running is not None:
-            jobs.append(self._running)
+        jobs.extend(self._running.values())
         return jobs
 
     def cancel(self, job_id: str) -> bool:
         """Cancel a waiting job at once, or a running one at its next stage boundary."""
-        if self._running is not None and self._running.id == job_id:
+        if job_id in self._running:
             self._cancelled.add(job_id)
             log.info("job %s cancel requested while running", job_id)
             return True
@@ -400,7 +415,10 @@ class JobQueue:
     # --- worker -----------------------------------------------------------------------------------
 
     def _ensure_worker(self) -> None:
-        if self._worker is None or self._worker.done():
+        if self._worker is not None and not self._worker.done():
+            if self._slots_busy:  # the worker waits on running jobs: a free slot takes this one now
+                self._fill_slots()
+        else:
             self._idle.clear()
             self._worker = asyncio.get_running_loop().create_task(self._run_worker(), name="lamuse-worker")
 
@@ -417,19 +435,35 @@ class JobQueue:
         return job
 
     async def _run_worker(self) -> None:
+        """Keep up to ``slots`` jobs running, each free slot taking the next job in round-robin order."""
+        active = self._slots_busy
         try:
             while not self._closed:
-                job = self._next_job()
-                if job is None:
+                self._fill_slots()
+                if not active:
                     break
-                await self._run_one(job)
+                done, _pending = await asyncio.wait(set(active), return_when=asyncio.FIRST_COMPLETED)
+                active.difference_update(done)
         finally:
-            self._running = None
+            for task in active:
+                task.cancel()
+            await asyncio.gather(*active, return_exceptions=True)
+            active.clear()
+            self._running.clear()
             self._idle.set()
+
+    def _fill_slots(self) -> None:
+        """Start the next jobs, in round-robin order, on every free slot (on submit too: no waiting for
+        a running job to end while a worker is idle)."""
+        loop = asyncio.get_running_loop()
+        while (
+            not self._closed and len(self._slots_busy) < self.slots and (job := self._next_job()) is not None
+        ):
+            self._slots_busy.add(loop.create_task(self._run_one(job)))
 
     async def _run_one(self, job: Job) -> None:
         listener = self._listeners.pop(job.id, None)
-        self._running = job
+        self._running[job.id] = job
         job.status = JobStatus.RUNNING
         job.tries += 1
         job.started_at = self.clock()
@@ -472,7 +506,7 @@ class JobQueue:
         finally:
             if self._stuck is None:
                 self._cancelled.discard(job.id)
-            self._running = None
+            self._running.pop(job.id, None)
         elapsed = time.perf_counter() - started
         self.avg_run_s = 0.7 * self.avg_run_s + 0.3 * elapsed
         job.output_id = getattr(result, "output_id", None)
@@ -493,7 +527,7 @@ class JobQueue:
     async def _in_worker(self, job: Job, listener: JobListener | None) -> Any:
         loop = asyncio.get_running_loop()
         if self._executor is None:
-            self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="lamuse-inference")
+            self._executor = ThreadPoolExecutor(max_workers=self.slots, thread_name_prefix="lamuse-inference")
 
         context = contextvars.copy_context()  # callbacks from the thread run in the loop's context
 
@@ -606,15 +640,15 @@ class JobQueue:
     async def close(self) -> None:
         """Stop taking jobs; waiting and running rows stay in the database for the next start."""
         self._closed = True
-        running = self._running
+        running = list(self._running.values())
         if self._worker is not None and not self._worker.done():
             self._worker.cancel()
             try:
                 await self._worker
             except asyncio.CancelledError:
                 pass
-        if running is not None:  # its thread cannot be killed: it stops at its next stage boundary
-            self._cancelled.add(running.id)
+        for job in running:  # their threads cannot be killed: each stops at its next stage boundary
+            self._cancelled.add(job.id)
         for task in list(self._background):
             task.cancel()
         if self._executor is not None:

@@ -49,6 +49,10 @@ class Settings(BaseSettings):
     vote_emoji: str = "⭐,👍,🔥"
     recent_paintings: int = Field(default=20, ge=0)
     log_level: str = "INFO"
+    workers: Literal["local", "ray"] = "local"
+    ray_address: str = ""
+    ray_actors: int = Field(default=2, ge=1)
+    shards: int | None = Field(default=None, ge=0)
 
     def vote_emoji_set(self) -> tuple[str, ...]:
         """The default vote emoji, as a tuple (a guild may override it in the store)."""

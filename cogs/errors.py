@@ -18,6 +18,7 @@ from bot.errors import (
     RateLimited,
     UnknownPainting,
     UserLimitReached,
+    WorkersUnavailable,
 )
 from bot.i18n import MESSAGES, language_of, t
 from lamuse.errors import ImageError
@@ -67,6 +68,8 @@ def describe_error(error: BaseException, language: str) -> str | None:
         return t("output_gone", language)
     if isinstance(error, ConflictingOptions):
         return t("conflicting_options", language, first=error.first, second=error.second)
+    if isinstance(error, WorkersUnavailable):
+        return t("workers_down", language)
     return None
 
 

@@ -196,8 +196,17 @@ def _device_name(torch: Any, device: str) -> str:
     return f"cpu: {platform.processor() or platform.machine()}, {torch.get_num_threads()} threads"
 
 
-def main(data: Path, library: Path | None, runs: int, device: str, library_scale: Sequence[int] = ()) -> int:
-    """Print the stage report, or with ``library_scale`` only the selection-at-scale report."""
+def main(
+    data: Path,
+    library: Path | None,
+    runs: int,
+    device: str,
+    library_scale: Sequence[int] = (),
+    *,
+    ray: bool = False,
+) -> int:
+    """Print the stage report, or with ``library_scale`` only the selection-at-scale report; ``ray`` adds
+    the worker backends' figures (``lamuse.batch.bench_workers_on``)."""
     if library_scale:
         report: dict[str, Any] = {
             "lamuse_version": __version__,
@@ -212,6 +221,10 @@ def main(data: Path, library: Path | None, runs: int, device: str, library_scale
             device=device,
             progress=lambda m: print(m, file=sys.stderr),  # noqa: T201
         )
+        if ray:
+            from lamuse.batch import bench_workers_on
+
+            report["workers"] = bench_workers_on(data, library, runs=runs, device=device)
     print(json.dumps(report, indent=2))  # noqa: T201
     return 0
 

@@ -6,6 +6,7 @@ Bad input exits with status 2 and one ``error: …`` line on stderr, never a tra
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import logging
 import os
@@ -13,12 +14,15 @@ import re
 import sys
 from collections.abc import Sequence
 from pathlib import Path
-from typing import get_args
+from typing import TYPE_CHECKING, get_args
 
 from lamuse.errors import LamuseError
 from lamuse.library import AddSummary, build_library
 from lamuse.types import ReinterpretOptions, RemovalMode
 from lamuse.weights import Progress
+
+if TYPE_CHECKING:
+    from lamuse.distributed import PipelineConfig
 
 log = logging.getLogger(__name__)
 
@@ -129,6 +133,15 @@ def build_parser() -> argparse.ArgumentParser:
     reinterpret.add_argument("--sheet", action="store_true", help="also write <stem>-<k>-sheet.png")
     reinterpret.add_argument("--out", type=Path, default=Path("out"))
 
+    batch = commands.add_parser("batch", help="reinterpret a folder of paintings, on local or Ray workers")
+    batch.add_argument("dir", type=Path)
+    _add_pipeline_options(batch, default_library_dir())
+    batch.add_argument("--variations", type=int, default=1)
+    batch.add_argument("--out", type=Path, default=Path("out"))
+    from lamuse.batch import add_worker_options
+
+    add_worker_options(batch)
+
     demo = commands.add_parser("demo", help="build a library from the demo photos and reinterpret samples")
     demo.add_argument("--data", type=Path, default=None, help="the demo data folder (default ../shared/data)")
     demo.add_argument("--library", type=Path, default=None)
@@ -155,6 +168,7 @@ def build_parser() -> argparse.ArgumentParser:
         default=(),
         help="N1,N2,...: time selection on synthetic one-class libraries of these sizes instead",
     )
+    bench.add_argument("--ray", action="store_true", help="also time Ray actors against the local worker")
     return parser
 
 
@@ -200,6 +214,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _library(args)
         if args.command == "reinterpret":
             return _reinterpret(args)
+        if args.command == "batch":
+            from lamuse import batch
+
+            return batch.main(args, _pipeline_config(args), _reinterpret_options(args))
         if args.command == "demo":
             return _demo(args)
         if args.command == "eval":
@@ -212,7 +230,12 @@ def main(argv: Sequence[str] | None = None) -> int:
             from lamuse import bench
 
             return bench.main(
-                _data_dir(args.data), args.library, args.runs, args.device, library_scale=args.library_scale
+                _data_dir(args.data),
+                args.library,
+                args.runs,
+                args.device,
+                library_scale=args.library_scale,
+                ray=args.ray,
             )
     except LamuseError as exc:
         print(f"error: {exc}", file=sys.stderr)  # noqa: T201
@@ -306,9 +329,10 @@ def _print_summary(summary: AddSummary, library_dir: Path) -> None:
 
 
 def _reinterpret(args: argparse.Namespace) -> int:
+    from lamuse.distributed import local_worker_info
     from lamuse.io import load_image, save_png_atomic, write_atomic
     from lamuse.pertinence import Judge, best_of, painting_year
-    from lamuse.pipeline import load_pipeline, usable_instances
+    from lamuse.pipeline import usable_instances
     from lamuse.segment.salient import SalientSegmenter
     from lamuse.sheet import case_study_sheet
     from lamuse.style.base import MagentaStylizer
@@ -322,36 +346,10 @@ def _reinterpret(args: argparse.Namespace) -> int:
             )
     painting = load_image(args.painting).image
     style = load_image(args.style).image if args.style else None
-    pipeline = load_pipeline(
-        library=args.library,
-        annotations=args.annotations,
-        backgrounds=args.backgrounds,
-        stylizer=args.stylizer,
-        upscaler=args.upscaler if args.upscale > 1 else "none",
-        device=args.device,
-        maskrcnn_weights=args.maskrcnn_weights,
-        maskrcnn_version=args.maskrcnn_version,
-        score_threshold=args.score_threshold,
-        offline=args.offline,
-        progress=progress_bar("Mask R-CNN weights"),
-    )
-    options = ReinterpretOptions(
-        seed=args.seed,
-        chaos=args.chaos,
-        background=args.background,
-        removal=args.removal,
-        background_image=args.background_image,
-        style_strength=args.style_strength,
-        keep_colors=args.keep_colors,
-        size=args.size,
-        upscale=args.upscale,
-        greyscale=args.greyscale,
-        watermark=args.watermark,
-        language=args.language,
-        candidates=args.candidates,
-        theme=args.theme,
-        year=args.year if args.year is not None else painting_year(args.painting),
-    )
+    pipeline = _pipeline_config(args).load(progress=progress_bar("Mask R-CNN weights"))
+    options = _reinterpret_options(args)
+    if options.year is None:
+        options = dataclasses.replace(options, year=painting_year(args.painting))
     from lamuse.io import fit_long_side
 
     working = fit_long_side(painting, options.size)
@@ -384,10 +382,51 @@ def _reinterpret(args: argparse.Namespace) -> int:
         save_png_atomic(result.image, stem.with_suffix(".png"))
         if args.sheet:
             save_png_atomic(case_study_sheet(painting, result), args.out / f"{stem.name}-sheet.png")
-        trace = json.dumps(result.trace, indent=2, ensure_ascii=False) + "\n"
-        write_atomic(stem.with_suffix(".json"), trace.encode())
+        trace = {**result.trace, "worker": local_worker_info(args.device)}
+        text = json.dumps(trace, indent=2, ensure_ascii=False) + "\n"
+        write_atomic(stem.with_suffix(".json"), text.encode())
         print(f"{stem.with_suffix('.png')}: {result.explanation}")  # noqa: T201
     return 0
+
+
+def _pipeline_config(args: argparse.Namespace) -> PipelineConfig:
+    """What ``reinterpret`` and ``batch`` build their pipeline from (remote workers receive it)."""
+    from lamuse.distributed import PipelineConfig
+
+    return PipelineConfig(
+        library=args.library,
+        annotations=tuple(args.annotations or ()),
+        backgrounds=args.backgrounds,
+        stylizer=args.stylizer,
+        upscaler=args.upscaler if args.upscale > 1 else "none",
+        device=args.device,
+        maskrcnn_weights=args.maskrcnn_weights,
+        maskrcnn_version=args.maskrcnn_version,
+        score_threshold=args.score_threshold,
+        offline=args.offline,
+    )
+
+
+def _reinterpret_options(args: argparse.Namespace) -> ReinterpretOptions:
+    """The options both ``reinterpret`` and ``batch`` take (a ``--recipe`` fixes the ones it names)."""
+    options = ReinterpretOptions(
+        seed=args.seed,
+        chaos=args.chaos,
+        background=args.background,
+        removal=args.removal,
+        background_image=args.background_image,
+        style_strength=args.style_strength,
+        keep_colors=args.keep_colors,
+        size=args.size,
+        upscale=args.upscale,
+        greyscale=args.greyscale,
+        watermark=args.watermark,
+        language=args.language,
+        candidates=args.candidates,
+        theme=args.theme,
+        year=args.year,
+    )
+    return options
 
 
 def default_data_dir() -> Path | None:

