@@ -219,6 +219,7 @@ def create_bot(
         output_size=settings.output_size,
         clock=now,
         work_long_side=work_long_side,
+        backgrounds_available=settings.backgrounds is not None,
     )
     bot_class = MuseBot if settings.shards is None else ShardedMuseBot
     return bot_class(settings, engine, store, blobs, jobs, service, extensions=extensions, workers=workers)

@@ -77,6 +77,7 @@ def run_checks(settings: Settings, engine: LamuseEngine | None, *, with_models: 
     _check_device(settings, report)
     library_ready = _check_library(settings, report)
     if engine is not None and with_models and library_ready and not report.errors:
+        _fetch_detector(report)
         try:
             summary = engine.warm()
         except (LamuseError, OSError, ValueError) as error:
@@ -88,10 +89,27 @@ def run_checks(settings: Settings, engine: LamuseEngine | None, *, with_models: 
                 report.add(
                     "warning",
                     "models",
-                    "no Mask R-CNN weights available: paintings without curated masks use the salient "
-                    "fallback (shapes, no classes); `lamuse weights fetch` downloads them",
+                    "no Mask R-CNN weights available (LAMUSE_OFFLINE or a failed download): paintings "
+                    "without curated masks are cut into shapes, and replies say so",
                 )
     return report
+
+
+def _fetch_detector(report: Report) -> None:
+    """Fetch Mask R-CNN's weights now, the torchvision way, so no user waits for them (unless offline)."""
+    from lamuse.errors import ChecksumMismatch, WeightsUnavailable
+    from lamuse.segment.maskrcnn import MaskRCNNSegmenter, fetch_weights
+    from lamuse.weights import offline_requested
+
+    if MaskRCNNSegmenter.is_available("v2") or offline_requested():
+        return
+    log.info("fetching the Mask R-CNN v2 weights (about 180 MB) before taking requests")
+    try:
+        path = fetch_weights("v2")
+    except (WeightsUnavailable, ChecksumMismatch) as error:
+        report.add("warning", "models", f"Mask R-CNN weights could not be fetched ({error})")
+    else:
+        report.add("ok", "models", f"Mask R-CNN weights fetched to {path}")
 
 
 def _check_corpus(settings: Settings, report: Report) -> None:

@@ -72,7 +72,10 @@ def painter_prompt(trace: Mapping[str, Any], language: str) -> str:
         if language == "fr":
             return "🎨 À vos pinceaux : peignez votre propre version de ce tableau !"
         return "🎨 Your turn: paint your own version of this painting!"
-    what = str(swaps[0]["class"])
+    # A class-agnostic element (no object detector) is a shape, never "object".
+    what = "shape" if swaps[0].get("class_id") == 0 else str(swaps[0]["class"])
     if language == "fr":
+        if what == "shape":
+            return "🎨 À vos pinceaux : peignez ce que devient la forme principale du tableau !"
         return f"🎨 À vos pinceaux : peignez ce que devient {french_class(what) or f'« {what} »'} !"
     return f"🎨 Your turn: paint what the {what} became!"

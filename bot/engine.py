@@ -54,8 +54,10 @@ class Engine(Protocol):
         on_stage: StageCallback | None = None,
         cutout_weights: Mapping[str, float] | None = None,
         background_weights: Mapping[str, float] | None = None,
+        avoid_cutouts: Sequence[str] = (),
     ) -> list[Reinterpretation]:
-        """Several variations of one painting, its segmentation computed once."""
+        """Several variations of one painting, its segmentation computed once; ``avoid_cutouts`` are left
+        out while others fit nearly as well (a server's recent ones)."""
         ...
 
     def show_masks(self, painting: Image.Image, *, name: str) -> Image.Image:
@@ -196,6 +198,7 @@ class LamuseEngine:
         on_stage: StageCallback | None = None,
         cutout_weights: Mapping[str, float] | None = None,
         background_weights: Mapping[str, float] | None = None,
+        avoid_cutouts: Sequence[str] = (),
     ) -> list[Reinterpretation]:
         from lamuse.io import fit_long_side
 
@@ -213,6 +216,7 @@ class LamuseEngine:
                 cutout_weights=cutout_weights,
                 background_weights=background_weights,
                 segmentation=segmentation,
+                avoid_cutouts=avoid_cutouts,
             )
             for variation in variations
         ]

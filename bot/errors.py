@@ -86,3 +86,7 @@ class OutputExpired(BotError):
         self.output_id = output_id
 class WorkersUnavailable(BotError):
     """The inference workers (a Ray cluster) cannot be reached; new jobs are refused until they are back."""
+
+
+class NoBackgrounds(BotError):
+    """``background:swap`` was asked but the operator configured no background photos."""

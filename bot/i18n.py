@@ -164,6 +164,12 @@ MESSAGES: dict[str, dict[str, str]] = {
         "fr": "🧾 Je ne sais pas lire cette recette. Copie-la depuis le bas d'une image ; "
         "elle ressemble à `{example}`.",
     },
+    "no_backgrounds": {
+        "en": "🏞️ `background: swap` needs background photos, and none are set up here. "
+        "Try `keep` or `none`.",
+        "fr": "🏞️ `background: swap` demande des photos de fond, et aucune n'est installée ici. "
+        "Essaie `keep` ou `none`.",
+    },
     "daily.no_channel": {
         "en": "Set a channel first: /muse-admin daily set",
         "fr": "Choisis d'abord un salon : /muse-admin daily set",

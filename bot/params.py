@@ -92,6 +92,8 @@ class MuseParams:
     count: int = GRID_SIZE
     variation: int = 0
     keep_cutouts: tuple[str, ...] = ()
+    avoid_cutouts: tuple[str, ...] = ()
+    """The server's recent cut-outs, left out while others fit nearly as well (variety)."""
 
     kind: JobKind = field(default="muse", init=False)
 
@@ -191,6 +193,7 @@ def from_json(kind: str, text: str) -> JobParams:
                 "upload": _input(body.get("upload")),
                 "steering": _steering(body.get("steering")),
                 "keep_cutouts": tuple(body.get("keep_cutouts", ())),
+                "avoid_cutouts": tuple(body.get("avoid_cutouts", ())),
             }
             return MuseParams(**{**body, **extra})
         if kind == "upscale":

@@ -21,7 +21,14 @@ from bot import steering
 from bot.blobs import Blobs
 from bot.corpus import Corpus
 from bot.engine import WORK_LONG_SIDE, decode_for_work
-from bot.errors import ConflictingOptions, EmptyCorpus, LinkNotFetched, OutputExpired, UnknownPainting
+from bot.errors import (
+    ConflictingOptions,
+    EmptyCorpus,
+    LinkNotFetched,
+    NoBackgrounds,
+    OutputExpired,
+    UnknownPainting,
+)
 from bot.jobs import Admission, Job, JobListener, JobQueue, new_id
 from bot.params import (
     GRID_SIZE,
@@ -33,6 +40,7 @@ from bot.params import (
     Steering,
     StoredInput,
     UpscaleParams,
+    from_json,
 )
 from bot.store import OutputRow, Store
 from bot.work import Outcome
@@ -49,6 +57,8 @@ VALIDATIONS_AT_ONCE = 2
 ButtonAction = Literal[
     "again", "up2", "masks", "keep", "u1", "u2", "u3", "u4", "v1", "v2", "v3", "v4", "reroll"
 ]
+RECENT_OUTPUTS = 10
+"""How many of a server's latest reinterpretations lend their cut-outs to the variety rule."""
 VARY_CHAOS = 0.3
 """Least chaos of a V button's grid: at 0 the choice is the exact best fit and no swap could change."""
 RecoveryOrigin = Literal["request", "daily"]
@@ -112,6 +122,7 @@ class MuseService:
         clock: Callable[[], datetime],
         work_long_side: int = WORK_LONG_SIDE,
         rng: random.Random | None = None,
+        backgrounds_available: bool = True,
     ) -> None:
         self.store = store
         self.blobs = blobs
@@ -121,6 +132,7 @@ class MuseService:
         self.clock = clock
         self.work_long_side = max(work_long_side, output_size)
         self._rng = rng or random.Random()
+        self.backgrounds_available = backgrounds_available
         self._validations = asyncio.Semaphore(VALIDATIONS_AT_ONCE)
         self._recovery: dict[RecoveryOrigin, Callable[[Job], JobListener]] = {}
 
@@ -138,6 +150,8 @@ class MuseService:
         """
         if request.data is not None and request.painting:
             raise ConflictingOptions("image", "painting")
+        if request.background == "swap" and not self.backgrounds_available:
+            raise NoBackgrounds()
         if request.recipe is not None and (request.data is not None or request.painting):
             raise ConflictingOptions("recipe", "image" if request.data is not None else "painting")
         if request.recipe is not None:
@@ -190,6 +204,11 @@ class MuseService:
             ),
             daily_slot=request.daily_slot,
             count=request.count,
+            # Variety: a server's recent cut-outs give way to others that fit nearly as well, unless a
+            # seed asks for the same picture again.
+            avoid_cutouts=()
+            if seeded or request.origin.guild_id is None
+            else tuple(self.store.recent_cutouts(request.origin.guild_id, RECENT_OUTPUTS)),
         )
         origin = request.origin
         return Job(
@@ -202,7 +221,8 @@ class MuseService:
         )
 
     def _from_recipe(self, request: MuseRequest) -> Job:
-        """A job that makes exactly what a recipe names (no votes, nothing drawn at random)."""
+        """A job that makes exactly what a recipe names: nothing drawn at random, and the vote weights and
+        variety rule the recipe's first job used (found by its seed), so a steered picture comes back too."""
         recipe = parse_recipe(request.recipe or "")
         upload: StoredInput | None = None
         painting: str | None = None
@@ -230,6 +250,19 @@ class MuseService:
             count=request.count,
             variation=recipe.variation,
         )
+        first = self.store.muse_job_with_seed(recipe.seed)
+        if first is not None:
+            made = from_json(first["kind"], first["params"])
+            made_path = made.upload.path if isinstance(made, MuseParams) and made.upload else None
+            wanted_path = upload.path if upload is not None else None
+            if isinstance(made, MuseParams) and (made.painting, made_path) == (painting, wanted_path):
+                params = replace(
+                    params,
+                    upload=made.upload,
+                    steering=made.steering,
+                    avoid_cutouts=made.avoid_cutouts,
+                    keep_cutouts=made.keep_cutouts,
+                )
         origin = request.origin
         return Job(
             user_id=origin.user_id, guild_id=origin.guild_id, channel_id=origin.channel_id, params=params

@@ -346,6 +346,15 @@ class Store:
         row = self.db.execute("SELECT * FROM jobs WHERE id = ?", [job_id]).fetchone()
         return _job_row(row) if row else None
 
+    def muse_job_with_seed(self, seed: int) -> JobRow | None:
+        """The first muse job made with ``seed`` (seeds are drawn from 2³¹: a recipe's seed finds its job)."""
+        row = self.db.execute(
+            "SELECT * FROM jobs WHERE kind = 'muse' AND json_extract(params, '$.seed') = ? "
+            "ORDER BY created_at, rowid LIMIT 1",
+            [seed],
+        ).fetchone()
+        return _job_row(row) if row else None
+
     def unfinished_jobs(self) -> list[JobRow]:
         rows = self.db.execute(
             "SELECT * FROM jobs WHERE status IN ('queued', 'running') ORDER BY created_at, rowid"
@@ -372,6 +381,15 @@ class Store:
     def output_by_message(self, message_id: int) -> OutputRow | None:
         row = self.db.execute("SELECT * FROM outputs WHERE message_id = ?", [message_id]).fetchone()
         return _output_row(row) if row else None
+
+    def recent_cutouts(self, guild_id: int, outputs: int) -> list[str]:
+        """The cut-outs of the server's last ``outputs`` reinterpretations, newest first, once each."""
+        rows = self.db.execute(
+            "SELECT cutout_ids FROM outputs WHERE guild_id = ? AND kind = 'muse' "
+            "ORDER BY created_at DESC LIMIT ?",
+            [guild_id, outputs],
+        ).fetchall()
+        return list(dict.fromkeys(c for row in rows for c in json.loads(row[0])))
 
     # --- retention --------------------------------------------------------------------------------
 

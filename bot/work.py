@@ -164,6 +164,7 @@ class JobRunner:
             on_stage=on_stage,
             cutout_weights=weights or None,
             background_weights=steering.background or None,
+            avoid_cutouts=params.avoid_cutouts,
         )
         notes = list(params.upload.notes) if params.upload is not None else []
         trace: dict[str, object]
@@ -187,6 +188,8 @@ class JobRunner:
             ]
             trace = {"painting": name, "grid": cells, "recipe": recipe_of(params).code}
             trace["input"] = {"work_size": list(image.size), "notes": notes}
+            if "worker" in results[0].trace:  # provenance (bot/workers.py): one job, one worker
+                trace["worker"] = cast(dict[str, object], results[0].trace)["worker"]
             background = None
         trace["weights"] = steering.as_json()
         output_id = new_id()

@@ -96,6 +96,7 @@ class _TracedEngine:
         on_stage: StageCallback | None = None,
         cutout_weights: Mapping[str, float] | None = None,
         background_weights: Mapping[str, float] | None = None,
+        avoid_cutouts: Sequence[str] = (),
     ) -> list[Reinterpretation]:
         results = self._engine.reinterpret_variations(
             painting,
@@ -105,6 +106,7 @@ class _TracedEngine:
             on_stage=on_stage,
             cutout_weights=cutout_weights,
             background_weights=background_weights,
+            avoid_cutouts=avoid_cutouts,
         )
         return [self._traced(result) for result in results]
 
@@ -192,6 +194,7 @@ class EngineWorker:
         variations: Sequence[int],
         cutout_weights: Mapping[str, float] | None,
         background_weights: Mapping[str, float] | None,
+        avoid_cutouts: Sequence[str] = (),
     ) -> Iterator[str | RemotePictures]:
         """Each stage name as it starts, then the pictures (Ray streams the items to the bot)."""
         events: queue.Queue[str | RemotePictures | BaseException] = queue.Queue()
@@ -206,6 +209,7 @@ class EngineWorker:
                     on_stage=events.put,
                     cutout_weights=cutout_weights,
                     background_weights=background_weights,
+                    avoid_cutouts=avoid_cutouts,
                 )
                 pictures = [RemotePicture(_png(r.image), {**r.trace, "worker": self._info}) for r in results]
                 events.put(RemotePictures(pictures))
@@ -463,6 +467,7 @@ class _RayEngine:
         on_stage: StageCallback | None = None,
         cutout_weights: Mapping[str, float] | None = None,
         background_weights: Mapping[str, float] | None = None,
+        avoid_cutouts: Sequence[str] = (),
     ) -> list[Reinterpretation]:
         weights = (
             dict(cutout_weights) if cutout_weights else None,
@@ -476,6 +481,7 @@ class _RayEngine:
             options,
             list(variations),
             *weights,
+            list(avoid_cutouts),
             on_stage=on_stage,
         )
         # The collage and pasted masks stay on the worker: the bot shows the pictures and their traces only.

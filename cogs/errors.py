@@ -14,6 +14,7 @@ from bot.errors import (
     ConflictingOptions,
     EmptyCorpus,
     LinkNotFetched,
+    NoBackgrounds,
     OutputExpired,
     RateLimited,
     UnknownPainting,
@@ -21,7 +22,7 @@ from bot.errors import (
     WorkersUnavailable,
 )
 from bot.i18n import MESSAGES, language_of, t
-from lamuse.errors import ImageError
+from lamuse.errors import BackgroundsUnavailable, ImageError
 from lamuse.recipe import EXAMPLE as RECIPE_EXAMPLE
 from lamuse.recipe import RecipeError
 
@@ -68,6 +69,8 @@ def describe_error(error: BaseException, language: str) -> str | None:
         return t("output_gone", language)
     if isinstance(error, ConflictingOptions):
         return t("conflicting_options", language, first=error.first, second=error.second)
+    if isinstance(error, NoBackgrounds | BackgroundsUnavailable):
+        return t("no_backgrounds", language)
     if isinstance(error, WorkersUnavailable):
         return t("workers_down", language)
     return None

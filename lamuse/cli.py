@@ -18,7 +18,8 @@ from typing import TYPE_CHECKING, get_args
 
 from lamuse.errors import LamuseError
 from lamuse.library import AddSummary, build_library
-from lamuse.types import ReinterpretOptions, RemovalMode
+from lamuse.recipe import parse_recipe
+from lamuse.types import ReinterpretOptions, RemovalMode, Theme
 from lamuse.weights import Progress
 
 if TYPE_CHECKING:
@@ -128,9 +129,8 @@ def build_parser() -> argparse.ArgumentParser:
     reinterpret.add_argument(
         "--candidates", type=_positive, default=1, help="make N per variation, keep the most pertinent"
     )
-    reinterpret.add_argument("--theme", choices=("coherent", "free", "anachronistic"), default="free")
-    reinterpret.add_argument("--year", type=_year, help="the painting's year (default: from SOURCES.md)")
     reinterpret.add_argument("--sheet", action="store_true", help="also write <stem>-<k>-sheet.png")
+    reinterpret.add_argument("--recipe", help="a recipe code (a bot picture's footer): its seed and options")
     reinterpret.add_argument("--out", type=Path, default=Path("out"))
 
     batch = commands.add_parser("batch", help="reinterpret a folder of paintings, on local or Ray workers")
@@ -174,6 +174,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _add_pipeline_options(parser: argparse.ArgumentParser, library: Path) -> None:
     parser.add_argument("--library", type=Path, default=library)
+    parser.add_argument("--theme", choices=get_args(Theme), default="free", help="era of the new elements")
+    parser.add_argument("--year", type=_year, help="the painting's year (default: from SOURCES.md)")
     parser.add_argument("--annotations", type=Path, action="append", help="COCO instance JSON (repeatable)")
     parser.add_argument("--seed", type=_non_negative, default=0)
     parser.add_argument("--chaos", type=_chaos, default=0.2, help="0 = closest silhouette, 1 = wild")
@@ -347,9 +349,13 @@ def _reinterpret(args: argparse.Namespace) -> int:
     painting = load_image(args.painting).image
     style = load_image(args.style).image if args.style else None
     pipeline = _pipeline_config(args).load(progress=progress_bar("Mask R-CNN weights"))
-    options = _reinterpret_options(args)
+    options = dataclasses.replace(_reinterpret_options(args), candidates=args.candidates)
     if options.year is None:
         options = dataclasses.replace(options, year=painting_year(args.painting))
+    first_variation = 0
+    if args.recipe is not None:
+        recipe = parse_recipe(args.recipe)
+        options, first_variation = recipe.options(options), recipe.variation
     from lamuse.io import fit_long_side
 
     working = fit_long_side(painting, options.size)
@@ -373,7 +379,7 @@ def _reinterpret(args: argparse.Namespace) -> int:
             judge,
             name=args.painting.name,
             options=options,
-            variation=k,
+            variation=first_variation + k,
             style=style,
             style_name=args.style.name if args.style else None,
             segmentation=segmentation,
@@ -422,7 +428,6 @@ def _reinterpret_options(args: argparse.Namespace) -> ReinterpretOptions:
         greyscale=args.greyscale,
         watermark=args.watermark,
         language=args.language,
-        candidates=args.candidates,
         theme=args.theme,
         year=args.year,
     )

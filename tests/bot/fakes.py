@@ -26,6 +26,7 @@ class FakeEngine:
     def __init__(self, annotations: Path | None = None, *, delay_s: float = 0.0) -> None:
         self.delay_s = delay_s
         self.calls: list[dict[str, Any]] = []
+        self.avoided: list[tuple[str, ...]] = []
         self.threads: set[str] = set()
         self.lock = threading.Lock()
         self.before_call: Callable[[], None] | None = None
@@ -75,8 +76,10 @@ class FakeEngine:
         on_stage: Callable[[str], None] | None = None,
         cutout_weights: Mapping[str, float] | None = None,
         background_weights: Mapping[str, float] | None = None,
+        avoid_cutouts: Sequence[str] = (),
     ) -> list[Reinterpretation]:
         stage = on_stage or (lambda _s: None)
+        self.avoided.append(tuple(avoid_cutouts))
         stage("segment")
         self._record(
             "reinterpret",

@@ -90,3 +90,21 @@ async def test_a_recipe_with_an_image_or_a_painting_is_refused_clearly(world: Wo
     assert result.response is not None and "`recipe`" in result.response.content
     bad = await world.alice.slash(world.channel, "muse", recipe="not-a-recipe")
     assert bad.response is not None and "recipe" in bad.response.content and "lm1." in bad.response.content
+
+
+async def test_a_servers_recent_cut_outs_give_way_and_recipes_still_reproduce(
+    world: World, engine: Any
+) -> None:
+    """Unseeded requests avoid the server's recent cut-outs (variety); a recipe from the footer makes the
+    same picture again anyway (it reuses the first job's votes and variety), while seeds avoid nothing."""
+    first = await grid(world, painting="vermeer_milkmaid")
+    used = {c for cell in cell_swaps(world, first) for c in cell}
+    second = await grid(world, painting="vermeer_milkmaid")
+    assert used <= set(engine.avoided[-1])
+    recipe = (second.embeds[0].footer.text or "").split("recipe ")[1].split(" ")[0]
+    await world.bob.react(first, "⭐")
+    again = await world.alice.slash(world.channel, "muse", recipe=recipe)
+    assert again.response is not None
+    assert await again.response.attachments[0].read() == await second.attachments[0].read()
+    await grid(world, painting="vermeer_milkmaid", seed=4)
+    assert engine.avoided[-1] == ()

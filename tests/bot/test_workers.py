@@ -14,6 +14,7 @@ from bot.app import MuseBot, create_bot
 from bot.engine import Engine
 from bot.errors import UserLimitReached, WorkersUnavailable
 from bot.jobs import Job, JobQueue
+from bot.params import MuseParams
 from bot.settings import Settings
 from bot.store import Store
 from bot.workers import LocalBackend
@@ -32,21 +33,24 @@ async def test_two_slots_run_two_jobs_at_once_in_round_robin_and_keep_the_quota(
     peak = 0
     order: list[str] = []
 
+    tags = ["a1", "a2", "b1", "a3"]
+
     def work(job: Job, on_stage: Any) -> str:
         nonlocal peak
+        tag = tags[job.params.seed]  # type: ignore[union-attr]
         with lock:
-            running.append(job.params["tag"])
-            order.append(job.params["tag"])
+            running.append(tag)
+            order.append(tag)
             peak = max(peak, len(running))
         release.wait(5)
         with lock:
-            running.remove(job.params["tag"])
-        return str(job.params["tag"])
+            running.remove(tag)
+        return tag
 
     queue = JobQueue(Store(":memory:"), work, per_user_queued=1, max_pending=10, slots=2)
     listener = Recorder()
     for tag, user in (("a1", 1), ("a2", 1), ("b1", 2)):
-        await queue.submit(Job(kind="muse", user_id=user, params={"tag": tag}), listener)
+        await queue.submit(_job(user, tags.index(tag)), listener)
     for _ in range(100):
         if len(running) == 2:
             break
@@ -54,7 +58,7 @@ async def test_two_slots_run_two_jobs_at_once_in_round_robin_and_keep_the_quota(
     assert sorted(running) == ["a1", "b1"], "both slots busy, one job of each user"
     assert queue.user_jobs(1) == (1, 1) and queue.user_jobs(2) == (1, 0)
     with pytest.raises(UserLimitReached):
-        await queue.submit(Job(kind="muse", user_id=1, params={"tag": "a3"}), listener)
+        await queue.submit(_job(1, tags.index("a3")), listener)
     assert queue.eta_s(1) == pytest.approx(queue.avg_run_s / 2)
     release.set()
     await queue.drain()
@@ -63,16 +67,20 @@ async def test_two_slots_run_two_jobs_at_once_in_round_robin_and_keep_the_quota(
     await queue.close()
 
 
+def _job(user_id: int, seed: int = 0) -> Job:
+    return Job(user_id=user_id, params=MuseParams(seed=seed, painting="p"))
+
+
 async def test_unreachable_workers_refuse_new_jobs_and_accept_again_when_back() -> None:
     down: list[str] = ["the painting workers are unreachable"]
     store = Store(":memory:")
     queue = JobQueue(store, lambda job, on_stage: "ok", unavailable=lambda: down[0] if down else None)
     listener = Recorder()
     with pytest.raises(WorkersUnavailable, match="unreachable"):
-        await queue.submit(Job(kind="muse", user_id=1, params={}), listener)
+        await queue.submit(_job(1), listener)
     assert store.unfinished_jobs() == [] and queue.pending == 0, "a refused job is not stored"
     down.clear()
-    await queue.submit(Job(kind="muse", user_id=1, params={}), listener)
+    await queue.submit(_job(1), listener)
     await queue.drain()
     assert ("done", "ok") in listener.events
     await queue.close()
@@ -100,12 +108,15 @@ def simcord_bot(settings: Settings, engine: FakeEngine, gate: Gate, backend: Swi
 
 
 async def test_the_stored_trace_names_the_local_worker(world: World) -> None:
-    result = await world.alice.slash(world.channel, "muse", image=(SMALL, painting_bytes(SMALL)))
-    assert result.response is not None and result.response.attachments
-    output = world.bot.store.output_by_message(result.response.id)
-    assert output is not None
-    worker = output["trace"]["worker"]
-    assert worker["backend"] == "local" and worker["pid"] == os.getpid() and worker["device"] == "cpu"
+    for count in (1, 4):  # a single picture's trace and a grid's alike
+        result = await world.alice.slash(
+            world.channel, "muse", image=(SMALL, painting_bytes(SMALL)), count=count
+        )
+        assert result.response is not None and result.response.attachments
+        output = world.bot.store.output_by_message(result.response.id)
+        assert output is not None
+        worker = output["trace"]["worker"]
+        assert worker["backend"] == "local" and worker["pid"] == os.getpid() and worker["device"] == "cpu"
 
 
 async def test_the_user_is_told_when_the_workers_are_unreachable_and_served_when_back(

@@ -66,8 +66,12 @@ async def test_two_users_are_served_at_once_by_two_ray_workers(
     """Both jobs start together (one per idle actor); each stored trace names the Ray process that made it."""
     assert world.bot.jobs.slots == 2
     world.gate.hold()
-    first = await world.alice.slash(world.channel, "muse", image=(SMALL, painting_bytes(SMALL)), seed=3)
-    second = await world.bob.slash(world.channel, "muse", image=(OTHER, painting_bytes(OTHER)), seed=3)
+    first = await world.alice.slash(
+        world.channel, "muse", image=(SMALL, painting_bytes(SMALL)), seed=3, count=1
+    )
+    second = await world.bob.slash(
+        world.channel, "muse", image=(OTHER, painting_bytes(OTHER)), seed=3, count=1
+    )
     assert len(world.gate.waiting) == 2, "both jobs were dispatched before either finished"
     world.gate.release()
     await world.env.settle(timeout=120)
