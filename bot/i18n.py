@@ -11,6 +11,10 @@ MESSAGES: dict[str, dict[str, str]] = {
         "en": "⏳ In the queue: position {position} (~{eta} s).",
         "fr": "⏳ Dans la file : position {position} (~{eta} s).",
     },
+    "queued.unmeasured": {
+        "en": "⏳ In the queue: position {position}.",
+        "fr": "⏳ Dans la file : position {position}.",
+    },
     "stage.start": {"en": "🎨 Starting…", "fr": "🎨 C'est parti…"},
     "stage.segment": {"en": "🔍 Finding the figures…", "fr": "🔍 Je cherche les personnages…"},
     "stage.substitute": {"en": "✂️ Swapping…", "fr": "✂️ J'échange les éléments…"},

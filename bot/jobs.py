@@ -15,6 +15,7 @@ import asyncio
 import contextvars
 import functools
 import logging
+import statistics
 import time
 import uuid
 import weakref
@@ -135,7 +136,9 @@ class Job:
 class JobListener(Protocol):
     """How a job's progress reaches its user (the cog implements it; jobs.py knows no Discord)."""
 
-    async def queued(self, job: Job, position: int, eta_s: float) -> None: ...
+    async def queued(self, job: Job, position: int, eta_s: float | None) -> None:
+        """Called when queued and when the place changes; ``eta_s`` None before any job was measured."""
+        ...
 
     async def stage(self, job: Job, stage: str) -> None: ...
 
@@ -148,6 +151,12 @@ Work = Callable[[Job, StageCallback], Any]
 """The synchronous job body, run on the inference thread; ``on_stage`` raises JobCancelled when asked."""
 
 Gate = Callable[[Job], Awaitable[None]]
+
+
+RECENT_RUNS = 20
+"""Run times the wait estimate is the median of."""
+POSITION_EDIT_S = 5.0
+"""Least time between two edits of a waiting user's position message."""
 
 
 class Admission:
@@ -208,7 +217,10 @@ class JobQueue:
         self.max_tries = max_tries
         self.clock = clock
         self.gate = gate
-        self.avg_run_s = expected_run_s
+        self.expected_run_s = expected_run_s
+        self._recent_runs: deque[float] = deque(maxlen=RECENT_RUNS)
+        self._told: dict[str, tuple[int, float]] = {}
+        """Per waiting job: the position its user was last told, and when (monotonic)."""
         self.per_user_per_minute = per_user_per_minute
         self._accepted_at: dict[int, deque[float]] = {}
         self._held_by_user: Counter[int] = Counter()
@@ -311,9 +323,32 @@ class JobQueue:
         if self.per_user_per_minute is not None:
             self._accepted_at.setdefault(user_id, deque()).append(time.monotonic())
 
+    @property
+    def measured(self) -> bool:
+        """Whether a job has run yet in this process (estimates come from measured run times)."""
+        return bool(self._recent_runs)
+
+    @property
+    def avg_run_s(self) -> float:
+        """The median of the last ``RECENT_RUNS`` run times (``expected_run_s`` before the first)."""
+        return statistics.median(self._recent_runs) if self._recent_runs else self.expected_run_s
+
     def eta_s(self, position: int) -> float:
         """Rough wait before a job at ``position`` (1 = next) starts."""
         return self.avg_run_s * (position - 1 + (1 if self._running else 0)) / self.slots
+
+    def _announce_positions(self) -> None:
+        """Tell each waiting user their new place when it changed, at most every POSITION_EDIT_S (Discord
+        rate-limits message edits)."""
+        now = time.monotonic()
+        for position, job in enumerate(self._planned_order(), start=1):
+            listener = self._listeners.get(job.id)
+            told = self._told.get(job.id)
+            unchanged = told is not None and (told[0] == position or now - told[1] < POSITION_EDIT_S)
+            if listener is None or unchanged:
+                continue
+            self._told[job.id] = (position, now)
+            self._spawn(listener.queued(job, position, self.eta_s(position) if self.measured else None), job)
 
     def position(self, job_id: str) -> int | None:
         """1-based place of a waiting job in the round-robin order the worker will follow."""
@@ -364,7 +399,9 @@ class JobQueue:
         self._enqueue(job, listener)
         position = self.position(job.id) or 1
         log.info("job %s %s queued for user %s at position %d", job.id, job.kind, job.user_id, position)
-        await self._notify(listener.queued(job, position, self.eta_s(position)), job)
+        self._told[job.id] = (position, time.monotonic())
+        eta = self.eta_s(position) if self.measured else None
+        await self._notify(listener.queued(job, position, eta), job)
         self._ensure_worker()
         return position
 
@@ -463,7 +500,11 @@ class JobQueue:
 
     async def _run_one(self, job: Job) -> None:
         listener = self._listeners.pop(job.id, None)
+        self._told.pop(job.id, None)
         self._running[job.id] = job
+        if listener is not None:
+            self._spawn(listener.stage(job, "start"), job)
+        self._announce_positions()
         job.status = JobStatus.RUNNING
         job.tries += 1
         job.started_at = self.clock()
@@ -508,7 +549,7 @@ class JobQueue:
                 self._cancelled.discard(job.id)
             self._running.pop(job.id, None)
         elapsed = time.perf_counter() - started
-        self.avg_run_s = 0.7 * self.avg_run_s + 0.3 * elapsed
+        self._recent_runs.append(elapsed)
         job.output_id = getattr(result, "output_id", None)
         log.info("job %s queued %.1fs -> done %.2fs", job.id, waited, elapsed)
         if listener is not None:

@@ -45,7 +45,7 @@ class DailyReply:
         self.guild_id = guild_id
         self.slot = slot
 
-    async def queued(self, job: Job, position: int, eta_s: float) -> None:
+    async def queued(self, job: Job, position: int, eta_s: float | None) -> None:
         return None
 
     async def stage(self, job: Job, stage: str) -> None:

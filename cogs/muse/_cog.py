@@ -63,8 +63,11 @@ class _Reply:
         if key in MESSAGES:
             await self._progress(job, t(key, self.language))
 
-    async def queued(self, job: Job, position: int, eta_s: float) -> None:
-        await self._progress(job, t("queued", self.language, position=position, eta=round(eta_s)))
+    async def queued(self, job: Job, position: int, eta_s: float | None) -> None:
+        if eta_s is None:  # nothing measured yet: no guess
+            await self._progress(job, t("queued.unmeasured", self.language, position=position))
+        else:
+            await self._progress(job, t("queued", self.language, position=position, eta=round(eta_s)))
 
     async def _progress(self, job: Job, text: str) -> None:
         raise NotImplementedError

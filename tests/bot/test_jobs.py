@@ -26,7 +26,7 @@ class Recorder:
     def __init__(self) -> None:
         self.events: list[tuple[str, Any]] = []
 
-    async def queued(self, job: Job, position: int, eta_s: float) -> None:
+    async def queued(self, job: Job, position: int, eta_s: float | None) -> None:
         self.events.append(("queued", position))
 
     async def stage(self, job: Job, stage: str) -> None:
@@ -111,7 +111,7 @@ async def test_timeout_reports_a_clear_error_and_the_queue_goes_on() -> None:
 
 
 async def test_stage_events_arrive_in_order_before_the_result() -> None:
-    """Stages reported from the worker thread reach the listener in order, before done()."""
+    """"start", then the stages the worker thread reports, reach the listener in order, before done()."""
 
     def work(job: Job, on_stage: Any) -> str:
         for stage in ("segment", "substitute", "stylize", "upscale"):
@@ -122,7 +122,8 @@ async def test_stage_events_arrive_in_order_before_the_result() -> None:
     listener = Recorder()
     await queue.submit(job_of(1), listener)
     await queue.drain()
-    assert [e[1] for e in listener.events] == [1, "segment", "substitute", "stylize", "upscale", "ok"]
+    expected = [1, "start", "segment", "substitute", "stylize", "upscale", "ok"]
+    assert [e[1] for e in listener.events] == expected
     await queue.close()
 
 

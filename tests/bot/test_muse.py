@@ -254,3 +254,27 @@ async def test_a_cancelled_submit_keeps_the_upload_of_an_accepted_job(tmp_path) 
         with pytest.raises(error):
             await service.submit(job, listener=None)  # type: ignore[arg-type]
         assert upload.exists() is kept
+
+
+async def test_progress_is_honest_starting_and_positions_as_the_queue_drains(world: World) -> None:
+    """No made-up estimate before a job was measured; "Starting…" when a job starts; a waiting user's
+    position is edited as the queue ahead of them drains."""
+    carol = world.guild.add_member(world.env.create_user("carol"))
+    world.gate.hold()
+    for member in (world.alice, world.bob, carol):
+        await member.slash(world.channel, "muse", count=1, painting="vermeer_milkmaid")
+    await world.env.advance_time(6)  # past the edit rate limit
+    world.gate.release()
+    await world.env.settle(timeout=60)
+    edits = [
+        (r.path, r.json.get("content"))
+        for r in world.env.http_requests
+        if r.method == "PATCH" and "/messages/@original" in r.path and isinstance(r.json, dict)
+    ]
+    texts = [text for _path, text in edits if text]
+    assert "⏳ In the queue: position 1." in texts and not any("(~" in t for t in texts[:2]), texts
+    assert any(text.startswith("🎨 Starting") for text in texts)
+    carols = [text for path, text in edits if text and path == edits[-1][0]]
+    positions = [text for text in carols if "position" in text]
+    assert positions[0] == "⏳ In the queue: position 2.", carols
+    assert positions[1].startswith("⏳ In the queue: position 1 (~"), "measured by then: an estimate"

@@ -36,7 +36,7 @@ class Result:
 class Printer:
     """A JobListener whose delivery is slow (like an upload) and says when it starts and ends."""
 
-    async def queued(self, job: Job, position: int, eta_s: float) -> None:
+    async def queued(self, job: Job, position: int, eta_s: float | None) -> None:
         say(f"queued {job.id}")
 
     async def stage(self, job: Job, stage: str) -> None:

@@ -106,7 +106,7 @@ class Recorder:
         self.delivered: list[str] = []
         self.reported: list[str] = []
 
-    async def queued(self, job: Job, position: int, eta_s: float) -> None:
+    async def queued(self, job: Job, position: int, eta_s: float | None) -> None:
         return None
 
     async def stage(self, job: Job, stage: str) -> None:
