@@ -24,7 +24,7 @@ from bot.workers import WorkerBackend, create_backend
 
 log = logging.getLogger(__name__)
 
-INITIAL_EXTENSIONS = ("cogs.errors", "cogs.muse", "cogs.daily", "cogs.votes", "cogs.retention")
+INITIAL_EXTENSIONS = ("cogs.errors", "cogs.muse", "cogs.daily", "cogs.votes", "cogs.retention", "cogs.help")
 
 FRENCH: dict[str, str] = {
     "Reinterpret a known painting with real photo cut-outs": (
@@ -66,6 +66,7 @@ FRENCH: dict[str, str] = {
     "Show the daily post settings": "Voir les réglages du tableau du jour",
     "Post today's prompt now": "Publier le tableau du jour maintenant",
     "Which reactions count as votes": "Quelles réactions comptent comme votes",
+    "How to use La Muse": "Comment utiliser La Muse",
     "Emoji separated by spaces, e.g. ⭐ 👍 🔥": "Émojis séparés par des espaces, par ex. ⭐ 👍 🔥",
 }
 

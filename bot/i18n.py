@@ -137,8 +137,10 @@ MESSAGES: dict[str, dict[str, str]] = {
         "fr": "Aucun élément n'a été échangé cette fois.",
     },
     "swaps": {"en": "What became what", "fr": "Ce qui est devenu quoi"},
-    "swap_line": {"en": "{what} → {source}", "fr": "{what} → {source}"},
+    "swap_line": {"en": "{what} → {became}", "fr": "{what} → {became}"},
+    "swap_photo": {"en": "from a photo of {subject}", "fr": "d'une photo « {subject} »"},
     "credit": {"en": "photo: {credit}", "fr": "photo : {credit}"},
+    "credit.photo": {"en": "photo", "fr": "photo"},
     "seed": {"en": "seed {seed}", "fr": "graine {seed}"},
     "recipe": {"en": "recipe {recipe}", "fr": "recette {recipe}"},
     "grid.intro": {
@@ -182,6 +184,56 @@ MESSAGES: dict[str, dict[str, str]] = {
     "daily.not_posted": {"en": "Could not post now.", "fr": "Impossible de publier maintenant."},
     "top.empty": {"en": "No votes yet ({period}).", "fr": "Pas encore de votes ({period})."},
     "top.title": {"en": "La Muse — top ({period})", "fr": "La Muse — les meilleures ({period})"},
+    "help.title": {"en": "La Muse — how it works", "fr": "La Muse — mode d'emploi"},
+    "help.body": {
+        "en": "**/muse** reinterprets a painting: attach yours (`image`), pick one from the collection "
+        "(`painting`, with suggestions), or give neither for a surprise. Each person, animal and object "
+        "is swapped for a real one cut out of a photo, re-painted in the painting's style.\n"
+        "You get **four case studies**: **U1-U4** shows one whole with its explanation and photo credits, "
+        "**V1-V4** makes four close to it, 🔄 four new ones. `count: one` gives a single picture.\n"
+        "`chaos` (0 faithful – 1 wild), `style_strength`, `keep_colors`, `background` (keep, swap, none) "
+        "shape the result; `seed` or a footer's `recipe` gives the same picture again.\n"
+        "`!muse` works too: attach a file, or name a painting (`!muse the milkmaid`). React ⭐ 👍 🔥 to "
+        "vote: votes steer what comes next, and `/muse-top` lists the favourites.",
+        "fr": "**/muse** réinterprète un tableau : joins le tien (`image`), choisis-en un dans la collection "
+        "(`painting`, avec des suggestions), ou rien pour une surprise. Chaque personnage, animal et objet "
+        "est remplacé par un vrai, découpé dans une photo, repeint dans le style du tableau.\n"
+        "Tu reçois **quatre études** : **U1-U4** en montre une en entier avec son explication et les "
+        "crédits des photos, **V1-V4** en fait quatre proches d'elle, 🔄 quatre nouvelles. "
+        "`count: une` donne une seule image.\n"
+        "`chaos` (0 fidèle – 1 fou), `style_strength`, `keep_colors`, `background` (garder, changer, aucun) "
+        "façonnent le résultat ; `seed` ou la `recipe` en bas d'une image redonne la même image.\n"
+        "`!muse` marche aussi : joins un fichier, ou nomme un tableau (`!muse la laitière`). Réagis ⭐ 👍 🔥 "
+        "pour voter : les votes orientent la suite, et `/muse-top` montre les préférées.",
+    },
+    "help.image_title": {"en": "/muse answers with four studies", "fr": "/muse répond par quatre études"},
+    "help.image_u": {"en": "U1-U4: that one, whole", "fr": "U1-U4 : celle-là, entière"},
+    "help.image_v": {"en": "V1-V4: four close to it", "fr": "V1-V4 : quatre proches"},
+    "help.image_reroll": {"en": "↻: four new ones", "fr": "↻ : quatre nouvelles"},
+    "help.image_recipe": {"en": "recipe: make it again", "fr": "recette : la refaire"},
+    "help.image_footer": {
+        "en": "Every element is a real photo, credited in the explanation.",
+        "fr": "Chaque élément est une vraie photo, créditée dans l'explication.",
+    },
+    "daily.off": {"en": "Daily post: off.", "fr": "Tableau du jour : désactivé."},
+    "daily.on": {
+        "en": "Daily post: on, in <#{channel}> at {time} ({zone}), language {language}.",
+        "fr": "Tableau du jour : activé, dans <#{channel}> à {time} ({zone}), en langue {language}.",
+    },
+    "daily.last": {
+        "en": " Last post: {slot} ({painting}).",
+        "fr": " Dernière publication : {slot} ({painting}).",
+    },
+    "daily.bad_time": {
+        "en": "“{value}” is not a time like 09:30.",
+        "fr": "« {value} » n'est pas une heure comme 09:30.",
+    },
+    "daily.bad_zone": {
+        "en": "“{value}” is not a time zone like Europe/Paris.",
+        "fr": "« {value} » n'est pas un fuseau horaire comme Europe/Paris.",
+    },
+    "votes.emoji": {"en": "Votes: {emoji}", "fr": "Votes : {emoji}"},
+    "votes.default": {"en": "default", "fr": "par défaut"},
     "not_admin": {
         "en": "🔒 You need the Manage Server permission for that.",
         "fr": "🔒 Il te faut la permission Gérer le serveur pour ça.",

@@ -168,7 +168,9 @@ class MuseService:
             upload = await self._store_upload(job_id, request.data, request.filename)
         elif request.painting:
             reject_link(request.painting)
-            found = self.corpus.find(request.painting)
+            # Free text ("!muse the milkmaid") finds a painting the way the autocomplete does.
+            matches = self.corpus.search(request.painting, 1)
+            found = self.corpus.find(request.painting) or (matches[0] if matches else None)
             if found is None:
                 raise UnknownPainting(request.painting)
             painting = found.name

@@ -219,12 +219,16 @@ class Daily(commands.Cog):
         )
         return True
 
-    def _status_text(self, settings: GuildSettings) -> str:
+    def _status_text(self, settings: GuildSettings, language: Language) -> str:
         if not settings.daily_enabled:
-            return "Daily post: off."
-        return (
-            f"Daily post: on, in <#{settings.daily_channel_id}> at {settings.daily_time} "
-            f"({settings.daily_timezone}), language {settings.daily_language}."
+            return t("daily.off", language)
+        return t(
+            "daily.on",
+            language,
+            channel=settings.daily_channel_id,
+            time=settings.daily_time,
+            zone=settings.daily_timezone,
+            language=settings.daily_language,
         )
 
     @daily.command(name="set", description=_("Post the daily prompt in a channel at a local time"))
@@ -245,10 +249,18 @@ class Daily(commands.Cog):
         """Turn the daily post on."""
         if await self._refuse(interaction) or interaction.guild_id is None:
             return
+        reader = language_of(str(interaction.locale))
         try:
-            parsed, _zone = parse_time(at), parse_zone(timezone)
-        except ValueError as error:
-            await interaction.response.send_message(str(error), ephemeral=True)
+            parsed = parse_time(at)
+        except ValueError:
+            reply = t("daily.bad_time", reader, value=at[:40])
+            await interaction.response.send_message(reply, ephemeral=True)
+            return
+        try:
+            parse_zone(timezone)
+        except ValueError:
+            reply = t("daily.bad_zone", reader, value=timezone[:60])
+            await interaction.response.send_message(reply, ephemeral=True)
             return
         settings = self.bot.store.update_guild_settings(
             interaction.guild_id,
@@ -260,7 +272,7 @@ class Daily(commands.Cog):
             daily_since=self.bot.now().isoformat(),
         )
         self._reschedule()
-        await interaction.response.send_message(self._status_text(settings), ephemeral=True)
+        await interaction.response.send_message(self._status_text(settings, reader), ephemeral=True)
 
     @daily.command(name="off", description=_("Stop the daily post"))
     async def daily_off(self, interaction: discord.Interaction) -> None:
@@ -269,7 +281,8 @@ class Daily(commands.Cog):
             return
         settings = self.bot.store.update_guild_settings(interaction.guild_id, daily_enabled=0)
         self._reschedule()
-        await interaction.response.send_message(self._status_text(settings), ephemeral=True)
+        reply = self._status_text(settings, language_of(str(interaction.locale)))
+        await interaction.response.send_message(reply, ephemeral=True)
 
     @daily.command(name="status", description=_("Show the daily post settings"))
     async def daily_status(self, interaction: discord.Interaction) -> None:
@@ -278,8 +291,11 @@ class Daily(commands.Cog):
             return
         settings = self.bot.store.guild_settings(interaction.guild_id)
         posts = self.bot.store.daily_posts(interaction.guild_id)
-        last = f" Last post: {posts[-1]['slot']} ({posts[-1]['painting']})." if posts else ""
-        await interaction.response.send_message(self._status_text(settings) + last, ephemeral=True)
+        reader = language_of(str(interaction.locale))
+        last = ""
+        if posts:
+            last = t("daily.last", reader, slot=posts[-1]["slot"], painting=posts[-1]["painting"])
+        await interaction.response.send_message(self._status_text(settings, reader) + last, ephemeral=True)
 
     @daily.command(name="now", description=_("Post today's prompt now"))
     async def daily_now(self, interaction: discord.Interaction) -> None:
@@ -310,7 +326,9 @@ class Daily(commands.Cog):
             return
         chosen = [e for e in emoji.replace(",", " ").split() if e][:10]
         self.bot.store.update_guild_settings(interaction.guild_id, vote_emoji=",".join(chosen) or None)
-        await interaction.response.send_message(f"Votes: {' '.join(chosen) or 'default'}", ephemeral=True)
+        reader = language_of(str(interaction.locale))
+        shown = " ".join(chosen) or t("votes.default", reader)
+        await interaction.response.send_message(t("votes.emoji", reader, emoji=shown), ephemeral=True)
 
 
 async def setup(bot: MuseBot) -> None:

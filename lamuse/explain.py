@@ -111,7 +111,9 @@ def explain(trace: Changes, size: tuple[int, int], language: Language = "en") ->
             if language == "fr"
             else "No element was found to swap."
         )
-    if trace.get("detector_available") is False and trace.get("swaps"):
+    # Only when the shapes came from the salient fallback: curated masks need no detector.
+    shapes = any(swap.get("class_id") == 0 for swap in trace.get("swaps", []))
+    if trace.get("detector_available") is False and shapes:
         sentences.insert(
             0,
             "Aucun détecteur d'objets n'était disponible : les formes principales du tableau ont été "

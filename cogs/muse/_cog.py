@@ -20,6 +20,7 @@ from bot.render import DEFAULT_UPLOAD_LIMIT
 from bot.service import SEED_MAX, ButtonAction, MuseRequest, Origin
 from bot.work import Outcome
 from cogs.errors import describe_error, refusal_text
+from cogs.help import help_reply
 from cogs.muse._render import render
 from cogs.muse._views import MuseButton
 from lamuse.errors import ImageError
@@ -295,6 +296,10 @@ class Muse(commands.Cog):
     async def muse_prefix(self, ctx: commands.Context[Any], *, painting: str | None = None) -> None:
         """Reinterpret the attached image (or a named / random painting)."""
         language = language_of(str(ctx.guild.preferred_locale) if ctx.guild else None)
+        if painting is not None and painting.strip().casefold() in ("help", "aide", "?"):
+            embed, file = help_reply(language)
+            await ctx.reply(embed=embed, file=file, mention_author=False)
+            return
         attachment = ctx.message.attachments[0] if ctx.message.attachments else None
         origin = Origin(ctx.author.id, ctx.guild.id if ctx.guild else None, ctx.channel.id)
         try:

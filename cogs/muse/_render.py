@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import re
 from collections.abc import Mapping
 from typing import Any
 
@@ -11,6 +12,8 @@ import discord
 from bot.i18n import t
 from bot.work import Outcome, swaps_of
 from cogs.muse._views import MuseButton
+from lamuse.explain import french_class
+from lamuse.types import SwapRecord
 
 EMBED_COLOUR = discord.Colour(0xB0843C)
 
@@ -38,15 +41,44 @@ def painting_title(outcome: Outcome, language: str) -> str:
     return _clip(_escape(title), 256)
 
 
-def swap_lines(trace: Mapping[str, Any], language: str) -> list[str]:
-    """One line per swap: what became what, with the photo's credit."""
+def class_words(name: str, language: str) -> str:
+    """A COCO class as the reader's language names it (a class-agnostic element is a shape)."""
+    if name == "object":
+        return "la forme" if language == "fr" else "shape"
+    return (french_class(name) or name) if language == "fr" else name
+
+
+def _link(text: str, url: str) -> str:
+    """A markdown link when the URL is a plain http(s) one, else the escaped text alone."""
+    if re.fullmatch(r"https?://[^\s()<>]+", url):
+        return f"[{_escape(text)}]({url})"
+    return _escape(text)
+
+
+def credit_text(swap: SwapRecord, language: str) -> str:
+    """The photo's credit; with a source and licence link (CC BY attribution) both are links."""
+    source_url, licence_url = swap.get("source_url") or "", swap.get("licence_url") or ""
+    if source_url and licence_url:
+        photo = _link(t("credit.photo", language), source_url)
+        return f"{photo}, {_link(swap.get('licence') or 'licence', licence_url)}"
+    return t("credit", language, credit=_escape(swap.get("credit") or "?"))
+
+
+def swap_lines(trace: Mapping[str, Any], language: str, *, detailed: bool = True) -> list[str]:
+    """One line per swap: what each element became (its new class); detailed lines add the photo and its
+    credit (a grid's cells stay short: their U picture has the rest)."""
     lines = []
     for swap in swaps_of(trace):
-        what = swap.get("class") or "?"
-        source = swap.get("subject") or swap.get("cutout_class") or swap.get("cutout_id") or "?"
-        line = t("swap_line", language, what=_escape(what), source=_escape(source))
+        what = class_words(swap.get("class") or "?", language)
+        became = class_words(swap.get("new_class") or swap.get("cutout_class") or "?", language)
+        line = t("swap_line", language, what=_escape(what), became=_escape(became))
+        if not detailed:
+            lines.append(line)
+            continue
+        if swap.get("subject"):
+            line += f" — {t('swap_photo', language, subject=_escape(swap['subject']))}"
         if swap.get("credit"):
-            line += f" ({t('credit', language, credit=_escape(swap['credit']))})"
+            line += f" ({credit_text(swap, language)})"
         lines.append(line)
     return lines
 
@@ -68,7 +100,7 @@ def render(
         embed.title = title
         embed.description = t("grid.intro", language)
         for cell in grid:
-            lines = swap_lines(cell, language)
+            lines = swap_lines(cell, language, detailed=False)
             value = "\n".join(lines) if lines else t("no_swaps", language)
             embed.add_field(name=str(cell["variation"] - grid[0]["variation"] + 1), value=_clip(value, 1024))
     else:

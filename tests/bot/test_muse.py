@@ -278,3 +278,39 @@ async def test_progress_is_honest_starting_and_positions_as_the_queue_drains(wor
     positions = [text for text in carols if "position" in text]
     assert positions[0] == "⏳ In the queue: position 2.", carols
     assert positions[1].startswith("⏳ In the queue: position 1 (~"), "measured by then: an estimate"
+
+
+async def test_help_is_a_short_illustrated_guide_in_both_languages(world: World) -> None:
+    """/muse-help and `!muse help` answer with the guide and its picture; French users read French."""
+    result = await world.alice.slash(world.channel, "muse-help")
+    assert result.response is not None and result.ephemeral
+    embed = result.response.embeds[0]
+    assert embed.title == "La Muse — how it works" and "U1-U4" in (embed.description or "")
+    assert image_format(await result.response.attachments[0].read()) == "PNG"
+    await world.alice.send(world.channel, "!muse help")
+    reply = world.channel.last_message
+    assert reply.embeds and reply.embeds[0].title == "La Muse — how it works" and reply.attachments
+    atelier = world.env.create_guild("Atelier", preferred_locale="fr")
+    salon = atelier.create_text_channel("art")
+    paul = atelier.add_member(world.env.create_user("paul"))
+    await paul.send(salon, "!muse aide")
+    assert salon.last_message.embeds[0].title == "La Muse — mode d'emploi"
+
+
+async def test_prefix_free_text_finds_a_painting_like_the_autocomplete(world: World) -> None:
+    """`!muse the milkmaid` finds Vermeer's Milkmaid by its title, as the suggestions would."""
+    await world.alice.send(world.channel, "!muse milkmaid")
+    reply = world.channel.last_message
+    assert reply.attachments and "Milkmaid" in (reply.embeds[0].title or "")
+
+
+async def test_swap_lines_name_what_each_element_became(world: World) -> None:
+    """A swap line says the new element's class first, then the photo it came from."""
+    result = await world.alice.slash(world.channel, "muse", count=1, painting="vermeer_milkmaid", seed=2)
+    assert result.response is not None
+    output = world.bot.store.output_by_message(result.response.id)
+    assert output is not None
+    swap = output["trace"]["swaps"][0]
+    value = result.response.embeds[0].fields[0].value or ""
+    first = value.splitlines()[0]
+    assert first.startswith(f"{swap['class']} → {swap['cutout_class']} — from a photo of ")
