@@ -244,7 +244,7 @@ class Daily(commands.Cog):
         channel: discord.TextChannel,
         at: str,
         timezone: str = "UTC",
-        language: Literal["en", "fr"] = "en",
+        language: Literal["en", "fr"] | None = None,
     ) -> None:
         """Turn the daily post on."""
         if await self._refuse(interaction) or interaction.guild_id is None:
@@ -267,7 +267,7 @@ class Daily(commands.Cog):
             daily_channel_id=channel.id,
             daily_time=parsed.strftime("%H:%M"),
             daily_timezone=timezone.strip(),
-            daily_language=language,
+            daily_language=language or reader,  # by default the language of whoever set it up
             daily_enabled=1,
             daily_since=self.bot.now().isoformat(),
         )

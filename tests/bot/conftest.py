@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import io
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -113,3 +114,19 @@ def image_size(data: bytes) -> tuple[int, int]:
 def image_format(data: bytes) -> str:
     with Image.open(io.BytesIO(data)) as image:
         return str(image.format)
+
+
+@pytest.fixture
+def french_client(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """Interactions arrive with locale "fr", as from a French Discord client (simcord always sends en-US)."""
+    import simcord.interactions as interactions
+
+    original = interactions.base_payload
+
+    def base_payload(*args: Any, **kwargs: Any) -> Any:
+        record, payload = original(*args, **kwargs)
+        payload["locale"] = "fr"
+        return record, payload
+
+    monkeypatch.setattr(interactions, "base_payload", base_payload)
+    yield

@@ -129,7 +129,8 @@ class FakeEngine:
         stage("stylize")
         levels = 3 + (options.seed + variation) % 4
         styled = image if options.keep_colors else ImageOps.posterize(image, levels)
-        explanation = " ".join(f"The {s['class']} became a {s['subject']}." for s in swaps)
+        english = " ".join(f"The {s['class']} became a {s['subject']}." for s in swaps)
+        french = " ".join(f"« {s['class']} » est devenu « {s['subject']} »." for s in swaps)
         background: BackgroundRecord = (
             {"mode": "swap", "source": f"bg{options.seed % 3}.jpg"}
             if options.background == "swap"
@@ -149,9 +150,7 @@ class FakeEngine:
             "stylized": not options.keep_colors,
             "style_source": name,
             "timings": {"substitute": 0.0},
-            "explanation": explanation
-            if options.language == "en"
-            else explanation.replace("became", "est devenu"),
+            "explanation": english if options.language == "en" else french,
         }
         return Reinterpretation(image=styled, collage=image, trace=trace)
 

@@ -11,7 +11,6 @@ import io
 import struct
 import zipfile
 import zlib
-from collections.abc import Iterator
 from typing import Any
 
 import numpy as np
@@ -119,20 +118,6 @@ async def assert_next_request_works(world: World) -> None:
     assert good.response is not None and good.response.attachments, "the bot keeps answering"
 
 
-@pytest.fixture
-def french_client(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    """Interactions arrive with locale "fr", as from a French Discord client (simcord always sends en-US)."""
-    import simcord.interactions as interactions
-
-    original = interactions.base_payload
-
-    def base_payload(*args: Any, **kwargs: Any) -> Any:
-        record, payload = original(*args, **kwargs)
-        payload["locale"] = "fr"
-        return record, payload
-
-    monkeypatch.setattr(interactions, "base_payload", base_payload)
-    yield
 
 
 @pytest.mark.parametrize("case", sorted(REJECTED))
