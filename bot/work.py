@@ -21,7 +21,8 @@ from bot.engine import WORK_LONG_SIDE, Engine, fit_for_work
 from bot.errors import UnknownPainting
 from bot.jobs import Job, new_id
 from bot.params import MasksParams, MuseParams, Steering, StoredInput, UpscaleParams
-from bot.render import Encoded, compose_grid, encode_for_upload
+from bot.render import Encoded, encode_for_upload
+from lamuse.grid import compose_grid
 from lamuse.recipe import Recipe, painting_id
 from lamuse.types import StageCallback, SwapRecord
 

@@ -21,6 +21,7 @@ import numpy as np
 from PIL import Image
 
 from lamuse import __version__
+from lamuse.grid import compose_grid
 from lamuse.io import fit_long_side, load_image
 from lamuse.types import ReinterpretOptions
 
@@ -147,6 +148,21 @@ def run_bench(
             ),
             runs,
         )
+        progress("grid of four")
+
+        def grid(i: int) -> Image.Image:
+            """What a /muse answer costs: segment once, four variations, one 2×2 image."""
+            name = names[i % len(names)]
+            segmentation = pipeline.segment(at_512[name], name=name)
+            variations = [
+                pipeline.reinterpret(
+                    paintings[name], name=name, options=full, variation=4 * i + k, segmentation=segmentation
+                ).image
+                for k in range(4)
+            ]
+            return compose_grid(variations)
+
+        stages["grid_512"] = _time(grid, runs)
         progress("La Muse-style chain (models re-created per image)")
 
         def lamuse_chain(i: int, *, with_maskrcnn: bool = True) -> None:

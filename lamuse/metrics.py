@@ -314,13 +314,6 @@ def remnant_area(
     return float(remnant.sum() / zone.sum())
 
 
-def touches_frame(mask: np.ndarray, margin: int = 1) -> bool:
-    """Whether a mask reaches within ``margin`` px of the image's edge (the painter cut it with the frame)."""
-    return bool(
-        mask[:margin].any() or mask[-margin:].any() or mask[:, :margin].any() or mask[:, -margin:].any()
-    )
-
-
 def truncated_misuse_rate(misused: Sequence[bool]) -> float:
     """Share of swaps flagged as misuses (a frame-cut cut-out for a whole element while a whole cut-out
     of its class was in the library); NaN without swaps."""

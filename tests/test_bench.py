@@ -16,6 +16,7 @@ STAGES = (
     "stylize_1024",
     "upscale_x2_512",
     "reinterpret_512",
+    "grid_512",
     "lamuse_chain_512",
 )
 
