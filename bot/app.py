@@ -44,6 +44,12 @@ FRENCH: dict[str, str] = {
     ),
     "A recipe from a picture's footer, to make it again": "La recette en bas d'une image, pour la refaire",
     "four (a grid)": "quatre (une grille)",
+    "Era of the new elements: true to the painting's time, free, or deliberately anachronistic": (
+        "Époque des nouveaux éléments : fidèle au temps du tableau, libre, ou volontairement anachronique"
+    ),
+    "coherent": "cohérente",
+    "free": "libre",
+    "anachronistic": "anachronique",
     "one": "une",
     "keep": "garder",
     "swap": "changer",

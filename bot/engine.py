@@ -60,6 +60,20 @@ class Engine(Protocol):
         out while others fit nearly as well (a server's recent ones)."""
         ...
 
+    def case_study(
+        self,
+        painting: Image.Image,
+        *,
+        name: str,
+        options: ReinterpretOptions,
+        variation: int,
+        cutout_weights: Mapping[str, float] | None = None,
+        avoid_cutouts: Sequence[str] = (),
+    ) -> Image.Image:
+        """The case-study sheet of one variation (``lamuse.sheet``): original beside it, composition, palette,
+        swaps with era and credit, and its pertinence scores."""
+        ...
+
     def show_masks(self, painting: Image.Image, *, name: str) -> Image.Image:
         """The painting with the detected elements outlined."""
         ...
@@ -221,6 +235,48 @@ class LamuseEngine:
             for variation in variations
         ]
         return results
+
+    def case_study(
+        self,
+        painting: Image.Image,
+        *,
+        name: str,
+        options: ReinterpretOptions,
+        variation: int,
+        cutout_weights: Mapping[str, float] | None = None,
+        avoid_cutouts: Sequence[str] = (),
+    ) -> Image.Image:
+        from lamuse.io import fit_long_side
+        from lamuse.pertinence import Judge, best_of
+        from lamuse.pipeline import usable_instances
+        from lamuse.segment.salient import SalientSegmenter
+        from lamuse.sheet import case_study_sheet
+        from lamuse.style.base import MagentaStylizer
+
+        pipeline = self._get_pipeline()
+        working = fit_long_side(painting, options.size)
+        segmentation = pipeline.segment(working, name=name)
+        judge = Judge(
+            working,
+            usable_instances(segmentation.instances, working.size),
+            pipeline.library.cutouts,
+            year=options.year,
+            style_model=pipeline.stylizer if isinstance(pipeline.stylizer, MagentaStylizer) else None,
+            saliency_model=SalientSegmenter(),
+        )
+        result = best_of(
+            pipeline,
+            painting,
+            judge,
+            name=name,
+            options=options,
+            variation=variation,
+            segmentation=segmentation,
+            cutout_weights=cutout_weights,
+            avoid_cutouts=avoid_cutouts,
+        )
+        sheet: Image.Image = case_study_sheet(painting, result)
+        return sheet
 
     def show_masks(self, painting: Image.Image, *, name: str) -> Image.Image:
         image: Image.Image = self._get_pipeline().show_masks(painting, name=name)

@@ -156,6 +156,8 @@ MESSAGES: dict[str, dict[str, str]] = {
     "button.upscale": {"en": "Upscale ×2", "fr": "Agrandir ×2"},
     "button.masks": {"en": "Show masks", "fr": "Voir les masques"},
     "button.keep": {"en": "Same, keep colours", "fr": "Pareil, garder les couleurs"},
+    "button.sheet": {"en": "Case study", "fr": "Étude de cas"},
+    "sheet_title": {"en": "Case study: {title}", "fr": "Étude de cas : {title}"},
     "downsized": {
         "en": "(sent as {fmt} to fit the upload limit)",
         "fr": "(envoyée en {fmt} pour tenir dans la limite d'envoi)",

@@ -13,7 +13,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any, Literal, TypeAlias, get_args
 
 from bot.render import DEFAULT_UPLOAD_LIMIT
-from lamuse.types import BackgroundMode, ReinterpretOptions
+from lamuse.types import BackgroundMode, ReinterpretOptions, Theme
 
 __all__ = [
     "BackgroundMode",
@@ -94,6 +94,11 @@ class MuseParams:
     keep_cutouts: tuple[str, ...] = ()
     avoid_cutouts: tuple[str, ...] = ()
     """The server's recent cut-outs, left out while others fit nearly as well (variety)."""
+    theme: Theme = "free"
+    year: int | None = None
+    """The painting's year (the corpus's SOURCES.md), for the theme; None: unknown."""
+    sheet: bool = False
+    """Answer with the case-study sheet of this one variation instead of the picture."""
 
     kind: JobKind = field(default="muse", init=False)
 
@@ -126,6 +131,8 @@ class MuseParams:
             keep_colors=self.keep_colors,
             size=self.size,
             language=self.language,
+            theme=self.theme,
+            year=self.year,
         )
 
 

@@ -19,7 +19,7 @@ from typing import Literal
 
 from bot import steering
 from bot.blobs import Blobs
-from bot.corpus import Corpus
+from bot.corpus import Corpus, CorpusPainting
 from bot.engine import WORK_LONG_SIDE, decode_for_work
 from bot.errors import (
     ConflictingOptions,
@@ -45,6 +45,7 @@ from bot.params import (
 from bot.store import OutputRow, Store
 from bot.work import Outcome
 from lamuse.recipe import parse_recipe
+from lamuse.types import Theme
 
 log = logging.getLogger(__name__)
 
@@ -55,7 +56,7 @@ VALIDATIONS_AT_ONCE = 2
 """Uploads decoded at the same time for validation (each may take up to the per-decode ceiling)."""
 
 ButtonAction = Literal[
-    "again", "up2", "masks", "keep", "u1", "u2", "u3", "u4", "v1", "v2", "v3", "v4", "reroll"
+    "again", "up2", "masks", "keep", "sheet", "u1", "u2", "u3", "u4", "v1", "v2", "v3", "v4", "reroll"
 ]
 RECENT_OUTPUTS = 10
 """How many of a server's latest reinterpretations lend their cut-outs to the variety rule."""
@@ -94,6 +95,13 @@ class MuseRequest:
     daily_slot: str | None = None
     count: int = GRID_SIZE
     recipe: str | None = None
+    theme: Theme = "free"
+
+
+def _year_of(painting: CorpusPainting | None) -> int | None:
+    """The first four-digit year of a corpus painting's date ("c. 1503-1519" → 1503), for themes."""
+    found = re.search(r"\d{4}", painting.year or "") if painting is not None else None
+    return int(found.group()) if found else None
 
 
 def reject_link(text: str | None) -> None:
@@ -206,6 +214,8 @@ class MuseService:
             ),
             daily_slot=request.daily_slot,
             count=request.count,
+            theme=request.theme,
+            year=_year_of(self.corpus.get(painting)) if painting else None,
             # Variety: a server's recent cut-outs give way to others that fit nearly as well, unless a
             # seed asks for the same picture again.
             avoid_cutouts=()
@@ -343,6 +353,8 @@ class MuseService:
         clicked = replace(
             params, daily_slot=None, language=language, upload_limit=upload_limit, with_original=False
         )
+        if action == "sheet":  # the case study of exactly this picture
+            return job(replace(clicked, count=1, sheet=True))
         if action.startswith("u"):  # that variation alone, at full size: the same recipe, count 1
             return job(replace(clicked, count=1, variation=params.variation + int(action[1]) - 1))
         if action.startswith("v") or action == "reroll":

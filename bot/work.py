@@ -154,6 +154,8 @@ class JobRunner:
 
     def _muse(self, params: MuseParams, on_stage: StageCallback) -> Outcome:
         image, name, meta = self._source(params.painting, params.upload)
+        if params.sheet:
+            return self._sheet(params, image, name, meta, on_stage)
         steering = params.steering
         weights = dict(steering.cutout)
         weights.update({cutout: KEEP_WEIGHT for cutout in params.keep_cutouts})
@@ -214,6 +216,40 @@ class JobRunner:
             steering=steering,
             original=encode_for_upload(image, params.upload_limit) if params.with_original else None,
             recipe=str(trace["recipe"]),
+        )
+
+    def _sheet(
+        self,
+        params: MuseParams,
+        image: Image.Image,
+        name: str,
+        meta: CorpusPainting | None,
+        on_stage: StageCallback,
+    ) -> Outcome:
+        on_stage("segment")
+        weights = dict(params.steering.cutout)
+        weights.update({cutout: KEEP_WEIGHT for cutout in params.keep_cutouts})
+        sheet = self.engine.case_study(
+            image,
+            name=name,
+            options=params.options(),
+            variation=params.variation,
+            cutout_weights=weights or None,
+            avoid_cutouts=params.avoid_cutouts,
+        )
+        output_id = new_id()
+        path, sha = self._save(sheet, output_id)
+        return Outcome(
+            output_id,
+            "sheet",
+            encode_for_upload(sheet, params.upload_limit),
+            path,
+            sha,
+            {"case_study_of": name, "recipe": recipe_of(params).code},
+            painting=meta.name if meta else None,
+            painting_meta=meta,
+            seed=params.seed,
+            recipe=recipe_of(params).code,
         )
 
     def _upscale(self, params: UpscaleParams, on_stage: StageCallback) -> Outcome:

@@ -110,6 +110,25 @@ class _TracedEngine:
         )
         return [self._traced(result) for result in results]
 
+    def case_study(
+        self,
+        painting: Image.Image,
+        *,
+        name: str,
+        options: ReinterpretOptions,
+        variation: int,
+        cutout_weights: Mapping[str, float] | None = None,
+        avoid_cutouts: Sequence[str] = (),
+    ) -> Image.Image:
+        return self._engine.case_study(
+            painting,
+            name=name,
+            options=options,
+            variation=variation,
+            cutout_weights=cutout_weights,
+            avoid_cutouts=avoid_cutouts,
+        )
+
     def _traced(self, result: Reinterpretation) -> Reinterpretation:
         if self._info is None:
             self._info = self._worker_info()
@@ -227,6 +246,25 @@ class EngineWorker:
 
     def show_masks(self, painting: bytes, name: str) -> bytes:
         return _png(self._engine.show_masks(decode_image(painting), name=name))
+
+    def case_study(
+        self,
+        painting: bytes,
+        name: str,
+        options: ReinterpretOptions,
+        variation: int,
+        cutout_weights: Mapping[str, float] | None,
+        avoid_cutouts: Sequence[str],
+    ) -> bytes:
+        sheet = self._engine.case_study(
+            decode_image(painting),
+            name=name,
+            options=options,
+            variation=variation,
+            cutout_weights=cutout_weights,
+            avoid_cutouts=avoid_cutouts,
+        )
+        return _png(sheet)
 
     def upscale(self, image: bytes, scale: int) -> bytes:
         return _png(self._engine.upscale(decode_image(image), scale))
@@ -493,6 +531,20 @@ class _RayEngine:
 
     def show_masks(self, painting: Image.Image, *, name: str) -> Image.Image:
         return _picture(self._backend.call(f"outlining {name}", "show_masks", _png(painting), name))
+
+    def case_study(
+        self,
+        painting: Image.Image,
+        *,
+        name: str,
+        options: ReinterpretOptions,
+        variation: int,
+        cutout_weights: Mapping[str, float] | None = None,
+        avoid_cutouts: Sequence[str] = (),
+    ) -> Image.Image:
+        weights = dict(cutout_weights) if cutout_weights else None
+        args = (_png(painting), name, options, variation, weights, list(avoid_cutouts))
+        return _picture(self._backend.call(f"case study of {name}", "case_study", *args))
 
     def upscale(self, image: Image.Image, scale: int) -> Image.Image:
         return _picture(self._backend.call("upscaling", "upscale", _png(image), scale))

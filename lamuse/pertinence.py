@@ -520,6 +520,7 @@ def best_of(
     style_name: str | None = None,
     cutout_weights: Mapping[str, float] | None = None,
     background_weights: Mapping[str, float] | None = None,
+    avoid_cutouts: Collection[str] = (),
 ) -> Reinterpretation:
     """Make ``options.candidates`` results of one variation (candidate 0 is the plain variation), keep the
     best by ``total`` (the first on a tie) among those that fit the silhouettes at least as well as
@@ -541,6 +542,7 @@ def best_of(
             style_name=style_name,
             cutout_weights=cutout_weights,
             background_weights=background_weights,
+            avoid_cutouts=avoid_cutouts,
         )
         for c in range(max(1, options.candidates))
     ]

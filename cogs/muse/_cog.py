@@ -25,6 +25,7 @@ from cogs.muse._render import render
 from cogs.muse._views import MuseButton
 from lamuse.errors import ImageError
 from lamuse.recipe import RecipeError
+from lamuse.types import Theme
 
 if TYPE_CHECKING:
     from bot.app import MuseBot
@@ -225,12 +226,20 @@ class Muse(commands.Cog):
         seed=_("Seed, to get the same result again"),
         count=_("How many variations: a grid of four, or one picture"),
         recipe=_("A recipe from a picture's footer, to make it again"),
+        theme=_("Era of the new elements: true to the painting's time, free, or deliberately anachronistic"),
     )
     @app_commands.choices(
         background=[
             app_commands.Choice(name=_("keep"), value="keep"),
             app_commands.Choice(name=_("swap"), value="swap"),
             app_commands.Choice(name=_("none"), value="none"),
+        ]
+    )
+    @app_commands.choices(
+        theme=[
+            app_commands.Choice(name=_("coherent"), value="coherent"),
+            app_commands.Choice(name=_("free"), value="free"),
+            app_commands.Choice(name=_("anachronistic"), value="anachronistic"),
         ]
     )
     @app_commands.choices(
@@ -251,6 +260,7 @@ class Muse(commands.Cog):
         seed: app_commands.Range[int, 0, SEED_MAX] | None = None,
         count: int = GRID_SIZE,
         recipe: app_commands.Range[str, 1, 200] | None = None,
+        theme: str = "free",
     ) -> None:
         """Reinterpret a painting: yours, one from the collection, or a surprise."""
         language = language_of(str(interaction.locale))
@@ -274,6 +284,7 @@ class Muse(commands.Cog):
                     seed=seed,
                     count=count,
                     recipe=recipe,
+                    theme=cast(Theme, theme),
                 )
                 job = await self.bot.service.prepare(request)
                 await self._submit_interaction(interaction, job, language, admission=admission)

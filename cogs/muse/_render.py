@@ -92,6 +92,8 @@ def render(
     files = [discord.File(io.BytesIO(outcome.encoded.data), filename=outcome.encoded.filename)]
     if outcome.kind == "masks":
         embed.title = _clip(t("masks_title", language, title=title), 256)
+    elif outcome.kind == "sheet":
+        embed.title = _clip(t("sheet_title", language, title=title), 256)
     elif outcome.kind == "upscale":
         embed.title = _clip(
             t("upscaled_title", language, title=title, scale=outcome.trace.get("scale", 2)), 256
@@ -152,13 +154,14 @@ def grid_buttons(output_id: str) -> discord.ui.View:
 
 
 def buttons(output_id: str, language: str) -> discord.ui.View:
-    """The four buttons; their custom ids carry the output id so they work after a restart."""
+    """The buttons of one picture; their custom ids carry the output id so they work after a restart."""
     view = discord.ui.View(timeout=None)
     for action, key, style in (
         ("again", "button.again", discord.ButtonStyle.primary),
         ("up2", "button.upscale", discord.ButtonStyle.secondary),
         ("masks", "button.masks", discord.ButtonStyle.secondary),
         ("keep", "button.keep", discord.ButtonStyle.secondary),
+        ("sheet", "button.sheet", discord.ButtonStyle.secondary),
     ):
         view.add_item(MuseButton(action, output_id, label=t(key, language), style=style))
     return view

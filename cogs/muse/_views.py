@@ -12,7 +12,7 @@ from bot.i18n import language_of, t
 
 class MuseButton(
     discord.ui.DynamicItem[discord.ui.Button[Any]],
-    template=r"muse:(?P<action>again|up2|masks|keep|u[1-4]|v[1-4]|reroll):(?P<output>[0-9a-f]{8,32})",
+    template=r"muse:(?P<action>again|up2|masks|keep|sheet|u[1-4]|v[1-4]|reroll):(?P<output>[0-9a-f]{8,32})",
 ):
     """A button on an output; the callback reloads the output from the store (survives restarts)."""
 

@@ -154,6 +154,21 @@ class FakeEngine:
         }
         return Reinterpretation(image=styled, collage=image, trace=trace)
 
+    def case_study(
+        self,
+        painting: Image.Image,
+        *,
+        name: str,
+        options: ReinterpretOptions,
+        variation: int,
+        cutout_weights: Mapping[str, float] | None = None,
+        avoid_cutouts: Sequence[str] = (),
+    ) -> Image.Image:
+        self._record("case_study", name=name, seed=options.seed, variation=variation, theme=options.theme)
+        sheet = Image.new("RGB", (540, 960), (245, 240, 230))
+        sheet.paste(painting.resize((500, 400)), (20, 20))
+        return sheet
+
     def show_masks(self, painting: Image.Image, *, name: str) -> Image.Image:
         self._record("show_masks", name=name)
         image = painting.copy()

@@ -108,3 +108,17 @@ async def test_a_servers_recent_cut_outs_give_way_and_recipes_still_reproduce(
     assert await again.response.attachments[0].read() == await second.attachments[0].read()
     await grid(world, painting="vermeer_milkmaid", seed=4)
     assert engine.avoided[-1] == ()
+
+
+async def test_the_case_study_button_posts_the_sheet_of_that_picture(world: World, engine: Any) -> None:
+    """"Case study" on a picture posts its sheet (same recipe, same variation); the theme reaches it."""
+    one = await world.alice.slash(
+        world.channel, "muse", painting="titian_venus_of_urbino", count=1, seed=6, theme="coherent"
+    )
+    assert one.response is not None
+    sheet = await world.bob.click(one.response, label="Case study")
+    assert sheet.response is not None and sheet.response.attachments
+    assert (sheet.response.embeds[0].title or "").startswith("Case study: ")
+    call = engine.calls[-1]
+    assert call["kind"] == "case_study" and call["seed"] == 6 and call["theme"] == "coherent"
+    assert not sheet.response.components, "a sheet has no buttons"
