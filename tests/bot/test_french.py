@@ -68,7 +68,8 @@ async def test_a_french_server_never_reads_an_english_sentence(world: World, fre
         assert clicked.response is not None and clicked.response.attachments
     one = await marie.slash(salon, "muse", painting="vermeer_milkmaid", count=1)
     assert one.response is not None
-    for label in ("Une autre", "Agrandir ×2", "Voir les masques", "Pareil, garder les couleurs", "Étude de cas"):
+    labels = ("Une autre", "Agrandir ×2", "Voir les masques", "Pareil, garder les couleurs", "Étude de cas")
+    for label in labels:
         await env.advance_time(11)
         clicked = await paul.click(one.response, label=label)
         assert clicked.response is not None and clicked.response.attachments, label
