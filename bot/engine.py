@@ -55,9 +55,11 @@ class Engine(Protocol):
         cutout_weights: Mapping[str, float] | None = None,
         background_weights: Mapping[str, float] | None = None,
         avoid_cutouts: Sequence[str] = (),
+        style_name: str | None = None,
     ) -> list[Reinterpretation]:
         """Several variations of one painting, its segmentation computed once; ``avoid_cutouts`` are left
-        out while others fit nearly as well (a server's recent ones)."""
+        out while others fit nearly as well (a server's recent ones); ``style_name`` is how the explanation
+        names the painting whose style it takes (its title)."""
         ...
 
     def case_study(
@@ -213,6 +215,7 @@ class LamuseEngine:
         cutout_weights: Mapping[str, float] | None = None,
         background_weights: Mapping[str, float] | None = None,
         avoid_cutouts: Sequence[str] = (),
+        style_name: str | None = None,
     ) -> list[Reinterpretation]:
         from lamuse.io import fit_long_side
 
@@ -231,6 +234,7 @@ class LamuseEngine:
                 background_weights=background_weights,
                 segmentation=segmentation,
                 avoid_cutouts=avoid_cutouts,
+                style_name=style_name,
             )
             for variation in variations
         ]

@@ -168,6 +168,7 @@ class JobRunner:
             cutout_weights=weights or None,
             background_weights=steering.background or None,
             avoid_cutouts=params.avoid_cutouts,
+            style_name=meta.title if meta is not None and meta.title else None,
         )
         notes = list(params.upload.notes) if params.upload is not None else []
         trace: dict[str, object]

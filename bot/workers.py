@@ -97,6 +97,7 @@ class _TracedEngine:
         cutout_weights: Mapping[str, float] | None = None,
         background_weights: Mapping[str, float] | None = None,
         avoid_cutouts: Sequence[str] = (),
+        style_name: str | None = None,
     ) -> list[Reinterpretation]:
         results = self._engine.reinterpret_variations(
             painting,
@@ -107,6 +108,7 @@ class _TracedEngine:
             cutout_weights=cutout_weights,
             background_weights=background_weights,
             avoid_cutouts=avoid_cutouts,
+            style_name=style_name,
         )
         return [self._traced(result) for result in results]
 
@@ -214,6 +216,7 @@ class EngineWorker:
         cutout_weights: Mapping[str, float] | None,
         background_weights: Mapping[str, float] | None,
         avoid_cutouts: Sequence[str] = (),
+        style_name: str | None = None,
     ) -> Iterator[str | RemotePictures]:
         """Each stage name as it starts, then the pictures (Ray streams the items to the bot)."""
         events: queue.Queue[str | RemotePictures | BaseException] = queue.Queue()
@@ -229,6 +232,7 @@ class EngineWorker:
                     cutout_weights=cutout_weights,
                     background_weights=background_weights,
                     avoid_cutouts=avoid_cutouts,
+                    style_name=style_name,
                 )
                 pictures = [RemotePicture(_png(r.image), {**r.trace, "worker": self._info}) for r in results]
                 events.put(RemotePictures(pictures))
@@ -506,6 +510,7 @@ class _RayEngine:
         cutout_weights: Mapping[str, float] | None = None,
         background_weights: Mapping[str, float] | None = None,
         avoid_cutouts: Sequence[str] = (),
+        style_name: str | None = None,
     ) -> list[Reinterpretation]:
         weights = (
             dict(cutout_weights) if cutout_weights else None,
@@ -520,6 +525,7 @@ class _RayEngine:
             list(variations),
             *weights,
             list(avoid_cutouts),
+            style_name,
             on_stage=on_stage,
         )
         # The collage and pasted masks stay on the worker: the bot shows the pictures and their traces only.

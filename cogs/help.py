@@ -13,7 +13,7 @@ from PIL import Image, ImageDraw
 
 from bot.i18n import language_of, t
 from bot.params import Language
-from lamuse.sheet import load_font
+from lamuse.fonts import load_font
 
 if TYPE_CHECKING:
     from bot.app import MuseBot

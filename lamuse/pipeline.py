@@ -16,7 +16,7 @@ from typing import Literal, Protocol
 
 import cv2
 import numpy as np
-from PIL import Image, ImageDraw, ImageFont, ImageOps
+from PIL import Image, ImageDraw, ImageOps
 
 from lamuse import __version__
 from lamuse.compose import (
@@ -30,6 +30,7 @@ from lamuse.compose import (
 )
 from lamuse.errors import BackgroundsUnavailable, LamuseError
 from lamuse.explain import explain
+from lamuse.fonts import load_font
 from lamuse.io import fit_long_side, load_image
 from lamuse.library import Cutout, CutoutLibrary
 from lamuse.palette import dominant_colours
@@ -356,7 +357,7 @@ def watermark(image: Image.Image, text: str) -> Image.Image:
     base = image.convert("RGBA")
     layer = Image.new("RGBA", base.size, (0, 0, 0, 0))
     draw = ImageDraw.Draw(layer)
-    font = ImageFont.load_default(size=max(12, base.height // 30))
+    font = load_font(max(12, base.height // 30))  # DejaVu: "é", "—" and "→" print, not boxes
     left, top, right, bottom = draw.textbbox((0, 0), text, font=font)
     margin = max(6, base.height // 80)
     x, y = base.width - (right - left) - 2 * margin, base.height - (bottom - top) - 2 * margin
@@ -379,7 +380,7 @@ def outline_instances(image: Image.Image, instances: Sequence[Instance]) -> Imag
         cv2.drawContours(canvas, contours, -1, colours[index % len(colours)], thickness)
     out = Image.fromarray(canvas)
     draw = ImageDraw.Draw(out)
-    font = ImageFont.load_default(size=max(12, image.height // 40))
+    font = load_font(max(12, image.height // 40))
     for index, instance in enumerate(instances):
         # Label at the element's topmost pixel: its box corner can lie far outside a bent silhouette.
         y0 = instance.box[1]

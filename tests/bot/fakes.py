@@ -77,6 +77,7 @@ class FakeEngine:
         cutout_weights: Mapping[str, float] | None = None,
         background_weights: Mapping[str, float] | None = None,
         avoid_cutouts: Sequence[str] = (),
+        style_name: str | None = None,
     ) -> list[Reinterpretation]:
         stage = on_stage or (lambda _s: None)
         self.avoided.append(tuple(avoid_cutouts))
