@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import hashlib
 import logging
-import os
-import tempfile
 from pathlib import Path
+
+from lamuse.io import write_atomic
 
 log = logging.getLogger(__name__)
 
@@ -40,15 +40,8 @@ class Blobs:
         return [p for p in self.root.glob("*/*") if p.is_file() and not p.name.startswith(".")]
 
     def put(self, kind: str, name: str, data: bytes) -> tuple[Path, str]:
-        """Write ``data`` atomically and return its path and sha256."""
+        """Write ``data`` atomically (``lamuse.io.write_atomic``) and return its path and sha256."""
         dest = self.path(kind, name)
         dest.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=dest.parent, prefix=f".{name}.", suffix=".part")
-        try:
-            with os.fdopen(fd, "wb") as handle:
-                handle.write(data)
-            os.replace(tmp, dest)
-        finally:
-            if os.path.exists(tmp):
-                os.unlink(tmp)
+        write_atomic(dest, data)
         return dest, hashlib.sha256(data).hexdigest()

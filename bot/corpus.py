@@ -11,6 +11,7 @@ from pathlib import Path
 
 from lamuse.io import list_images
 from lamuse.recipe import painting_id
+from lamuse.sources import read_sources_table
 
 log = logging.getLogger(__name__)
 
@@ -38,29 +39,6 @@ def _fold(text: str) -> str:
     """Lower-case and strip accents so "velazquez" finds "Velázquez"."""
     decomposed = unicodedata.normalize("NFKD", text)
     return "".join(c for c in decomposed if not unicodedata.combining(c)).casefold()
-
-
-def read_sources_table(sources: Path, section: str) -> dict[str, dict[str, str]]:
-    """Parse the markdown table under ``## <section>`` of ``sources`` into ``{file: {column: value}}``."""
-    rows: dict[str, dict[str, str]] = {}
-    header: list[str] | None = None
-    in_section = False
-    for line in sources.read_text(encoding="utf-8").splitlines():
-        if line.startswith("## "):
-            in_section = line[3:].strip().split()[0].rstrip("/") == section.rstrip("/")
-            header = None
-            continue
-        if not in_section or not line.startswith("|"):
-            continue
-        cells = [c.strip() for c in line.strip().strip("|").split("|")]
-        if header is None:
-            header = [c.casefold() for c in cells]
-        elif set(line.replace("|", "").strip()) <= set("-: "):
-            continue
-        elif "file" in header and len(cells) == len(header):
-            row = dict(zip(header, cells, strict=True))
-            rows[row["file"]] = row
-    return rows
 
 
 QUERY_MAX_CHARS = 100

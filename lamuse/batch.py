@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import statistics
 import tempfile
 import time
@@ -33,7 +32,7 @@ from lamuse.distributed import (
     run_tasks,
 )
 from lamuse.errors import LamuseError
-from lamuse.io import list_images
+from lamuse.io import list_images, write_atomic
 from lamuse.types import ReinterpretOptions
 
 SUMMARY_FILE = "summary.json"
@@ -80,25 +79,14 @@ def add_worker_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--no-progress", action="store_true")
 
 
-def _write_atomic(path: Path, data: bytes) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    finally:
-        Path(tmp).unlink(missing_ok=True)
-
-
 def _save(result: PaintingResult, out: Path) -> PaintingEntry:
     stem = Path(result.name).stem
     outputs = []
     for k, variation in enumerate(result.variations):
         png = out / f"{stem}-{k}.png"
-        _write_atomic(png, variation.png)
+        write_atomic(png, variation.png)
         text = json.dumps(variation.trace, indent=2, ensure_ascii=False) + "\n"
-        _write_atomic(png.with_suffix(".json"), text.encode())
+        write_atomic(png.with_suffix(".json"), text.encode())
         outputs.append(png.name)
     cutouts = [[str(s["cutout_id"]) for s in v.trace["swaps"]] for v in result.variations]
     return PaintingEntry(
@@ -175,7 +163,7 @@ def run_batch(
         run_s=round(run_s, 3),
         wall_s=round(time.perf_counter() - started, 3),
     )
-    _write_atomic(out / SUMMARY_FILE, (json.dumps(summary, indent=2, ensure_ascii=False) + "\n").encode())
+    write_atomic(out / SUMMARY_FILE, (json.dumps(summary, indent=2, ensure_ascii=False) + "\n").encode())
     return summary
 
 
