@@ -251,23 +251,13 @@ class LamuseEngine:
         avoid_cutouts: Sequence[str] = (),
     ) -> Image.Image:
         from lamuse.io import fit_long_side
-        from lamuse.pertinence import Judge, best_of
-        from lamuse.pipeline import usable_instances
-        from lamuse.segment.salient import SalientSegmenter
+        from lamuse.pertinence import best_of, judge_for
         from lamuse.sheet import case_study_sheet
-        from lamuse.style.base import MagentaStylizer
 
         pipeline = self._get_pipeline()
         working = fit_long_side(painting, options.size)
         segmentation = pipeline.segment(working, name=name)
-        judge = Judge(
-            working,
-            usable_instances(segmentation.instances, working.size),
-            pipeline.library.cutouts,
-            year=options.year,
-            style_model=pipeline.stylizer if isinstance(pipeline.stylizer, MagentaStylizer) else None,
-            saliency_model=SalientSegmenter(),
-        )
+        judge = judge_for(pipeline, working, segmentation, options.year)
         result = best_of(
             pipeline,
             painting,

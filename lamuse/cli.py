@@ -333,11 +333,8 @@ def _print_summary(summary: AddSummary, library_dir: Path) -> None:
 def _reinterpret(args: argparse.Namespace) -> int:
     from lamuse.distributed import local_worker_info
     from lamuse.io import load_image, save_png_atomic, write_atomic
-    from lamuse.pertinence import Judge, best_of, painting_year
-    from lamuse.pipeline import usable_instances
-    from lamuse.segment.salient import SalientSegmenter
+    from lamuse.pertinence import best_of, judge_for, painting_year
     from lamuse.sheet import case_study_sheet
-    from lamuse.style.base import MagentaStylizer
 
     if args.variations < 1:
         raise LamuseError("--variations must be at least 1")
@@ -360,14 +357,7 @@ def _reinterpret(args: argparse.Namespace) -> int:
 
     working = fit_long_side(painting, options.size)
     segmentation = pipeline.segment(working, name=args.painting.name)
-    judge = Judge(
-        working,
-        usable_instances(segmentation.instances, working.size),
-        pipeline.library.cutouts,
-        year=options.year,
-        style_model=pipeline.stylizer if isinstance(pipeline.stylizer, MagentaStylizer) else None,
-        saliency_model=SalientSegmenter(),
-    )
+    judge = judge_for(pipeline, working, segmentation, options.year)
     try:
         args.out.mkdir(parents=True, exist_ok=True)
     except OSError as error:

@@ -507,6 +507,25 @@ def _mean(values: Iterable[float]) -> float:
 # --- best of N -----------------------------------------------------------------------------------------
 
 
+def judge_for(
+    pipeline: Pipeline, working: Image.Image, segmentation: Segmentation, year: int | None
+) -> Judge:
+    """The judge of one painting's results with the pipeline's own models (its Magenta stylizer when it
+    has one, and the shipped salient-object model for visual weight)."""
+    from lamuse.pipeline import usable_instances
+    from lamuse.segment.salient import SalientSegmenter
+    from lamuse.style.base import MagentaStylizer
+
+    return Judge(
+        working,
+        usable_instances(segmentation.instances, working.size),
+        pipeline.library.cutouts,
+        year=year,
+        style_model=pipeline.stylizer if isinstance(pipeline.stylizer, MagentaStylizer) else None,
+        saliency_model=SalientSegmenter(),
+    )
+
+
 def best_of(
     pipeline: Pipeline,
     painting: Image.Image,

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import logging
 from pathlib import Path
-from typing import Any
 
 import pytest
 
@@ -31,17 +29,6 @@ def demo_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, annotated_library:
     return tmp_path
 
 
-@pytest.fixture
-def keep_root_logging() -> Any:
-    root = logging.getLogger()
-    handlers, level = list(root.handlers), root.level
-    yield
-    for handler in list(root.handlers):
-        if handler not in handlers:
-            root.removeHandler(handler)
-    root.setLevel(level)
-
-
 def check(capsys: pytest.CaptureFixture[str]) -> tuple[int, str]:
     import bot.__main__ as entry
 
@@ -53,7 +40,7 @@ def check(capsys: pytest.CaptureFixture[str]) -> tuple[int, str]:
 
 @pytest.mark.slow
 def test_the_demo_configuration_passes(
-    demo_env: Path, capsys: pytest.CaptureFixture[str], keep_root_logging: None
+    demo_env: Path, capsys: pytest.CaptureFixture[str], root_logging: None
 ) -> None:
     """Exit 0, a summary of what was checked and loaded, and the offline detector as a warning."""
     status, text = check(capsys)
@@ -93,7 +80,7 @@ def test_each_operator_mistake_is_one_line_and_exit_2(
     demo_env: Path,
     monkeypatch: pytest.MonkeyPatch,
     capsys: pytest.CaptureFixture[str],
-    keep_root_logging: None,
+    root_logging: None,
 ) -> None:
     """The mistake is named; nothing else fails; no traceback."""
     tmp = demo_env

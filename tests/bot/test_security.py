@@ -42,18 +42,6 @@ def _env_for_main(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, library: Path
         monkeypatch.setenv(key, value)
 
 
-@pytest.fixture
-def root_logging() -> Any:
-    """``main()`` installs a root handler; remove it afterwards so other tests keep their logging."""
-    root = logging.getLogger()
-    handlers, level = list(root.handlers), root.level
-    yield
-    for handler in list(root.handlers):
-        if handler not in handlers:
-            root.removeHandler(handler)
-    root.setLevel(level)
-
-
 def test_token_never_logged_when_login_fails(
     monkeypatch: pytest.MonkeyPatch,
     tmp_path: Path,
