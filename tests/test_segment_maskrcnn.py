@@ -78,7 +78,7 @@ def test_local_checkpoint_loads_and_segments(checkpoint: Path, painting: Image.I
 def test_v2_builds_and_bf16_segments(painting: Image.Image) -> None:
     segmenter = MaskRCNNSegmenter("v2", None, device="cpu", score_threshold=0.0, bf16=True, max_size=256)
     assert segmenter.bf16 and segmenter.weights_id == "random"
-    assert segmenter.model.rpn._post_nms_top_n["testing"] == 300
+    assert not segmenter.model.training and segmenter.model.rpn.post_nms_top_n() == 300
     for instance in segmenter.segment(painting):
         assert instance.mask.shape == (painting.height, painting.width)
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, time
-from types import SimpleNamespace
+from pathlib import Path
 
 import discord
 import pytest
@@ -12,9 +12,10 @@ import simcord
 from bot.app import create_bot
 from bot.daily import due_slot, latest_slot, next_slot, painter_prompt, parse_time, parse_zone
 from bot.params import MuseParams, from_json
-from bot.store import GuildSettings, Store
+from bot.store import GuildSettings
 from cogs.daily import Daily
-from tests.bot.conftest import World
+from tests.bot.conftest import World, make_settings
+from tests.bot.fakes import FakeEngine
 
 
 def posted(world: World, guild_id: int) -> list[dict]:  # type: ignore[type-arg]
@@ -158,7 +159,9 @@ async def test_a_button_on_the_daily_post_makes_an_ordinary_job(world: World) ->
     assert isinstance(params, MuseParams) and params.daily_slot is None
 
 
-def test_the_day_after_a_dst_change_fires_at_the_new_offset() -> None:
+def test_the_day_after_a_dst_change_fires_at_the_new_offset(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """Paris springs forward on 2026-03-29: after the 28th's 08:00Z post, the next is 07:00Z, not 08:00Z."""
     at, paris = parse_time("09:00"), parse_zone("Europe/Paris")
     after_last_winter_post = datetime(2026, 3, 28, 8, 0, 30, tzinfo=UTC)
@@ -166,19 +169,21 @@ def test_the_day_after_a_dst_change_fires_at_the_new_offset() -> None:
     assert next_slot(datetime(2026, 3, 28, 7, 0, tzinfo=UTC), at, paris) == datetime(
         2026, 3, 28, 8, 0, tzinfo=UTC
     )  # today's slot, still ahead
-    settings = GuildSettings(
-        guild_id=1, daily_channel_id=2, daily_time="09:00", daily_timezone="Europe/Paris", daily_enabled=True
+    bot = create_bot(make_settings(tmp_path), FakeEngine())
+    bot.store.update_guild_settings(
+        1, daily_channel_id=2, daily_time="09:00", daily_timezone="Europe/Paris", daily_enabled=1
     )
-    bot = SimpleNamespace(
-        now=lambda: after_last_winter_post,
-        store=SimpleNamespace(daily_guilds=lambda: [settings]),
-    )
-    assert Daily(bot)._loop_times() == [time(7, 0, tzinfo=UTC)]  # type: ignore[arg-type]
+    monkeypatch.setattr(bot, "now", lambda: after_last_winter_post)
+    assert Daily(bot)._loop_times() == [time(7, 0, tzinfo=UTC)]
+    bot.store.close()
 
 
-async def test_one_guilds_unexpected_error_does_not_stop_the_others() -> None:
+async def test_one_guilds_unexpected_error_does_not_stop_the_others(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """A bug while posting for one guild is logged, its slot released, and the next guild still posts."""
-    store = Store(":memory:")
+    bot = create_bot(make_settings(tmp_path), FakeEngine())
+    store = bot.store
     for guild_id in (1, 2):
         store.update_guild_settings(
             guild_id,
@@ -187,8 +192,8 @@ async def test_one_guilds_unexpected_error_does_not_stop_the_others() -> None:
             daily_timezone="UTC",
             daily_enabled=1,
         )
-    bot = SimpleNamespace(now=lambda: datetime(2026, 1, 1, 9, 0, 30, tzinfo=UTC), store=store)
-    daily = Daily(bot)  # type: ignore[arg-type]
+    monkeypatch.setattr(bot, "now", lambda: datetime(2026, 1, 1, 9, 0, 30, tzinfo=UTC))
+    daily = Daily(bot)
     posted_for: list[int] = []
 
     async def post(settings: GuildSettings, slot: str) -> bool:

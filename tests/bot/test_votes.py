@@ -7,10 +7,12 @@ from datetime import UTC, datetime
 from types import SimpleNamespace
 from typing import Any
 
+import pytest
+
 from bot.app import create_bot
-from bot.store import Store
 from cogs.votes import Votes
-from tests.bot.conftest import World
+from tests.bot.conftest import World, make_settings
+from tests.bot.fakes import FakeEngine
 
 
 async def make_output(world: World, painting: str = "vermeer_milkmaid") -> object:
@@ -116,15 +118,20 @@ class _SlowChannel:
     def __init__(self, reactions: list[_Reaction]) -> None:
         self.reactions = reactions
         self.go = asyncio.Event()
+        self.reading = asyncio.Event()
 
     async def fetch_message(self, message_id: int) -> Any:
+        self.reading.set()
         await self.go.wait()
         return SimpleNamespace(reactions=self.reactions)
 
 
-async def test_a_vote_during_the_first_reconcile_is_not_erased(tmp_path: Any) -> None:
+async def test_a_vote_during_the_first_reconcile_is_not_erased(
+    tmp_path: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """Bob votes while Alice's event is reconciling from a snapshot taken before Bob reacted."""
-    store = Store(tmp_path / "votes.db")
+    bot = create_bot(make_settings(tmp_path), FakeEngine())
+    store = bot.store
     store.insert_output(
         {
             "id": "o1",
@@ -139,23 +146,17 @@ async def test_a_vote_during_the_first_reconcile_is_not_erased(tmp_path: Any) ->
         }
     )
     channel = _SlowChannel([_Reaction("⭐", [1])])  # the snapshot: only Alice
-    bot = SimpleNamespace(
-        store=store,
-        user=None,
-        settings=SimpleNamespace(vote_emoji_set=lambda: {"⭐"}),
-        get_user=lambda _id: None,
-        get_partial_messageable=lambda *_a, **_k: channel,
-        now=lambda: datetime(2026, 1, 1, tzinfo=UTC),
-    )
-    votes = Votes(bot)  # type: ignore[arg-type]
+    monkeypatch.setattr(bot, "get_partial_messageable", lambda *_a, **_k: channel)
+    monkeypatch.setattr(bot, "now", lambda: datetime(2026, 1, 1, tzinfo=UTC))
+    votes = Votes(bot)
 
     def payload(user_id: int) -> Any:
         return SimpleNamespace(user_id=user_id, member=None, emoji="⭐", guild_id=5, message_id=77)
 
     alice = asyncio.create_task(votes.on_raw_reaction_add(payload(1)))
-    await asyncio.sleep(0.01)  # Alice's event is inside the reconcile, waiting for the message
+    await channel.reading.wait()  # Alice's event is inside the reconcile, waiting for the message
     bob = asyncio.create_task(votes.on_raw_reaction_add(payload(2)))
-    await asyncio.sleep(0.01)
+    await asyncio.sleep(0)  # one turn: Bob's event runs until it waits for the message's lock
     channel.go.set()
     await asyncio.gather(alice, bob)
     assert store.vote_count("o1") == 2
