@@ -99,7 +99,7 @@ class Daily(commands.Cog):
 
     async def cog_load(self) -> None:
         self.bot.service.on_recovery("daily", self.listener_for)
-        self.daily_loop.change_interval(time=self._loop_times())
+        self.daily_loop.change_interval(time=self.loop_times())
         self.daily_loop.start()
 
     async def cog_unload(self) -> None:
@@ -107,7 +107,7 @@ class Daily(commands.Cog):
 
     # --- scheduling -----------------------------------------------------------------------------------
 
-    def _loop_times(self) -> list[time]:
+    def loop_times(self) -> list[time]:
         """The UTC times of day of each guild's next slot after now (recomputed after each tick: DST)."""
         now = self.bot.now()
         times = set()
@@ -120,14 +120,14 @@ class Daily(commands.Cog):
         return sorted(times, key=lambda t: (t.hour, t.minute)) or [MIDNIGHT_UTC]
 
     def _reschedule(self) -> None:
-        self.daily_loop.change_interval(time=self._loop_times())
+        self.daily_loop.change_interval(time=self.loop_times())
         if self.daily_loop.is_running():
             self.daily_loop.restart()
 
     @tasks.loop(time=MIDNIGHT_UTC)
     async def daily_loop(self) -> None:
         await self.post_due()
-        self.daily_loop.change_interval(time=self._loop_times())
+        self.daily_loop.change_interval(time=self.loop_times())
 
     @daily_loop.before_loop
     async def before_daily_loop(self) -> None:

@@ -174,7 +174,7 @@ def test_the_day_after_a_dst_change_fires_at_the_new_offset(
         1, daily_channel_id=2, daily_time="09:00", daily_timezone="Europe/Paris", daily_enabled=1
     )
     monkeypatch.setattr(bot, "now", lambda: after_last_winter_post)
-    assert Daily(bot)._loop_times() == [time(7, 0, tzinfo=UTC)]
+    assert Daily(bot).loop_times() == [time(7, 0, tzinfo=UTC)]
     bot.store.close()
 
 
