@@ -163,11 +163,10 @@ def _check_backgrounds(settings: Settings, report: Report) -> None:
         report.add("warning", "LAMUSE_BACKGROUNDS", "not set: background:swap will be refused")
     elif not settings.backgrounds.is_dir():
         report.add("error", "LAMUSE_BACKGROUNDS", f"{settings.backgrounds} is not a folder")
-    elif not list_images(settings.backgrounds):
+    elif not (found := list_images(settings.backgrounds)):
         report.add("error", "LAMUSE_BACKGROUNDS", f"{settings.backgrounds} has no images")
     else:
-        count = len(list_images(settings.backgrounds))
-        report.add("ok", "LAMUSE_BACKGROUNDS", f"{count} backgrounds")
+        report.add("ok", "LAMUSE_BACKGROUNDS", f"{len(found)} backgrounds")
 
 
 def _check_store(settings: Settings, report: Report) -> None:

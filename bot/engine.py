@@ -31,19 +31,6 @@ class Engine(Protocol):
         """Decode untrusted bytes (or a corpus file) to RGB; raises ``lamuse.errors.ImageError``."""
         ...
 
-    def reinterpret(
-        self,
-        painting: Image.Image,
-        *,
-        name: str,
-        options: ReinterpretOptions,
-        on_stage: StageCallback | None = None,
-        cutout_weights: Mapping[str, float] | None = None,
-        background_weights: Mapping[str, float] | None = None,
-    ) -> Reinterpretation:
-        """Swap the painting's elements and re-paint it; the trace says what became what."""
-        ...
-
     def reinterpret_variations(
         self,
         painting: Image.Image,
@@ -183,26 +170,6 @@ class LamuseEngine:
                     device=s.device,
                 )
             return self._pipeline
-
-    def reinterpret(
-        self,
-        painting: Image.Image,
-        *,
-        name: str,
-        options: ReinterpretOptions,
-        on_stage: StageCallback | None = None,
-        cutout_weights: Mapping[str, float] | None = None,
-        background_weights: Mapping[str, float] | None = None,
-    ) -> Reinterpretation:
-        result: Reinterpretation = self._get_pipeline().reinterpret(
-            painting,
-            name=name,
-            options=options,
-            on_stage=on_stage,
-            cutout_weights=cutout_weights,
-            background_weights=background_weights,
-        )
-        return result
 
     def reinterpret_variations(
         self,

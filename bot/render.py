@@ -10,6 +10,13 @@ from PIL import Image
 DEFAULT_UPLOAD_LIMIT = 10 * 1024 * 1024
 
 
+def upload_limit(guild_limit: int | None, cap: int | None) -> int:
+    """Bytes a reply may upload: the guild's own limit (or Discord's default), capped by the operator's
+    ``LAMUSE_UPLOAD_LIMIT_BYTES``."""
+    limit = guild_limit if guild_limit is not None else DEFAULT_UPLOAD_LIMIT
+    return min(limit, cap) if cap is not None else limit
+
+
 @dataclass(frozen=True)
 class Encoded:
     """Encoded bytes ready to upload, with the extension matching the format actually used."""

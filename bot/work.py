@@ -85,6 +85,13 @@ KEEP_WEIGHT = 40.0
 a few change (the pipeline samples with these weights at the job's chaos)."""
 
 
+def cutout_weights(params: MuseParams) -> dict[str, float] | None:
+    """The votes' cut-out weights, with a V button's kept cut-outs strongly preferred (None: neutral)."""
+    weights = dict(params.steering.cutout)
+    weights.update({cutout: KEEP_WEIGHT for cutout in params.keep_cutouts})
+    return weights or None
+
+
 def recipe_of(params: MuseParams, variation: int | None = None) -> Recipe:
     """The recipe of one variation (default: the job's first) of a muse job."""
     painting = painting_id(params.painting) if params.painting else None
@@ -157,15 +164,13 @@ class JobRunner:
         if params.sheet:
             return self._sheet(params, image, name, meta, on_stage)
         steering = params.steering
-        weights = dict(steering.cutout)
-        weights.update({cutout: KEEP_WEIGHT for cutout in params.keep_cutouts})
         results = self.engine.reinterpret_variations(
             image,
             name=name,
             options=params.options(),
             variations=params.variations,
             on_stage=on_stage,
-            cutout_weights=weights or None,
+            cutout_weights=cutout_weights(params),
             background_weights=steering.background or None,
             avoid_cutouts=params.avoid_cutouts,
             style_name=meta.title if meta is not None and meta.title else None,
@@ -228,14 +233,12 @@ class JobRunner:
         on_stage: StageCallback,
     ) -> Outcome:
         on_stage("segment")
-        weights = dict(params.steering.cutout)
-        weights.update({cutout: KEEP_WEIGHT for cutout in params.keep_cutouts})
         sheet = self.engine.case_study(
             image,
             name=name,
             options=params.options(),
             variation=params.variation,
-            cutout_weights=weights or None,
+            cutout_weights=cutout_weights(params),
             avoid_cutouts=params.avoid_cutouts,
         )
         output_id = new_id()

@@ -66,26 +66,6 @@ class _TracedEngine:
     def load_image(self, data: bytes | Path) -> Image.Image:
         return self._engine.load_image(data)
 
-    def reinterpret(
-        self,
-        painting: Image.Image,
-        *,
-        name: str,
-        options: ReinterpretOptions,
-        on_stage: StageCallback | None = None,
-        cutout_weights: Mapping[str, float] | None = None,
-        background_weights: Mapping[str, float] | None = None,
-    ) -> Reinterpretation:
-        result = self._engine.reinterpret(
-            painting,
-            name=name,
-            options=options,
-            on_stage=on_stage,
-            cutout_weights=cutout_weights,
-            background_weights=background_weights,
-        )
-        return self._traced(result)
-
     def reinterpret_variations(
         self,
         painting: Image.Image,
@@ -477,27 +457,6 @@ class _RayEngine:
 
     def load_image(self, data: bytes | Path) -> Image.Image:
         return decode_image(data)
-
-    def reinterpret(
-        self,
-        painting: Image.Image,
-        *,
-        name: str,
-        options: ReinterpretOptions,
-        on_stage: StageCallback | None = None,
-        cutout_weights: Mapping[str, float] | None = None,
-        background_weights: Mapping[str, float] | None = None,
-    ) -> Reinterpretation:
-        [result] = self.reinterpret_variations(
-            painting,
-            name=name,
-            options=options,
-            variations=[0],
-            on_stage=on_stage,
-            cutout_weights=cutout_weights,
-            background_weights=background_weights,
-        )
-        return result
 
     def reinterpret_variations(
         self,

@@ -16,7 +16,7 @@ from bot.errors import BotError
 from bot.i18n import language_of, t
 from bot.jobs import Job
 from bot.params import Language, MuseParams
-from bot.render import DEFAULT_UPLOAD_LIMIT
+from bot.render import upload_limit
 from bot.service import MuseRequest, Origin
 from bot.store import GuildSettings
 from bot.work import Outcome
@@ -173,10 +173,9 @@ class Daily(commands.Cog):
             return False
         recent = self.bot.store.recent_daily_paintings(settings.guild_id, self.bot.settings.recent_paintings)
         guild = self.bot.get_guild(settings.guild_id)
-        limit = guild.filesize_limit if guild is not None else DEFAULT_UPLOAD_LIMIT
-        if self.bot.settings.upload_limit_bytes is not None:
-            limit = min(limit, self.bot.settings.upload_limit_bytes)
         service = self.bot.service
+        guild_limit = guild.filesize_limit if guild is not None else None
+        limit = upload_limit(guild_limit, self.bot.settings.upload_limit_bytes)
         origin = Origin(self.bot.user.id, settings.guild_id, settings.daily_channel_id)
         request = MuseRequest(
             origin=origin,

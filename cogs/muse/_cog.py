@@ -16,7 +16,7 @@ from bot.errors import BotError, JobCancelled, JobInterrupted, JobTimeout
 from bot.i18n import MESSAGES, language_of, t
 from bot.jobs import Job
 from bot.params import GRID_SIZE, BackgroundMode, Language
-from bot.render import DEFAULT_UPLOAD_LIMIT
+from bot.render import upload_limit
 from bot.service import SEED_MAX, ButtonAction, MuseRequest, Origin
 from bot.work import Outcome
 from cogs.errors import describe_error, refusal_text
@@ -191,10 +191,8 @@ class Muse(commands.Cog):
         return ChannelReply(self, cast(Language, getattr(job.params, "language", "en")))
 
     def upload_limit(self, guild: discord.Guild | None) -> int:
-        limit = guild.filesize_limit if guild is not None else DEFAULT_UPLOAD_LIMIT
-        if self.bot.settings.upload_limit_bytes is not None:
-            limit = min(limit, self.bot.settings.upload_limit_bytes)
-        return limit
+        guild_limit = guild.filesize_limit if guild is not None else None
+        return upload_limit(guild_limit, self.bot.settings.upload_limit_bytes)
 
     async def _start(self, interaction: discord.Interaction, language: Language) -> bool:
         """Refuse at once (ephemeral) when the user is over their limit, else defer; True when deferred."""

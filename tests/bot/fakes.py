@@ -49,23 +49,6 @@ class FakeEngine:
         if self.delay_s:
             time.sleep(self.delay_s)
 
-    def reinterpret(
-        self,
-        painting: Image.Image,
-        *,
-        name: str,
-        options: ReinterpretOptions,
-        on_stage: Callable[[str], None] | None = None,
-        cutout_weights: Mapping[str, float] | None = None,
-        background_weights: Mapping[str, float] | None = None,
-    ) -> Reinterpretation:
-        stage = on_stage or (lambda _s: None)
-        stage("segment")
-        self._record(
-            "reinterpret", name=name, seed=options.seed, variations=[0], keep_colors=options.keep_colors
-        )
-        return self._variation(painting, name, options, 0, stage, cutout_weights)
-
     def reinterpret_variations(
         self,
         painting: Image.Image,
