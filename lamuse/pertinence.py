@@ -58,13 +58,26 @@ STYLE_COSINE_FLOOR = 0.85
 """Magenta style cosine that maps to 0: about a photo against a painting (0.85 measured), while two
 unrelated paintings score 0.87-0.98 (docs/metrics.md, "Style coherence")."""
 STYLE_ELEMENTS = 3
-"""The largest new elements whose own pixels are read by the style predictor (one prediction each)."""
-MIN_ELEMENT_SQUARE = 16
-"""Side in pixels below which an element's inscribed square is too small to have a style."""
+"""The largest new elements whose squares are read by the style predictor (two predictions each)."""
+MIN_STYLE_SQUARE = 64
+"""Smallest side in pixels of the square the style predictor reads around an element."""
+MAX_SCENE_SHARE_IN_SQUARE = 0.5
+"""The scene square compared with an element's is skipped when new elements fill more than this of it."""
 TEXTURE_SIGMAS = (0.7, 1.4, 2.8, 5.6)
-"""Scales (Gaussian sigma, px) of the difference-of-Gaussian bands a region's texture is described by:
+"""Scales (Gaussian sigma, px) of the difference-of-Gaussian bands a patch's texture is described by:
 from photographic grain and sharp focus to brush strokes."""
-TEXTURE_MIN_PIXELS = 30
+PATCH_FRACTION = 1 / 20
+"""Side of a brushwork patch as a share of the picture's long side (about 25 px at 512)."""
+NEW_PATCH_SHARE = 0.75
+"""A patch belongs to the new elements when they cover at least this share of it…"""
+SCENE_PATCH_SHARE = 0.05
+"""…and to the scene when they cover at most this share."""
+MIN_SCENE_PATCHES = 5
+LOOKALIKE_QUANTILE = 0.9
+"""A new patch has a look-alike in the scene when its nearest scene patch is no farther than this
+quantile of the scene patches' own nearest-neighbour distances."""
+PALETTE_BINS = (8, 16, 16)
+"""Lab histogram of the palette score: L in 8 bins over 0-100, a and b in 16 over -80..80."""
 UNKNOWN_ERA_SCORE = 0.5
 """Era fit when the painting's year is unknown: neutral, neither rewarded nor punished."""
 
@@ -265,13 +278,9 @@ def theme_reason(
 
 
 class StyleModel(Protocol):
-    """What the style score needs: Magenta style vectors, and a re-paint for the harmony reference."""
+    """What the style score needs: Magenta style vectors."""
 
     def style_vector(self, image: Image.Image) -> np.ndarray: ...
-
-    def stylize(
-        self, content: Image.Image, style: Image.Image, *, strength: float = 1.0, keep_colors: bool = False
-    ) -> Image.Image: ...
 
 
 class SaliencyModel(Protocol):
@@ -313,47 +322,94 @@ def calibrated_cosine(a: np.ndarray, b: np.ndarray) -> float:
     return float(np.clip((metrics.cosine(a, b) - STYLE_COSINE_FLOOR) / (1 - STYLE_COSINE_FLOOR), 0, 1))
 
 
-def inscribed_square(image: Image.Image, mask: np.ndarray) -> Image.Image | None:
-    """The largest square around the point deepest inside the mask that holds only the element's pixels
-    (None when it would be smaller than ``MIN_ELEMENT_SQUARE``)."""
-    depth = cv2.distanceTransform(mask.astype(np.uint8), cv2.DIST_L2, 5)
-    y, x = np.unravel_index(int(np.argmax(depth)), depth.shape)
-    half = int(depth[y, x] / math.sqrt(2))
-    if 2 * half < MIN_ELEMENT_SQUARE:
+def square_around(mask: np.ndarray) -> tuple[int, int, int] | None:
+    """(x, y, side) of the square centred on the mask's box and as wide as its longer side (at least
+    ``MIN_STYLE_SQUARE``, at most the picture's shorter side); None for an empty mask."""
+    ys, xs = np.nonzero(mask)
+    if ys.size == 0:
         return None
-    return image.crop((int(x) - half, int(y) - half, int(x) + half, int(y) + half))
+    height, width = mask.shape
+    side = min(max(int(np.ptp(ys)) + 1, int(np.ptp(xs)) + 1, MIN_STYLE_SQUARE), height, width)
+    centre_y, centre_x = (int(ys.min()) + int(ys.max())) // 2, (int(xs.min()) + int(xs.max())) // 2
+    y = int(np.clip(centre_y - side // 2, 0, height - side))
+    x = int(np.clip(centre_x - side // 2, 0, width - side))
+    return x, y, side
 
 
-def texture_bands(rgb: np.ndarray) -> list[np.ndarray]:
-    """|difference of Gaussians| of the Lab lightness at each of ``TEXTURE_SIGMAS`` (one map per scale)."""
-    lightness = metrics.lab_image(rgb)[..., 0]
-    return [
+def least_covered_square(covered: np.ndarray, side: int) -> tuple[int, int, float]:
+    """(x, y, share) of the side × side window that ``covered`` fills least: the picture's own scene at
+    that scale, and how much of it is covered after all."""
+    integral = cv2.integral(covered.astype(np.uint8)).astype(np.int64)
+    ii = integral
+    sums = ii[side:, side:] - ii[:-side, side:] - ii[side:, :-side] + ii[:-side, :-side]
+    y, x = np.unravel_index(int(np.argmin(sums)), sums.shape)
+    return int(x), int(y), float(sums[y, x]) / side**2
+
+
+def patch_textures(rgb: np.ndarray, covered: np.ndarray, side: int) -> tuple[np.ndarray, np.ndarray]:
+    """Every side × side patch (half-overlapping) described by its texture, with how much of it
+    ``covered`` fills: ((n, 7) features, (n,) shares). The features are the log mean energies of the
+    difference-of-Gaussian bands of the Lab lightness at ``TEXTURE_SIGMAS`` and the spread (std) of L, a
+    and b inside the patch: brushwork and its colour variation, not what the patch depicts."""
+    lab = metrics.lab_image(rgb)
+    lightness = lab[..., 0]
+    bands = [
         np.abs(cv2.GaussianBlur(lightness, (0, 0), s) - cv2.GaussianBlur(lightness, (0, 0), 2 * s))
         for s in TEXTURE_SIGMAS
     ]
+    height, width = covered.shape
+    step = max(1, side // 2)
+    centres_y = np.arange(0, height - side + 1, step) + side // 2
+    centres_x = np.arange(0, width - side + 1, step) + side // 2
+    grid = np.ix_(centres_y, centres_x)
+
+    def box_mean(values: np.ndarray) -> np.ndarray:
+        blurred = np.asarray(cv2.blur(values.astype(np.float32), (side, side)))
+        return np.asarray(blurred[grid]).ravel()
+
+    features = [np.log(box_mean(band) + 1e-3) for band in bands]
+    for channel in range(3):
+        mean = box_mean(lab[..., channel])
+        square = box_mean(lab[..., channel] ** 2)
+        features.append(np.sqrt(np.maximum(square - mean**2, 0.0)))
+    return np.stack(features, axis=1), box_mean(covered)
 
 
-def texture_gap(rgb: np.ndarray, masks: Sequence[np.ndarray]) -> float:
-    """How differently the regions are textured from their surroundings: per region, the distance between
-    the log band energies (one per scale) inside it (its outline eroded away: seams are not texture) and
-    in its surrounding ring (other regions excluded); the area-weighted mean. 0 = the same texture at
-    every scale; 1 ≈ an e-fold energy difference at one scale. NaN when no region is big enough."""
-    if not masks:
+def brushwork_coherence(rgb: np.ndarray, visible: Sequence[np.ndarray]) -> float:
+    """Share of the new elements' patches that have a look-alike among the scene's patches (see
+    ``patch_textures`` and ``LOOKALIKE_QUANTILE``; features scaled by the scene's spread). 1: no patch
+    of the new elements could be told from the rest of the picture by its brushwork; NaN when the new
+    elements fill no whole patch or the scene has too few."""
+    if not visible:
         return float("nan")
-    bands = texture_bands(rgb)
-    union = np.logical_or.reduce(list(masks))
-    kernel = np.ones((5, 5), np.uint8)
-    gaps, areas = [], []
-    for mask in masks:
-        inside = cv2.erode(mask.astype(np.uint8), kernel).astype(bool)
-        around = metrics.ring(mask) & ~union
-        if inside.sum() < TEXTURE_MIN_PIXELS or around.sum() < TEXTURE_MIN_PIXELS:
-            continue
-        energy_in = np.log([b[inside].mean() + 1e-3 for b in bands])
-        energy_out = np.log([b[around].mean() + 1e-3 for b in bands])
-        gaps.append(float(np.linalg.norm(energy_in - energy_out)))
-        areas.append(int(inside.sum()))
-    return float(np.average(gaps, weights=areas)) if gaps else float("nan")
+    covered = np.logical_or.reduce(list(visible))
+    side = max(8, round(PATCH_FRACTION * max(covered.shape)))
+    features, shares = patch_textures(rgb, covered, side)
+    new, scene = features[shares >= NEW_PATCH_SHARE], features[shares <= SCENE_PATCH_SHARE]
+    if len(new) == 0 or len(scene) < MIN_SCENE_PATCHES:
+        return float("nan")
+    scale = scene.std(axis=0) + 1e-6
+    new, scene = new / scale, scene / scale
+    among_scene = _squared_distances(scene, scene)
+    np.fill_diagonal(among_scene, np.inf)
+    typical = np.quantile(among_scene.min(axis=1), LOOKALIKE_QUANTILE)
+    return float((_squared_distances(new, scene).min(axis=1) <= typical).mean())
+
+
+def _squared_distances(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """(len(a), len(b)) squared Euclidean distances, without the (n, m, d) broadcast."""
+    return np.asarray(
+        np.maximum((a**2).sum(axis=1)[:, None] + (b**2).sum(axis=1)[None, :] - 2.0 * a @ b.T, 0.0)
+    )
+
+
+def lab_histogram(lab_pixels: np.ndarray) -> np.ndarray:
+    """Normalised ``PALETTE_BINS`` histogram of (n, 3) Lab colours."""
+    lightness_bins, *chroma_bins = PALETTE_BINS
+    edges = [np.linspace(0, 100, lightness_bins + 1)] + [np.linspace(-80, 80, n + 1) for n in chroma_bins]
+    histogram, _ = np.histogramdd(np.clip(lab_pixels, [0, -80, -80], [100, 80, 80]), bins=edges)
+    total = histogram.sum()
+    return histogram / total if total > 0 else histogram
 
 
 class Judge:
@@ -364,7 +420,7 @@ class Judge:
         instances: the painting's elements (their classes are the scene the theme score reads).
         library: the cut-outs the results draw from (their photos give the context statistics).
         year: the painting's year; None = unknown (era fit neutral).
-        style_model: Magenta style vectors; None scores style by harmony alone.
+        style_model: Magenta style vectors; None scores style by brushwork and palette alone.
         saliency_model: visual weight; None uses the element masks as the weight map.
     """
 
@@ -386,28 +442,18 @@ class Judge:
         self.context = Cooccurrence.from_cutouts(library)
         self.style_model = style_model
         self.saliency_model = saliency_model
-        self.style_vector = style_model.style_vector(self.painting) if style_model is not None else None
+        self.palette = lab_histogram(metrics.lab_image(self.pixels).reshape(-1, 3))
         element_weight = np.zeros(self.pixels.shape[:2], dtype=np.float32)
         for instance in instances:
             element_weight[instance.mask] = 1.0
         self.weight = thirds_mass(self._saliency(self.painting, element_weight))
         self.lines = line_orientations(self.pixels)
-        self._restyled: np.ndarray | None = None
 
     def _saliency(self, image: Image.Image, fallback: np.ndarray) -> np.ndarray:
         return self.saliency_model.saliency(image) if self.saliency_model is not None else fallback
 
-    def restyled(self) -> np.ndarray:
-        """The painting re-painted in its own style: the harmony reference of stylized results (so the
-        contrast every style pass flattens is not held against the swaps), made once, when first needed."""
-        if self._restyled is None:
-            assert self.style_model is not None
-            again = self.style_model.stylize(self.painting, self.painting).convert("RGB")
-            self._restyled = np.asarray(again.resize(self.painting.size))
-        return self._restyled
-
     def score(
-        self, image: Image.Image, placed: Sequence[Placed], new_classes: Sequence[str], *, stylized: bool
+        self, image: Image.Image, placed: Sequence[Placed], new_classes: Sequence[str]
     ) -> PertinenceScores:
         """Score one picture (a result or its collage) given what it pasted where and of which class."""
         picture = image.convert("RGB")
@@ -416,7 +462,7 @@ class Judge:
         pixels = np.asarray(picture)
         visible = _visible(placed)
         composition = self._composition(picture, pixels, placed, visible)
-        style = self._style(picture, pixels, placed, visible, stylized)
+        style = self._style(picture, pixels, visible)
         theme = self._theme(new_classes)
         parts = {**composition, **style, **theme}
         return PertinenceScores(
@@ -429,7 +475,7 @@ class Judge:
     def score_result(self, result: Reinterpretation) -> PertinenceScores:
         """Score a pipeline result by its trace (classes) and pasted silhouettes."""
         classes = [str(s.get("new_class", s.get("cutout_class", ""))) for s in result.trace.get("swaps", [])]
-        return self.score(result.image, result.placed, classes, stylized=bool(result.trace.get("stylized")))
+        return self.score(result.image, result.placed, classes)
 
     def _composition(
         self, picture: Image.Image, pixels: np.ndarray, placed: Sequence[Placed], visible: list[np.ndarray]
@@ -450,30 +496,37 @@ class Judge:
             parts["centroids"] = float(np.clip(1 - shifts / CENTROID_FALLOFF, 0, 1).mean())
         return parts
 
-    def _style(
-        self,
-        picture: Image.Image,
-        pixels: np.ndarray,
-        placed: Sequence[Placed],
-        visible: list[np.ndarray],
-        stylized: bool,
-    ) -> dict[str, float]:
-        parts: dict[str, float] = {}
-        if self.style_model is not None and self.style_vector is not None:
-            model, painting_vector = self.style_model, self.style_vector
-            largest = sorted((m for m in visible if m.any()), key=lambda m: -int(m.sum()))[:STYLE_ELEMENTS]
-            squares = [s for s in (inscribed_square(picture, m) for m in largest) if s is not None]
-            if squares:
-                parts["elements_style"] = _mean(
-                    calibrated_cosine(model.style_vector(s), painting_vector) for s in squares
-                )
-        if placed:
-            parts["texture"] = math.exp(-texture_gap(pixels, visible))
-            reference = self.restyled() if stylized and self.style_model is not None else self.pixels
-            gap = metrics.harmony_gap(pixels, visible, reference, [p.instance.mask for p in placed])
-            if not math.isnan(gap) and gap > 0:
-                parts["harmony"] = min(gap, 1 / gap)
-        return parts or {"harmony": 1.0}
+    def _style(self, picture: Image.Image, pixels: np.ndarray, visible: list[np.ndarray]) -> dict[str, float]:
+        visible = [m for m in visible if m.any()]
+        if not visible:
+            return {}
+        parts = {"brushwork": brushwork_coherence(pixels, visible)}
+        covered = np.logical_or.reduce(visible)
+        lab = metrics.lab_image(pixels)
+        parts["palette"] = overlap(lab_histogram(lab[covered]).ravel(), self.palette.ravel())
+        if self.style_model is not None:
+            parts["elements_style"] = _mean(self._element_style(picture, covered, visible))
+        return {k: v for k, v in parts.items() if not math.isnan(v)}
+
+    def _element_style(
+        self, picture: Image.Image, covered: np.ndarray, visible: list[np.ndarray]
+    ) -> Iterable[float]:
+        """Per large new element, the Magenta style of the square around it against that of the square
+        of the same size that the new elements cover least: is it painted like the rest of the picture?"""
+        assert self.style_model is not None
+        for mask in sorted(visible, key=lambda m: -int(m.sum()))[:STYLE_ELEMENTS]:
+            square = square_around(mask)
+            if square is None:
+                continue
+            x, y, side = square
+            scene_x, scene_y, share = least_covered_square(covered, side)
+            if share > MAX_SCENE_SHARE_IN_SQUARE:
+                continue
+            element = self.style_model.style_vector(picture.crop((x, y, x + side, y + side)))
+            scene = self.style_model.style_vector(
+                picture.crop((scene_x, scene_y, scene_x + side, scene_y + side))
+            )
+            yield calibrated_cosine(element, scene)
 
     def _theme(self, new_classes: Sequence[str]) -> dict[str, float]:
         if not new_classes:

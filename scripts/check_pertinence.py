@@ -69,7 +69,7 @@ def main() -> int:
         ours = pipeline.reinterpret(painting, name=path.name, options=options, segmentation=segmentation)
         ours_scores = judge.score_result(ours)
         classes = [s["new_class"] for s in ours.trace["swaps"]]
-        collage = judge.score(ours.collage, ours.placed, classes, stylized=False)
+        collage = judge.score(ours.collage, ours.placed, classes)
         lamuse = baseline.reinterpret(
             painting, name=path.name, seed=args.seed, size=args.size, segmentation=segmentation
         )

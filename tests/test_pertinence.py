@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import cv2
 import numpy as np
 import pytest
 from PIL import Image
@@ -18,11 +19,14 @@ from lamuse.pertinence import (
     Cooccurrence,
     Judge,
     best_of,
+    brushwork_coherence,
     class_plan,
+    lab_histogram,
+    least_covered_square,
     load_eras,
+    overlap,
     painting_year,
     parse_year,
-    texture_gap,
     thirds_mass,
 )
 from lamuse.pipeline import Pipeline, usable_instances
@@ -158,15 +162,32 @@ def test_theme_through_the_cli_is_explained(
     assert set(trace["pertinence"]) == {"composition", "style", "theme", "total", "chosen", "candidates"}
 
 
-def test_texture_gap_sees_a_photo_grain_patch() -> None:
-    """A noisy square in a smooth picture stands out in texture; a smooth one does not."""
+def test_brushwork_tells_a_grainy_patch_from_the_scene() -> None:
+    """A square of photo-like grain in a softly brushed picture has no look-alike patch in the scene; a
+    square of the scene's own texture has."""
     rng = np.random.default_rng(0)
-    smooth = np.full((128, 128, 3), 120, dtype=np.uint8)
-    mask = np.zeros((128, 128), dtype=bool)
-    mask[40:90, 40:90] = True
-    grainy = smooth.copy()
-    grainy[mask] = rng.integers(60, 180, size=(int(mask.sum()), 3), dtype=np.uint8)
-    assert texture_gap(smooth, [mask]) < 0.1 < 2.0 < texture_gap(grainy, [mask])
+    strokes = cv2.GaussianBlur(rng.normal(120, 40, (192, 192)).astype(np.float32), (0, 0), 2.5)
+    scene = np.repeat(np.clip(strokes, 0, 255).astype(np.uint8)[..., None], 3, axis=2)
+    mask = np.zeros((192, 192), dtype=bool)
+    mask[60:130, 60:130] = True
+    grainy = scene.copy()
+    grainy[mask] = rng.integers(0, 256, size=(int(mask.sum()), 3), dtype=np.uint8)
+    assert brushwork_coherence(scene, [mask]) >= 0.8
+    assert brushwork_coherence(grainy, [mask]) <= 0.1
+    assert np.isnan(brushwork_coherence(scene, [np.zeros_like(mask)]))
+
+
+def test_palette_and_scene_square() -> None:
+    """The palette overlap is 1 for the same colours and 0 for colours the picture never uses; the scene
+    square is the window the new elements cover least."""
+    reds = np.tile([[50.0, 60.0, 40.0]], (100, 1))
+    blues = np.tile([[40.0, 10.0, -60.0]], (100, 1))
+    assert overlap(lab_histogram(reds).ravel(), lab_histogram(reds).ravel()) == pytest.approx(1.0)
+    assert overlap(lab_histogram(reds).ravel(), lab_histogram(blues).ravel()) == 0.0
+    covered = np.ones((100, 120), dtype=bool)
+    covered[10:40, 70:110] = False
+    x, y, share = least_covered_square(covered, 30)
+    assert 70 <= x <= 80 and y == 10 and share == 0.0
     weight = np.zeros((90, 90))
     weight[:30, :30] = 1.0
     assert thirds_mass(weight)[0, 0] == pytest.approx(1.0)
@@ -203,7 +224,7 @@ def test_scores_order_what_we_know_apart(
     scores = judge.score_result(ours)
     assert scores.composition > judge.score_result(lamuse).composition
     classes = [s["new_class"] for s in ours.trace["swaps"]]
-    assert scores.style > judge.score(ours.collage, ours.placed, classes, stylized=False).style
+    assert scores.style > judge.score(ours.collage, ours.placed, classes).style
     themed = {
         theme: judge.score_result(
             pipeline.reinterpret(
