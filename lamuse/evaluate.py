@@ -32,7 +32,7 @@ from lamuse.pipeline import Pipeline
 from lamuse.segment.annotations import AnnotationSegmenter
 from lamuse.segment.chain import ChainSegmenter
 from lamuse.segment.salient import SalientSegmenter
-from lamuse.shapes import touches_border
+from lamuse.shapes import stands_whole
 from lamuse.style.base import MagentaStylizer
 from lamuse.types import (
     Instance,
@@ -311,7 +311,7 @@ def truncated_misuses(placed: Sequence[Placed], cutouts: Mapping[str, Cutout]) -
         misused.append(
             cutout is not None
             and not cutout.whole
-            and not touches_border(item.instance.mask)  # the very rule selection applies
+            and stands_whole(item.instance.mask)  # the very rule selection applies
             and item.instance.class_name in whole_classes
         )
     return misused

@@ -81,6 +81,33 @@ def touches_border(mask: np.ndarray, margin: int = 2) -> bool:
     )
 
 
+NARROW_CUT_SHARE = 0.5
+"""An element the painting's frame cuts across at most this share of its extent still stands whole:
+feet, shins or a hat brim off the edge (Caillebotte's couple), not a torso cut across (a bust)."""
+
+
+def frame_cut_share(mask: np.ndarray, margin: int = 2) -> float:
+    """How wide the image frame cuts across the mask: per side, the share of the mask's extent along that
+    side (box width for top and bottom, height for left and right) that reaches it; the widest side.
+    0: untouched; about 1: cut right across, like a head-and-shoulders portrait."""
+    ys, xs = np.nonzero(mask)
+    if ys.size == 0:
+        return 0.0
+    width, height = int(xs.max() - xs.min()) + 1, int(ys.max() - ys.min()) + 1
+    return max(
+        int(mask[:margin].any(axis=0).sum()) / width,
+        int(mask[-margin:].any(axis=0).sum()) / width,
+        int(mask[:, :margin].any(axis=1).sum()) / height,
+        int(mask[:, -margin:].any(axis=1).sum()) / height,
+    )
+
+
+def stands_whole(mask: np.ndarray) -> bool:
+    """Whether a painting's element reads as a whole figure or object (see ``NARROW_CUT_SHARE``): the rule
+    by which selection gives it whole cut-outs and ``lamuse eval`` counts misuses."""
+    return frame_cut_share(mask) <= NARROW_CUT_SHARE
+
+
 def rotate_expand(array: np.ndarray, angle: float) -> np.ndarray:
     """Rotate an image or mask by ``angle`` degrees (cv2 convention) about its centre, growing the canvas
     so no corner is cut; new pixels are 0 (transparent for RGBA)."""

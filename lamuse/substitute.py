@@ -30,7 +30,7 @@ from lamuse.shape_index import (
     ShapeQuery,
     top_positions,
 )
-from lamuse.shapes import centroid, hu_moments, mask_box, orientation, rotate_expand, touches_border
+from lamuse.shapes import centroid, hu_moments, mask_box, orientation, rotate_expand, stands_whole
 from lamuse.types import Instance
 
 GRID_SIDE = 64
@@ -75,7 +75,7 @@ class Choice:
     """How the element's wholeness was honoured: ``whole`` (a whole cut-out for a whole element),
     ``other_class_whole`` (its class had only frame-cut cut-outs, so a whole one of another class was taken
     by shape), ``frame_cut_only`` (no whole cut-out anywhere) or ``element_cut`` (the painting's frame
-    cuts the element itself, so any cut-out may replace it)."""
+    cuts across the element itself, see ``lamuse.shapes.stands_whole``, so any cut-out may replace it)."""
 
 
 @dataclass(frozen=True, eq=False)
@@ -291,7 +291,7 @@ def _pool_of(
     same = index.class_slice(instance.class_id) if instance.class_id != 0 else slice(0, 0)
     has_same = same.stop > same.start
     chosen = same if has_same else every
-    element_whole = not touches_border(instance.mask)
+    element_whole = stands_whole(instance.mask)
     policy: Policy = "element_cut"
     if element_whole:
         # A head-and-shoulders photo reads as a torso cut in mid-air where the painting shows a whole
@@ -338,7 +338,7 @@ def _themed_pool(
             continue
         coarse = index.coarse_fits(query, slice(0, len(index)))[positions]
         policy: Policy = "element_cut"
-        if not touches_border(instance.mask):
+        if stands_whole(instance.mask):
             whole = np.asarray(index.whole)[positions]
             policy = "whole" if whole.any() else "frame_cut_only"
             if whole.any():

@@ -9,7 +9,7 @@ import pytest
 
 from lamuse import metrics
 from lamuse.palette import to_lab
-from lamuse.shapes import touches_border
+from lamuse.shapes import frame_cut_share, stands_whole
 
 # Sharma, Wu & Dalal (2005), Table 1: (Lab 1, Lab 2, ΔE00). Chosen to cover the chroma, hue-wrap and
 # achromatic branches where plausible implementations go wrong.
@@ -213,8 +213,13 @@ def test_remnant_area_counts_the_surviving_hat_only() -> None:
 def test_touching_the_frame_and_the_misuse_rate() -> None:
     inside = np.zeros((50, 50), bool)
     inside[10:40, 10:40] = True
-    cut = np.zeros_like(inside)
-    cut[20:50, 10:40] = True
-    assert not touches_border(inside) and touches_border(cut)  # one rule for selection and the metric
+    bust = np.zeros_like(inside)
+    bust[20:50, 10:40] = True  # cut right across by the bottom edge
+    feet_off = inside.copy()
+    feet_off[40:50, 18:22] = feet_off[40:50, 28:32] = True  # two legs run off the bottom edge
+    assert frame_cut_share(inside) == 0.0 and frame_cut_share(bust) == 1.0
+    assert frame_cut_share(feet_off) == pytest.approx(8 / 30)
+    # one rule for selection and the metric
+    assert stands_whole(inside) and stands_whole(feet_off) and not stands_whole(bust)
     assert metrics.truncated_misuse_rate([True, False, False, False]) == 0.25
     assert math.isnan(metrics.truncated_misuse_rate([]))

@@ -13,7 +13,7 @@ from lamuse.library import Cutout, CutoutLibrary
 from lamuse.pipeline import usable_instances
 from lamuse.segment.annotations import AnnotationSegmenter
 from lamuse.shape_index import ShapeIndex, ShapeQuery, canonical_bits
-from lamuse.shapes import orientation, touches_border
+from lamuse.shapes import orientation, stands_whole
 from lamuse.substitute import _target_of, best_placement, choose_cutouts
 from lamuse.types import Instance
 
@@ -32,7 +32,7 @@ def _elements(limit: int | None = None) -> list[Instance]:
 def _admitted(element: Instance, cutouts: list[Cutout]) -> list[Cutout]:
     """The candidates selection may take for this element: its class, whole ones for a whole element."""
     same = [c for c in cutouts if c.class_id == element.class_id]
-    if not touches_border(element.mask) and any(c.whole for c in same):
+    if stands_whole(element.mask) and any(c.whole for c in same):
         return [c for c in same if c.whole]
     return same
 
