@@ -174,6 +174,11 @@ def test_a_cropped_photo_subject_is_avoided_for_a_whole_element() -> None:
     at_edge = _instance(_ellipse((300, 300), (150, 250), (30, 100), 0))
     [choice] = choose_cutouts([at_edge], [exact, close], rng=np.random.default_rng(0), chaos=0.0)
     assert choice.cutout.id == "cropped-portrait"
+    # Only the shins run off the painting's edge (Caillebotte's couple): the figure still stands whole.
+    feet_off = _ellipse((300, 300), (150, 150), (30, 100), 0)
+    feet_off[240:, 135:142] = feet_off[240:, 158:165] = True
+    [choice] = choose_cutouts([_instance(feet_off)], [exact, close], rng=np.random.default_rng(0), chaos=0.0)
+    assert choice.cutout.id == "whole-figure" and choice.whole_policy == "whole"
 
 
 def test_a_standing_shape_lies_down_for_a_reclining_element() -> None:
