@@ -26,6 +26,8 @@ COLOUR_MATCH_STRENGTH = 0.75
 TEXTURE_SIGMA = 6.0
 """Detail finer than this (px) is borrowed from beside a hole; measured: at 2 px the re-painted fill
 still glows, at 6 px it takes the field's strokes."""
+BORROWED_TEXTURE_SPREAD = 2.0
+"""Detail is borrowed only from where it is at most this many times the median detail round the hole."""
 
 
 REMOVAL_METHOD = "telea-inpaint+borrowed-texture"
@@ -304,13 +306,25 @@ def _borrowed_texture(painting: np.ndarray, hole: np.ndarray) -> np.ndarray:
 
     A smooth fill reads as a glowing patch once re-painted; adding the painting's own high frequencies,
     taken one hole-width to the side (or above/below) where the painting is intact, keeps the surface.
+    Only texture is borrowed, not structure: a source pixel whose local detail is stronger than
+    ``BORROWED_TEXTURE_SPREAD`` times the typical detail round the hole (a window's mullions, a table's
+    edge one hole-width away) is not copied, so it cannot reappear as a ghost inside the hole.
     """
     residual = painting - cv2.GaussianBlur(painting, (0, 0), sigmaX=TEXTURE_SIGMA)
+    energy = residual**2 if residual.ndim == 2 else (residual**2).mean(axis=2)
+    detail = np.sqrt(cv2.GaussianBlur(energy, (0, 0), sigmaX=TEXTURE_SIGMA))
     texture = np.zeros_like(painting)
     height, width = hole.shape
+    ring_width = max(3, round(0.01 * math.hypot(height, width)))
     count, labels, stats, _ = cv2.connectedComponentsWithStats(hole.astype(np.uint8), connectivity=8)
     for label in range(1, count):
         x, y, w, h = (int(v) for v in stats[label, :4])
+        wx0, wy0 = max(0, x - ring_width), max(0, y - ring_width)
+        wx1, wy1 = min(width, x + w + ring_width), min(height, y + h + ring_width)
+        component = labels[wy0:wy1, wx0:wx1] == label
+        ring = _dilated(component, ring_width, (0, 0, wx1 - wx0, wy1 - wy0)) & ~hole[wy0:wy1, wx0:wx1]
+        around = detail[wy0:wy1, wx0:wx1][ring]
+        limit = BORROWED_TEXTURE_SPREAD * float(np.median(around)) if around.size else 0.0
         todo = labels[y : y + h, x : x + w] == label
         for dy, dx in ((0, w), (0, -w), (h, 0), (-h, 0)):
             ys, xs = np.nonzero(todo)
@@ -318,7 +332,10 @@ def _borrowed_texture(painting: np.ndarray, hole: np.ndarray) -> np.ndarray:
                 break
             src_y, src_x = ys + y + dy, xs + x + dx
             usable = (src_y >= 0) & (src_y < height) & (src_x >= 0) & (src_x < width)
-            usable[usable] &= ~hole[src_y[usable], src_x[usable]]
+            inside = usable.copy()
+            usable[inside] &= ~hole[src_y[inside], src_x[inside]] & (
+                detail[src_y[inside], src_x[inside]] <= limit
+            )
             texture[ys[usable] + y, xs[usable] + x] = residual[src_y[usable], src_x[usable]]
             todo[ys[usable], xs[usable]] = False
     return texture

@@ -13,6 +13,7 @@ from lamuse.compose import (
     background_candidates,
     clear_elements,
     cover,
+    fill_region,
     foreground_colours,
     has_data_strip,
     match_colours,
@@ -167,3 +168,20 @@ def test_operator_marks_and_strip_frames_are_skipped(tmp_path: Path) -> None:
         assert picked is not None and picked[0].name == "cecret_lake.jpg"
     assert pick_background(candidates[1:], np.random.default_rng(0)) is None
     assert background_candidates(None) == [] and background_candidates(tmp_path / "none") == []
+
+
+def test_the_fill_borrows_texture_not_a_nearby_window() -> None:
+    """Beside the hole lies a window (hard stripes) one hole-width away, round it a finely grained wall:
+    the fill takes the wall's grain, and the window's stripes do not reappear inside the hole (the
+    Milkmaid's cap used to leave a ghost of the window)."""
+    rng = np.random.default_rng(0)
+    wall = np.clip(rng.normal(170, 4, (200, 220)), 0, 255)
+    wall[:, :70] = np.where((np.arange(70) // 6) % 2 == 0, 40, 230)[None, :]
+    painting = np.repeat(wall.astype(np.uint8)[..., None], 3, axis=2)
+    hole = np.zeros((200, 220), dtype=bool)
+    hole[50:150, 110:210] = True
+    filled = fill_region(painting, hole).astype(np.float32)
+    inside = filled[60:140, 120:200, 0]
+    detail = inside - cv2.GaussianBlur(inside, (0, 0), 6.0)
+    assert float(detail.std()) < 3 * 4.0  # the wall's grain (std 4), not the stripes' (std ~95)
+    assert abs(float(inside.mean()) - 170) < 10
