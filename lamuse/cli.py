@@ -362,17 +362,27 @@ def _reinterpret(args: argparse.Namespace) -> int:
         args.out.mkdir(parents=True, exist_ok=True)
     except OSError as error:
         raise LamuseError(f"cannot write to {args.out}: {error.strerror or error}") from error
+    # Each variation avoids the cut-outs of those before it: their selections, made once for all.
+    earlier = pipeline.assignments(
+        painting,
+        name=args.painting.name,
+        count=first_variation + args.variations - 1,
+        options=options,
+        segmentation=segmentation,
+    )
     for k in range(args.variations):
+        variation = first_variation + k
         result = best_of(
             pipeline,
             painting,
             judge,
             name=args.painting.name,
             options=options,
-            variation=first_variation + k,
+            variation=variation,
             style=style,
             style_name=args.style.name if args.style else None,
             segmentation=segmentation,
+            earlier=earlier[:variation],
         )
         stem = args.out / f"{args.painting.stem}-{k}"
         save_png_atomic(result.image, stem.with_suffix(".png"))
