@@ -125,7 +125,9 @@ def build_parser() -> argparse.ArgumentParser:
     reinterpret = commands.add_parser("reinterpret", help="reinterpret one painting")
     reinterpret.add_argument("painting", type=Path)
     _add_pipeline_options(reinterpret, default_library_dir())
-    reinterpret.add_argument("--variations", type=int, default=1)
+    reinterpret.add_argument(
+        "--variations", type=int, default=1, help="make N, each with other cut-outs than those before it"
+    )
     reinterpret.add_argument(
         "--candidates", type=_positive, default=1, help="make N per variation, keep the most pertinent"
     )

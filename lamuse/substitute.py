@@ -3,7 +3,8 @@
 A shape index (``lamuse.shape_index``) ranks every candidate of the element's class at once by a coarse
 placed IoU; the top of that ranking is re-scored exactly by the IoU of the placed silhouette against the
 element's mask, trying a horizontal flip, a rotation to the element's orientation (up to a quarter turn)
-and aspect changes of at most ±20%. ``chaos`` samples from a ranked window instead of taking the best.
+and aspect changes of at most ±20%. ``chaos`` samples from a ranked window instead of taking the best,
+and a variation whose pick repeats an earlier variation's moves to the nearest assignment nobody took.
 """
 
 from __future__ import annotations
