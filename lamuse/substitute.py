@@ -382,10 +382,10 @@ def _by_total_loss(losses: Sequence[np.ndarray]) -> Iterator[tuple[int, ...]]:
 def _kth_assignment(losses: Sequence[np.ndarray], k: int) -> tuple[int, ...]:
     """The rank vector of the k-th best assignment (0 = everyone's best), by total fit lost (the last one
     when there are fewer)."""
-    current = tuple(0 for _ in losses)
-    for count, current in enumerate(_by_total_loss(losses)):  # noqa: B007 (the last one is kept)
-        if count == k:
-            break
+    walk = _by_total_loss(losses)
+    current = next(walk)
+    for _ in range(k):
+        current = next(walk, current)
     return current
 
 
@@ -418,7 +418,14 @@ def _move_off_taken(
         order = np.argsort(distance, kind="stable")
         options.append(order)
         losses.append(np.maximum(distance[order], 0.0))
-    ids = [[index.id_at(int(p)) for p in w.pool.positions[w.ranked]] for w in windows]
+    names: dict[tuple[int, int], str] = {}  # looked up as the walk reaches them: windows can be large
+
+    def name(element: int, slot: int) -> str:
+        if (element, slot) not in names:
+            window = windows[element]
+            names[element, slot] = index.id_at(int(window.pool.positions[window.ranked[slot]]))
+        return names[element, slot]
+
     sources = [np.asarray(index.sources[w.pool.positions[w.ranked]]) for w in windows]
     repeated = len(windows) - len({int(s[w.pick]) for s, w in zip(sources, windows, strict=True)})
     fallback: list[int] | None = None
@@ -426,7 +433,7 @@ def _move_off_taken(
         if steps >= NEAREST_STEPS:
             break
         picks = [int(o[r]) for o, r in zip(options, ranks, strict=True)]
-        if tuple(i[p] for i, p in zip(ids, picks, strict=True)) in taken:
+        if tuple(name(element, pick) for element, pick in enumerate(picks)) in taken:
             continue
         photos = {int(s[p]) for s, p in zip(sources, picks, strict=True)}
         if len(windows) - len(photos) <= repeated:
