@@ -190,6 +190,17 @@ class LamuseEngine:
         if on_stage is not None:
             on_stage("segment")
         segmentation = pipeline.segment(fit_long_side(painting, options.size), name=name)
+        # Variation k avoids the cut-outs of 0..k-1 (a U button's variation alone gets its grid tile's):
+        # their selections are made once for the whole grid.
+        earlier: list[tuple[str, ...]] = pipeline.assignments(
+            painting,
+            name=name,
+            count=max(variations, default=0),
+            options=options,
+            segmentation=segmentation,
+            cutout_weights=cutout_weights,
+            avoid_cutouts=avoid_cutouts,
+        )
         results: list[Reinterpretation] = [
             pipeline.reinterpret(
                 painting,
@@ -202,6 +213,7 @@ class LamuseEngine:
                 segmentation=segmentation,
                 avoid_cutouts=avoid_cutouts,
                 style_name=style_name,
+                earlier=earlier[:variation],
             )
             for variation in variations
         ]

@@ -13,6 +13,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable, Iterator, Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -119,12 +120,12 @@ def run_bench(
         progress("substitute")
         no_style = ReinterpretOptions(size=512, stylize=False)
         segmentations = {n: pipeline.segment(at_512[n], name=n) for n in names}
+        # Runs differ by seed, not by variation: variation k also selects for 0..k-1 to avoid their picks.
         stages["substitute"] = _time(
             lambda i: pipeline.reinterpret(
                 at_512[names[i % len(names)]],
                 name=names[i % len(names)],
-                options=no_style,
-                variation=i,
+                options=replace(no_style, seed=i),
                 segmentation=segmentations[names[i % len(names)]],
             ),
             runs,
@@ -144,7 +145,7 @@ def run_bench(
         full = ReinterpretOptions(size=512)
         stages["reinterpret_512"] = _time(
             lambda i: pipeline.reinterpret(
-                paintings[names[i % len(names)]], name=names[i % len(names)], options=full, variation=i
+                paintings[names[i % len(names)]], name=names[i % len(names)], options=replace(full, seed=i)
             ),
             runs,
         )
@@ -154,9 +155,18 @@ def run_bench(
             """What a /muse answer costs: segment once, four variations, one 2×2 image."""
             name = names[i % len(names)]
             segmentation = pipeline.segment(at_512[name], name=name)
+            options = replace(full, seed=i)
+            earlier = pipeline.assignments(
+                paintings[name], name=name, count=3, options=options, segmentation=segmentation
+            )
             variations = [
                 pipeline.reinterpret(
-                    paintings[name], name=name, options=full, variation=4 * i + k, segmentation=segmentation
+                    paintings[name],
+                    name=name,
+                    options=options,
+                    variation=k,
+                    segmentation=segmentation,
+                    earlier=earlier[:k],
                 ).image
                 for k in range(4)
             ]
@@ -176,7 +186,7 @@ def run_bench(
                 library=CutoutLibrary(library_dir),
                 stylizer=create_stylizer(stylizer_name, device=device),
             )
-            fresh.reinterpret(paintings[name], name=name, options=full, variation=i)
+            fresh.reinterpret(paintings[name], name=name, options=replace(full, seed=i))
 
         stages["lamuse_chain_512"] = _time(lamuse_chain, runs, warmup=0)
         stages["lamuse_chain_same_segmenter_512"] = _time(

@@ -125,7 +125,9 @@ def build_parser() -> argparse.ArgumentParser:
     reinterpret = commands.add_parser("reinterpret", help="reinterpret one painting")
     reinterpret.add_argument("painting", type=Path)
     _add_pipeline_options(reinterpret, default_library_dir())
-    reinterpret.add_argument("--variations", type=int, default=1)
+    reinterpret.add_argument(
+        "--variations", type=int, default=1, help="make N, each with other cut-outs than those before it"
+    )
     reinterpret.add_argument(
         "--candidates", type=_positive, default=1, help="make N per variation, keep the most pertinent"
     )
@@ -362,17 +364,27 @@ def _reinterpret(args: argparse.Namespace) -> int:
         args.out.mkdir(parents=True, exist_ok=True)
     except OSError as error:
         raise LamuseError(f"cannot write to {args.out}: {error.strerror or error}") from error
+    # Each variation avoids the cut-outs of those before it: their selections, made once for all.
+    earlier = pipeline.assignments(
+        painting,
+        name=args.painting.name,
+        count=first_variation + args.variations - 1,
+        options=options,
+        segmentation=segmentation,
+    )
     for k in range(args.variations):
+        variation = first_variation + k
         result = best_of(
             pipeline,
             painting,
             judge,
             name=args.painting.name,
             options=options,
-            variation=first_variation + k,
+            variation=variation,
             style=style,
             style_name=args.style.name if args.style else None,
             segmentation=segmentation,
+            earlier=earlier[:variation],
         )
         stem = args.out / f"{args.painting.stem}-{k}"
         save_png_atomic(result.image, stem.with_suffix(".png"))

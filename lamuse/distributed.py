@@ -189,6 +189,13 @@ class PipelineWorker:
         style = load_image(task.style).image if task.style is not None else None
         working = fit_long_side(painting, task.options.size)
         segmentation = self._pipeline.segment(working, name=task.name)
+        earlier = self._pipeline.assignments(
+            painting,
+            name=task.name,
+            count=task.variations - 1,
+            options=task.options,
+            segmentation=segmentation,
+        )
         variations = []
         for k in range(task.variations):
             result = self._pipeline.reinterpret(
@@ -200,6 +207,7 @@ class PipelineWorker:
                 style=style,
                 style_name=task.style_name,
                 segmentation=segmentation,
+                earlier=earlier[:k],
             )
             trace = {**result.trace, "worker": self._info}
             variations.append(Variation(png=encode_png(result.image), trace=trace))

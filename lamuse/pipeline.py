@@ -37,7 +37,7 @@ from lamuse.palette import dominant_colours
 from lamuse.pertinence import class_plan, load_eras
 from lamuse.pertinence import theme_reason as theme_reason_of
 from lamuse.shapes import iou
-from lamuse.substitute import Choice, choose_cutouts
+from lamuse.substitute import Choice, assignment_of, choose_cutouts
 from lamuse.types import (
     BackgroundRecord,
     Instance,
@@ -46,6 +46,7 @@ from lamuse.types import (
     PlacementRecord,
     Reinterpretation,
     ReinterpretOptions,
+    RepeatRecord,
     Segmentation,
     StageCallback,
     StageName,
@@ -83,6 +84,42 @@ class _Timer:
             yield
         finally:
             self.timings[name] = round(self.timings.get(name, 0.0) + time.perf_counter() - start, 4)
+
+
+@dataclass(frozen=True)
+class _Selection:
+    """What decides one painting's cut-outs, but for each variation's rng and the assignments before it."""
+
+    library: CutoutLibrary
+    instances: Sequence[Instance]
+    options: ReinterpretOptions
+    plan: Sequence[Sequence[frozenset[int]]] | None
+    cutout_weights: Mapping[str, float] | None
+    avoid: Collection[str]
+
+    def choose(
+        self, variation: int, rng: np.random.Generator, taken: Sequence[tuple[str, ...]]
+    ) -> list[Choice]:
+        """One variation's choices, moved off the assignments in ``taken``."""
+        return choose_cutouts(
+            self.instances,
+            self.library,
+            rng=rng,
+            chaos=self.options.chaos,
+            cutout_weights=self.cutout_weights,
+            avoid=self.avoid,
+            variation=variation,
+            class_plan=self.plan,
+            taken=taken,
+        )
+
+    def assignments(self, count: int) -> list[tuple[str, ...]]:
+        """The assignments of variations 0..count-1, each moved off those before it (candidate 0's rng)."""
+        made: list[tuple[str, ...]] = []
+        for variation in range(count):
+            rng = np.random.default_rng([self.options.seed, variation])
+            made.append(assignment_of(self.choose(variation, rng, tuple(made))))
+        return made
 
 
 class Pipeline:
@@ -130,8 +167,13 @@ class Pipeline:
         segmentation: Segmentation | None = None,
         candidate: int = 0,
         avoid_cutouts: Collection[str] = (),
+        earlier: Sequence[tuple[str, ...]] | None = None,
     ) -> Reinterpretation:
         """Make one variation; the same painting, library, options and variation give the same pixels.
+
+        Variation k never has the same cut-outs as variations 0..k-1 while the library offers another
+        assignment (variation 0 is the plain pick): a repeated draw moves to the nearest assignment not
+        taken. The earlier variations' picks are recomputed (selection only) unless ``earlier`` has them.
 
         Args:
             painting: the painting (RGB), any size; work happens at ``options.size`` long side.
@@ -144,9 +186,17 @@ class Pipeline:
             candidate: index of this candidate of the variation (``lamuse.pertinence.best_of`` ranks
                 them); 0 is the variation itself.
             avoid_cutouts: cut-out ids to leave out while others fit nearly as well (a guild's recent).
+            earlier: the assignments of variations 0..k-1, exactly as ``assignments`` gives them for the
+                same arguments (callers making several variations compute them once); None computes them.
+
+        Raises:
+            ValueError: ``earlier`` does not hold ``variation`` assignments.
         """
         options = options or ReinterpretOptions()
+        if earlier is not None and len(earlier) != variation:
+            raise ValueError(f"variation {variation} needs {variation} earlier assignments: {len(earlier)}")
         timer = _Timer(on_stage=on_stage)
+        # The selection is the rng's first consumer, so ``assignments`` redraws it exactly.
         rng = np.random.default_rng([options.seed, variation] + ([candidate] if candidate else []))
         working = fit_long_side(painting.convert("RGB"), options.size)
         with timer.stage("segment"):
@@ -154,19 +204,11 @@ class Pipeline:
                 segmentation = self.segment(working, name=name)
             instances = usable_instances(segmentation.instances, working.size)
         with timer.stage("substitute"):
-            choices = choose_cutouts(
-                instances,
-                self.library,
-                rng=rng,
-                chaos=options.chaos,
-                cutout_weights=cutout_weights,
-                avoid=avoid_cutouts,
-                variation=variation,
-                # Themes read every cut-out's class and photo; the default (free) reads none.
-                class_plan=None
-                if options.theme == "free"
-                else class_plan(instances, self.library.cutouts, options.theme, options.year),
-            )
+            selection = self._selection(instances, options, cutout_weights, avoid_cutouts)
+            if earlier is None:
+                earlier = selection.assignments(variation)
+            choices = selection.choose(variation, rng, earlier)
+            repeats = _repeat_of(choices, earlier)
             base = np.asarray(working)
             canvas, background = self._background(
                 base, instances, segmentation, options, rng, background_weights
@@ -214,8 +256,50 @@ class Pipeline:
             "timings": timer.timings,
             "explanation": "",
         }
+        if repeats is not None:
+            trace["repeats"] = repeats
         trace["explanation"] = explain(trace, working.size, options.language)
         return Reinterpretation(image=image, collage=collage, trace=trace, placed=tuple(placed))
+
+    def assignments(
+        self,
+        painting: Image.Image,
+        *,
+        name: str,
+        count: int,
+        options: ReinterpretOptions | None = None,
+        segmentation: Segmentation | None = None,
+        cutout_weights: Mapping[str, float] | None = None,
+        avoid_cutouts: Collection[str] = (),
+    ) -> list[tuple[str, ...]]:
+        """The cut-out ids that variations 0..count-1 swap in, as ``reinterpret`` picks them with the same
+        arguments (selection only: nothing is composed or painted). ``[:k]`` is variation k's ``earlier``.
+        """
+        options = options or ReinterpretOptions()
+        working = fit_long_side(painting.convert("RGB"), options.size)
+        if segmentation is None:
+            segmentation = self.segment(working, name=name)
+        instances = usable_instances(segmentation.instances, working.size)
+        return self._selection(instances, options, cutout_weights, avoid_cutouts).assignments(count)
+
+    def _selection(
+        self,
+        instances: Sequence[Instance],
+        options: ReinterpretOptions,
+        cutout_weights: Mapping[str, float] | None,
+        avoid_cutouts: Collection[str],
+    ) -> _Selection:
+        return _Selection(
+            library=self.library,
+            instances=instances,
+            options=options,
+            # Themes read every cut-out's class and photo; the default (free) reads none.
+            plan=None
+            if options.theme == "free"
+            else class_plan(instances, self.library.cutouts, options.theme, options.year),
+            cutout_weights=cutout_weights,
+            avoid=avoid_cutouts,
+        )
 
     def upscale(self, image: Image.Image, scale: int) -> Image.Image:
         if scale == 1:
@@ -322,6 +406,15 @@ def swap_record(
     if whole_policy is not None:
         record["whole_policy"] = whole_policy
     return record
+
+
+def _repeat_of(choices: Sequence[Choice], earlier: Sequence[tuple[str, ...]]) -> RepeatRecord | None:
+    """Which earlier variation these choices repeat (None: none, or nothing was swapped)."""
+    assignment = assignment_of(choices)
+    if not choices or assignment not in earlier:
+        return None
+    single = all(choice.window == 1 for choice in choices)
+    return {"variation": earlier.index(assignment), "reason": "one_cutout" if single else "all_taken"}
 
 
 def _swap_record_of(choice: Choice, placed: Placed, options: ReinterpretOptions) -> SwapRecord:

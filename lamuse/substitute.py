@@ -3,14 +3,15 @@
 A shape index (``lamuse.shape_index``) ranks every candidate of the element's class at once by a coarse
 placed IoU; the top of that ranking is re-scored exactly by the IoU of the placed silhouette against the
 element's mask, trying a horizontal flip, a rotation to the element's orientation (up to a quarter turn)
-and aspect changes of at most ±20%. ``chaos`` samples from a ranked window instead of taking the best.
+and aspect changes of at most ±20%. ``chaos`` samples from a ranked window instead of taking the best,
+and a variation whose pick repeats an earlier variation's moves to the nearest assignment nobody took.
 """
 
 from __future__ import annotations
 
 import heapq
 import math
-from collections.abc import Collection, Mapping, Sequence
+from collections.abc import Collection, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from functools import cached_property
 from typing import Protocol
@@ -42,6 +43,8 @@ WINDOW_KEEP = 8
 """Size of the ranked window ``chaos`` samples from, plus ``chaos`` times the pool."""
 AVOID_PENALTY = 0.05
 """Fit an avoided cut-out (e.g. one a guild saw recently) gives up: it wins only when clearly better."""
+NEAREST_STEPS = 1024
+"""Most assignments tried when moving off one an earlier variation took."""
 
 
 @dataclass(frozen=True)
@@ -76,6 +79,8 @@ class Choice:
     ``other_class_whole`` (its class had only frame-cut cut-outs, so a whole one of another class was taken
     by shape), ``frame_cut_only`` (no whole cut-out anywhere) or ``element_cut`` (the painting's frame
     cuts across the element itself, see ``lamuse.shapes.stands_whole``, so any cut-out may replace it)."""
+    window: int = 1
+    """How many cut-outs the pick was made among (1: the library had only this one that fits)."""
 
 
 @dataclass(frozen=True, eq=False)
@@ -356,17 +361,15 @@ def _themed_pool(
     return None
 
 
-def _kth_assignment(losses: Sequence[np.ndarray], k: int) -> tuple[int, ...]:
-    """The rank vector of the k-th best assignment (0 = everyone's best), by total fit lost: a best-first
-    walk over rank vectors, each element's ``losses`` sorted ascending from 0."""
+def _by_total_loss(losses: Sequence[np.ndarray]) -> Iterator[tuple[int, ...]]:
+    """Rank vectors in order of total fit lost (0 = everyone's first option): a best-first walk, each
+    element's ``losses`` sorted ascending from 0."""
     start = tuple(0 for _ in losses)
     heap: list[tuple[float, tuple[int, ...]]] = [(0.0, start)]
     seen = {start}
-    current = start
-    for _ in range(k + 1):
-        if not heap:
-            break
+    while heap:
         total, current = heapq.heappop(heap)
+        yield current
         for i, rank in enumerate(current):
             if rank + 1 < len(losses[i]):
                 step = (*current[:i], rank + 1, *current[i + 1 :])
@@ -374,7 +377,69 @@ def _kth_assignment(losses: Sequence[np.ndarray], k: int) -> tuple[int, ...]:
                     seen.add(step)
                     cost = total - float(losses[i][rank]) + float(losses[i][rank + 1])
                     heapq.heappush(heap, (cost, step))
+
+
+def _kth_assignment(losses: Sequence[np.ndarray], k: int) -> tuple[int, ...]:
+    """The rank vector of the k-th best assignment (0 = everyone's best), by total fit lost (the last one
+    when there are fewer)."""
+    walk = _by_total_loss(losses)
+    current = next(walk)
+    for _ in range(k):
+        current = next(walk, current)
     return current
+
+
+@dataclass(frozen=True, eq=False)
+class _Window:
+    """One element's ranked window and the pick made in it."""
+
+    pool: _Pool
+    ranked: npt.NDArray[np.intp]
+    """Slots into ``pool.positions``, best exact fit first for the re-scored head."""
+    fits: npt.NDArray[np.float64]
+    """Fit per slot of ``ranked``: exact for the head, coarse moved to the exact scale for the rest."""
+    loaded: list[Cutout]
+    scored: list[tuple[Placement, float, float]]
+    pick: int
+
+
+def _move_off_taken(
+    windows: list[_Window], index: ShapeIndex, taken: Collection[tuple[str, ...]]
+) -> list[int] | None:
+    """The picks of the assignment nearest to the current one that no earlier variation took: a
+    best-first walk where an element moving from its pick to another of its window costs the fit they
+    differ by, so the element that loses least changes first. No photo is used twice unless the current
+    picks already do. None: every assignment of the windows is taken (or the walk gave up)."""
+    options: list[npt.NDArray[np.intp]] = []
+    losses: list[np.ndarray] = []
+    for window in windows:
+        distance = np.abs(window.fits - window.fits[window.pick])
+        distance[window.pick] = -1.0  # the pick itself comes first
+        order = np.argsort(distance, kind="stable")
+        options.append(order)
+        losses.append(np.maximum(distance[order], 0.0))
+    names: dict[tuple[int, int], str] = {}  # looked up as the walk reaches them: windows can be large
+
+    def name(element: int, slot: int) -> str:
+        if (element, slot) not in names:
+            window = windows[element]
+            names[element, slot] = index.id_at(int(window.pool.positions[window.ranked[slot]]))
+        return names[element, slot]
+
+    sources = [np.asarray(index.sources[w.pool.positions[w.ranked]]) for w in windows]
+    repeated = len(windows) - len({int(s[w.pick]) for s, w in zip(sources, windows, strict=True)})
+    fallback: list[int] | None = None
+    for steps, ranks in enumerate(_by_total_loss(losses)):
+        if steps >= NEAREST_STEPS:
+            break
+        picks = [int(o[r]) for o, r in zip(options, ranks, strict=True)]
+        if tuple(name(element, pick) for element, pick in enumerate(picks)) in taken:
+            continue
+        photos = {int(s[p]) for s, p in zip(sources, picks, strict=True)}
+        if len(windows) - len(photos) <= repeated:
+            return picks
+        fallback = fallback or picks
+    return fallback
 
 
 def choose_cutouts(
@@ -387,6 +452,7 @@ def choose_cutouts(
     avoid: Collection[str] = (),
     variation: int = 0,
     class_plan: Sequence[Sequence[frozenset[int]]] | None = None,
+    taken: Collection[tuple[str, ...]] = (),
 ) -> list[Choice]:
     """Pick one cut-out per instance (same class when the library has it, else any class by shape).
 
@@ -399,6 +465,11 @@ def choose_cutouts(
     stands whole while a whole one exists (see ``Choice.whole_policy``). ``class_plan`` (the theme,
     ``lamuse.pertinence.class_plan``) gives per instance ordered tiers of class ids: the pool is the
     library's cut-outs of the first tier it has any of, else the rule above.
+
+    ``taken``: assignments (cut-out ids in instance order, as ``assignment_of`` gives) that earlier
+    variations made. When the pick repeats one, it moves to the nearest one not taken (the element whose
+    other candidate loses least fit changes first); when every assignment of the windows is taken, the
+    repeat stays. The draws from ``rng`` are the same whatever ``taken`` holds.
     """
     candidates = library if not isinstance(library, Sequence) else CutoutList(library)
     index = candidates.index
@@ -426,7 +497,7 @@ def choose_cutouts(
             losses.append(fits[0] - fits)
         ranks = list(_kth_assignment(losses, variation))
     used: set[int] = set()
-    choices: list[Choice] = []
+    windows: list[_Window] = []
     for pool, rank in zip(pools, ranks, strict=True):
         if pool is None:
             continue
@@ -459,12 +530,21 @@ def choose_cutouts(
         else:
             order = np.argsort(-exact_fits, kind="stable")
             pick = int(order[min(rank, len(order) - 1)])
-        if pick < exact_count:
-            cutout, (placement, predicted, _) = loaded[pick], scored[pick]
-        else:
-            [cutout] = candidates.load([int(pool.positions[ranked[pick]])])
-            placement, predicted, _ = best_placement(cutout, pool.target)
         used.add(int(index.sources[pool.positions[ranked[pick]]]))
+        windows.append(_Window(pool, ranked, window_fits.astype(np.float64), loaded, scored, pick))
+    picks = [w.pick for w in windows]
+    if taken:
+        chosen = tuple(index.id_at(int(w.pool.positions[w.ranked[w.pick]])) for w in windows)
+        if chosen in taken:
+            picks = _move_off_taken(windows, index, taken) or picks
+    choices: list[Choice] = []
+    for made, pick in zip(windows, picks, strict=True):
+        pool = made.pool
+        if pick < len(made.loaded):
+            cutout, (placement, predicted, _) = made.loaded[pick], made.scored[pick]
+        else:
+            [cutout] = candidates.load([int(pool.positions[made.ranked[pick]])])
+            placement, predicted, _ = best_placement(cutout, pool.target)
         choices.append(
             Choice(
                 instance=pool.instance,
@@ -474,9 +554,15 @@ def choose_cutouts(
                 shape_distance=hu_distance(cutout.hu, pool.target.hu),
                 same_class=pool.same_class,
                 whole_policy=pool.policy,
+                window=len(made.ranked),
             )
         )
     return choices
+
+
+def assignment_of(choices: Sequence[Choice]) -> tuple[str, ...]:
+    """The cut-out ids of one picture's choices, in instance order: what tells two variations apart."""
+    return tuple(choice.cutout.id for choice in choices)
 
 
 def _vote_multipliers(

@@ -140,6 +140,14 @@ class Timings(TypedDict, total=False):
     finish: float
 
 
+class RepeatRecord(TypedDict):
+    """An earlier variation this one repeats, swap for swap: ``one_cutout`` when the library had only one
+    fitting cut-out for each element, ``all_taken`` when every other assignment was taken already."""
+
+    variation: int
+    reason: Literal["one_cutout", "all_taken"]
+
+
 class Changes(TypedDict):
     """What a reinterpretation changed: the part of the trace ``lamuse.explain.explain`` puts into words.
 
@@ -152,6 +160,8 @@ class Changes(TypedDict):
     style_source: str
     detector_available: NotRequired[bool]
     """False when no object detector could run (the salient fallback split shapes instead)."""
+    repeats: NotRequired[RepeatRecord]
+    """Set only when this variation has the same cut-outs as an earlier one (no other assignment)."""
 
 
 class PertinenceRecord(TypedDict):

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 import pytest
@@ -12,6 +12,8 @@ PAINTINGS = SHARED_DATA / "paintings"
 PHOTOS = SHARED_DATA / "photos"
 PAINTING_ANNOTATIONS = SHARED_DATA / "annotations" / "paintings.json"
 PHOTO_ANNOTATIONS = SHARED_DATA / "annotations" / "photos.json"
+BEAR_PHOTOS = ("bears_walking_coco20247.jpg", "black_bear_camera_trap_ir.jpg")
+"""The shared photos of bears: Shishkin's "Morning in a Pine Forest" has one bear big enough to swap."""
 
 
 @pytest.fixture(autouse=True, scope="session")
@@ -40,3 +42,25 @@ def annotated_library(tmp_path_factory: pytest.TempPathFactory, shared_data: Pat
         PHOTOS, annotations=AnnotationSegmenter([PHOTO_ANNOTATIONS], image_dirs=[PHOTOS]), progress=False
     )
     return root
+
+
+def bear_library_of(root: Path, photos: Path, names: Sequence[str]) -> Path:
+    """A library at ``root`` of the named shared bear photos (linked into ``photos``), cut out by the shipped
+    salient-object model."""
+    from lamuse.library import CutoutLibrary
+    from lamuse.segment.salient import SalientSegmenter
+
+    photos.mkdir(parents=True, exist_ok=True)
+    for name in names:
+        (photos / name).symlink_to(PHOTOS / name)
+    CutoutLibrary(root).add_photos(
+        photos, salient=SalientSegmenter(), classes=dict.fromkeys(names, "bear"), progress=False
+    )
+    return root
+
+
+@pytest.fixture(scope="session")
+def bear_library(tmp_path_factory: pytest.TempPathFactory, shared_data: Path) -> Path:
+    """A tiny library: the two bear cut-outs of the shared photos, nothing else."""
+    base = tmp_path_factory.mktemp("bears")
+    return bear_library_of(base / "library", base / "photos", BEAR_PHOTOS)

@@ -73,3 +73,20 @@ def test_french_class_is_the_one_table() -> None:
     assert french_class("unicorn") is None
     text = explain(_changes(_swap("dog", 18, "cat", [0, 0, 10, 10], subject="a cat")), (100, 100), "fr")
     assert text.startswith("Le chien en haut à gauche devient le chat d'une photo « a cat »")
+
+
+def test_a_repeated_variation_says_why_once_in_either_language() -> None:
+    """A variation with an earlier one's cut-outs says, in one sentence after the swaps, why it repeats."""
+    swap = _swap("bear", 23, "bear", [0, 0, 10, 10])
+    plain = explain(_changes(swap), (100, 100))
+    assert "repeat" not in plain
+    single = _changes(swap)
+    single["repeats"] = {"variation": 0, "reason": "one_cutout"}
+    text = explain(single, (100, 100))
+    assert text.count("The library has only one cut-out that fits here") == 1
+    assert text.index("repeats an earlier one") < text.index("The original setting")
+    taken = _changes(swap)
+    taken["repeats"] = {"variation": 1, "reason": "all_taken"}
+    assert "already took every other fitting cut-out" in explain(taken, (100, 100))
+    french = explain(single, (100, 100), "fr")
+    assert french.count("La bibliothèque n'a qu'une découpe qui convienne ici") == 1

@@ -10,7 +10,7 @@ import pytest
 
 from lamuse.library import Cutout, silhouette_of
 from lamuse.shapes import hu_moments, iou, mask_box, orientation
-from lamuse.substitute import choose_cutouts
+from lamuse.substitute import assignment_of, choose_cutouts
 from lamuse.types import Instance
 
 
@@ -233,3 +233,46 @@ def test_avoided_cut_outs_give_way_to_ones_that_fit_nearly_as_well() -> None:
     [avoiding] = choose_cutouts([target], [best, close], rng=rng, chaos=0.0, avoid={"best"})
     [no_alternative] = choose_cutouts([target], [best, poor], rng=rng, chaos=0.0, avoid={"best"})
     assert (plain.cutout.id, avoiding.cutout.id, no_alternative.cutout.id) == ("best", "close", "best")
+
+
+def _pair_and_pool() -> tuple[list[Instance], list[Cutout]]:
+    left = _instance(_ellipse((300, 400), (100, 150), (30, 100), 0))
+    right = _instance(_ellipse((300, 400), (300, 150), (30, 100), 0))
+    pool = [_cutout(_ellipse((200, 200), (100, 100), (20 + 6 * i, 80), 0), f"c{i}") for i in range(6)]
+    return [left, right], pool
+
+
+@pytest.mark.parametrize("chaos", [0.0, 0.2, 0.6])
+def test_a_draw_that_repeats_a_taken_assignment_moves_one_element_off_it(chaos: float) -> None:
+    """When the pick equals an earlier variation's, one element changes (the nearest other assignment),
+    with the same draws from the rng; an assignment nobody took stays as drawn."""
+    elements, pool = _pair_and_pool()
+    plain_rng, moved_rng, other_rng = (np.random.default_rng(3) for _ in range(3))
+    plain = assignment_of(choose_cutouts(elements, pool, rng=plain_rng, chaos=chaos))
+    moved = assignment_of(choose_cutouts(elements, pool, rng=moved_rng, chaos=chaos, taken=[plain]))
+    assert moved != plain and sum(a != b for a, b in zip(plain, moved, strict=True)) == 1
+    assert plain_rng.random() == moved_rng.random()
+    untouched = choose_cutouts(elements, pool, rng=other_rng, chaos=chaos, taken=[("c5", "c4"), moved])
+    assert assignment_of(untouched) == plain
+
+
+def test_moving_off_a_taken_assignment_does_not_use_a_photo_twice() -> None:
+    """The alternative keeps the rule that no photo appears twice while others are left."""
+    mask = _ellipse((300, 300), (150, 150), (30, 100), 0)
+    shape = _ellipse((200, 100), (50, 100), (20, 70), 0)
+    pool = [_cutout(shape, "p1", source="p.jpg"), _cutout(shape, "q1", source="q.jpg")]
+    pool.append(_cutout(shape, "p2", source="p.jpg"))
+    elements = [_instance(mask), _instance(mask)]
+    plain = choose_cutouts(elements, pool, rng=np.random.default_rng(0), chaos=0.0)
+    taken = [assignment_of(plain)]
+    moved = choose_cutouts(elements, pool, rng=np.random.default_rng(0), chaos=0.0, taken=taken)
+    assert assignment_of(moved) != assignment_of(plain)
+    assert len({c.cutout.source for c in moved}) == 2
+
+
+def test_with_a_single_fitting_cut_out_the_repeat_stays_and_says_so() -> None:
+    """A pool of one leaves no other assignment: the pick repeats, and its window of one tells why."""
+    target = _instance(_ellipse((300, 300), (150, 150), (30, 100), 0))
+    only = _cutout(_ellipse((200, 100), (50, 100), (30, 100), 0), "only")
+    [choice] = choose_cutouts([target], [only], rng=np.random.default_rng(1), chaos=0.2, taken=[("only",)])
+    assert choice.cutout.id == "only" and choice.window == 1

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
 from PIL import Image
 
@@ -115,6 +116,18 @@ def image_size(data: bytes) -> tuple[int, int]:
 def image_format(data: bytes) -> str:
     with Image.open(io.BytesIO(data)) as image:
         return str(image.format)
+
+
+def same_as_tile(grid_png: bytes, position: int, picture: bytes, *, gap: int = 6) -> bool:
+    """Whether ``picture`` is tile ``position`` (0-3) of the grid, pixel for pixel below its number label."""
+    assert image_format(grid_png) == "PNG" and image_format(picture) == "PNG"
+    with Image.open(io.BytesIO(grid_png)) as grid_image, Image.open(io.BytesIO(picture)) as image:
+        width, height = image.size
+        x, y = (position % 2) * (width + gap), (position // 2) * (height + gap)
+        tile = np.asarray(grid_image.convert("RGB"))[y : y + height, x : x + width]
+        whole = np.asarray(image.convert("RGB"))
+    below_label = height // 4
+    return bool(np.array_equal(tile[below_label:], whole[below_label:]))
 
 
 @pytest.fixture

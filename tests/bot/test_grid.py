@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from bot.app import create_bot
-from tests.bot.conftest import World, image_size, painting_bytes
+from tests.bot.conftest import World, image_size, painting_bytes, same_as_tile
 
 
 async def grid(world: World, **options: Any) -> Any:
@@ -55,6 +55,8 @@ async def test_u2_posts_that_variation_whole_and_its_recipe_makes_it_again(world
     footer = picked.response.embeds[0].footer.text or ""
     recipe = footer.split("recipe ")[1].split(" ")[0]
     assert recipe.split(".")[4] == "1", "variation index 1 is the second tile"
+    grid_png = await response.attachments[0].read()
+    assert same_as_tile(grid_png, 1, data) and not same_as_tile(grid_png, 0, data)
     again = await world.alice.slash(world.channel, "muse", recipe=recipe, count=1)
     assert again.response is not None and await again.response.attachments[0].read() == data
 
