@@ -299,9 +299,10 @@ def thirds_mass(saliency: np.ndarray) -> np.ndarray:
     return cells / total if total > 0 else np.full((THIRDS, THIRDS), 1.0 / THIRDS**2)
 
 
-def line_orientations(rgb: np.ndarray) -> np.ndarray:
-    """Histogram (sums to 1) of the orientations of the picture's strongest edges, weighted by strength."""
-    lightness = metrics.lab_image(rgb)[..., 0]
+def line_orientations(lab: np.ndarray) -> np.ndarray:
+    """Histogram (sums to 1) of the orientations of the strongest edges of a Lab picture
+    (``metrics.lab_image``), weighted by strength."""
+    lightness = lab[..., 0]
     gx = cv2.Sobel(lightness, cv2.CV_32F, 1, 0, ksize=3)
     gy = cv2.Sobel(lightness, cv2.CV_32F, 0, 1, ksize=3)
     magnitude = np.hypot(gx, gy)
@@ -346,12 +347,11 @@ def least_covered_square(covered: np.ndarray, side: int) -> tuple[int, int, floa
     return int(x), int(y), float(sums[y, x]) / side**2
 
 
-def patch_textures(rgb: np.ndarray, covered: np.ndarray, side: int) -> tuple[np.ndarray, np.ndarray]:
-    """Every side × side patch (half-overlapping) described by its texture, with how much of it
-    ``covered`` fills: ((n, 7) features, (n,) shares). The features are the log mean energies of the
-    difference-of-Gaussian bands of the Lab lightness at ``TEXTURE_SIGMAS`` and the spread (std) of L, a
-    and b inside the patch: brushwork and its colour variation, not what the patch depicts."""
-    lab = metrics.lab_image(rgb)
+def patch_textures(lab: np.ndarray, covered: np.ndarray, side: int) -> tuple[np.ndarray, np.ndarray]:
+    """Every side × side patch (half-overlapping) of a Lab picture described by its texture, with how
+    much of it ``covered`` fills: ((n, 7) features, (n,) shares). The features are the log mean energies
+    of the difference-of-Gaussian bands of the lightness at ``TEXTURE_SIGMAS`` and the spread (std) of
+    L, a and b inside the patch: brushwork and its colour variation, not what the patch depicts."""
     lightness = lab[..., 0]
     bands = [
         np.abs(cv2.GaussianBlur(lightness, (0, 0), s) - cv2.GaussianBlur(lightness, (0, 0), 2 * s))
@@ -375,16 +375,13 @@ def patch_textures(rgb: np.ndarray, covered: np.ndarray, side: int) -> tuple[np.
     return np.stack(features, axis=1), box_mean(covered)
 
 
-def brushwork_coherence(rgb: np.ndarray, visible: Sequence[np.ndarray]) -> float:
+def brushwork_coherence(lab: np.ndarray, covered: np.ndarray) -> float:
     """Share of the new elements' patches that have a look-alike among the scene's patches (see
     ``patch_textures`` and ``LOOKALIKE_QUANTILE``; features scaled by the scene's spread). 1: no patch
-    of the new elements could be told from the rest of the picture by its brushwork; NaN when the new
-    elements fill no whole patch or the scene has too few."""
-    if not visible:
-        return float("nan")
-    covered = np.logical_or.reduce(list(visible))
+    of the new elements (``covered``) could be told from the rest of the Lab picture by its brushwork;
+    NaN when the new elements fill no whole patch or the scene has too few."""
     side = max(8, round(PATCH_FRACTION * max(covered.shape)))
-    features, shares = patch_textures(rgb, covered, side)
+    features, shares = patch_textures(lab, covered, side)
     new, scene = features[shares >= NEW_PATCH_SHARE], features[shares <= SCENE_PATCH_SHARE]
     if len(new) == 0 or len(scene) < MIN_SCENE_PATCHES:
         return float("nan")
@@ -442,12 +439,13 @@ class Judge:
         self.context = Cooccurrence.from_cutouts(library)
         self.style_model = style_model
         self.saliency_model = saliency_model
-        self.palette = lab_histogram(metrics.lab_image(self.pixels).reshape(-1, 3))
+        lab = metrics.lab_image(self.pixels)
+        self.palette = lab_histogram(lab.reshape(-1, 3))
         element_weight = np.zeros(self.pixels.shape[:2], dtype=np.float32)
         for instance in instances:
             element_weight[instance.mask] = 1.0
         self.weight = thirds_mass(self._saliency(self.painting, element_weight))
-        self.lines = line_orientations(self.pixels)
+        self.lines = line_orientations(lab)
 
     def _saliency(self, image: Image.Image, fallback: np.ndarray) -> np.ndarray:
         return self.saliency_model.saliency(image) if self.saliency_model is not None else fallback
@@ -459,10 +457,10 @@ class Judge:
         picture = image.convert("RGB")
         if picture.size != self.painting.size:
             picture = picture.resize(self.painting.size, Image.Resampling.LANCZOS)
-        pixels = np.asarray(picture)
+        lab = metrics.lab_image(np.asarray(picture))
         visible = _visible(placed)
-        composition = self._composition(picture, pixels, placed, visible)
-        style = self._style(picture, pixels, visible)
+        composition = self._composition(picture, lab, placed, visible)
+        style = self._style(picture, lab, visible)
         theme = self._theme(new_classes)
         parts = {**composition, **style, **theme}
         return PertinenceScores(
@@ -478,16 +476,16 @@ class Judge:
         return self.score(result.image, result.placed, classes)
 
     def _composition(
-        self, picture: Image.Image, pixels: np.ndarray, placed: Sequence[Placed], visible: list[np.ndarray]
+        self, picture: Image.Image, lab: np.ndarray, placed: Sequence[Placed], visible: list[np.ndarray]
     ) -> dict[str, float]:
-        weight_map = np.zeros(pixels.shape[:2], dtype=np.float32)
+        weight_map = np.zeros(lab.shape[:2], dtype=np.float32)
         for mask in visible:
             weight_map[mask] = 1.0
         parts = {
             "visual_weight": overlap(
                 thirds_mass(self._saliency(picture, weight_map)).ravel(), self.weight.ravel()
             ),
-            "lines": overlap(line_orientations(pixels), self.lines),
+            "lines": overlap(line_orientations(lab), self.lines),
         }
         if placed:
             ious = np.array([metrics.mask_iou(p.mask, p.instance.mask) for p in placed])
@@ -496,13 +494,12 @@ class Judge:
             parts["centroids"] = float(np.clip(1 - shifts / CENTROID_FALLOFF, 0, 1).mean())
         return parts
 
-    def _style(self, picture: Image.Image, pixels: np.ndarray, visible: list[np.ndarray]) -> dict[str, float]:
+    def _style(self, picture: Image.Image, lab: np.ndarray, visible: list[np.ndarray]) -> dict[str, float]:
         visible = [m for m in visible if m.any()]
         if not visible:
             return {}
-        parts = {"brushwork": brushwork_coherence(pixels, visible)}
         covered = np.logical_or.reduce(visible)
-        lab = metrics.lab_image(pixels)
+        parts = {"brushwork": brushwork_coherence(lab, covered)}
         parts["palette"] = overlap(lab_histogram(lab[covered]).ravel(), self.palette.ravel())
         if self.style_model is not None:
             parts["elements_style"] = _mean(self._element_style(picture, covered, visible))

@@ -15,6 +15,7 @@ from lamuse.cli import main
 from lamuse.coco import COCO_NAMES
 from lamuse.io import fit_long_side, load_image
 from lamuse.library import CutoutLibrary
+from lamuse.metrics import lab_image
 from lamuse.pertinence import (
     Cooccurrence,
     Judge,
@@ -172,9 +173,9 @@ def test_brushwork_tells_a_grainy_patch_from_the_scene() -> None:
     mask[60:130, 60:130] = True
     grainy = scene.copy()
     grainy[mask] = rng.integers(0, 256, size=(int(mask.sum()), 3), dtype=np.uint8)
-    assert brushwork_coherence(scene, [mask]) >= 0.8
-    assert brushwork_coherence(grainy, [mask]) <= 0.1
-    assert np.isnan(brushwork_coherence(scene, [np.zeros_like(mask)]))
+    assert brushwork_coherence(lab_image(scene), mask) >= 0.8
+    assert brushwork_coherence(lab_image(grainy), mask) <= 0.1
+    assert np.isnan(brushwork_coherence(lab_image(scene), np.zeros_like(mask)))
 
 
 def test_palette_and_scene_square() -> None:
