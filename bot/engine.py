@@ -184,39 +184,20 @@ class LamuseEngine:
         avoid_cutouts: Sequence[str] = (),
         style_name: str | None = None,
     ) -> list[Reinterpretation]:
-        from lamuse.io import fit_long_side
-
         pipeline = self._get_pipeline()
         if on_stage is not None:
             on_stage("segment")
-        segmentation = pipeline.segment(fit_long_side(painting, options.size), name=name)
-        # Variation k avoids the cut-outs of 0..k-1 (a U button's variation alone gets its grid tile's):
-        # their selections are made once for the whole grid.
-        earlier: list[tuple[str, ...]] = pipeline.assignments(
+        results: list[Reinterpretation] = pipeline.reinterpret_variations(
             painting,
             name=name,
-            count=max(variations, default=0),
             options=options,
-            segmentation=segmentation,
+            variations=variations,
+            on_stage=on_stage,
             cutout_weights=cutout_weights,
+            background_weights=background_weights,
+            style_name=style_name,
             avoid_cutouts=avoid_cutouts,
         )
-        results: list[Reinterpretation] = [
-            pipeline.reinterpret(
-                painting,
-                name=name,
-                options=options,
-                variation=variation,
-                on_stage=on_stage,
-                cutout_weights=cutout_weights,
-                background_weights=background_weights,
-                segmentation=segmentation,
-                avoid_cutouts=avoid_cutouts,
-                style_name=style_name,
-                earlier=earlier[:variation],
-            )
-            for variation in variations
-        ]
         return results
 
     def case_study(

@@ -154,23 +154,10 @@ def run_bench(
         def grid(i: int) -> Image.Image:
             """What a /muse answer costs: segment once, four variations, one 2×2 image."""
             name = names[i % len(names)]
-            segmentation = pipeline.segment(at_512[name], name=name)
-            options = replace(full, seed=i)
-            earlier = pipeline.assignments(
-                paintings[name], name=name, count=3, options=options, segmentation=segmentation
+            results = pipeline.reinterpret_variations(
+                paintings[name], name=name, options=replace(full, seed=i), variations=range(4)
             )
-            variations = [
-                pipeline.reinterpret(
-                    paintings[name],
-                    name=name,
-                    options=options,
-                    variation=k,
-                    segmentation=segmentation,
-                    earlier=earlier[:k],
-                ).image
-                for k in range(4)
-            ]
-            return compose_grid(variations)
+            return compose_grid([r.image for r in results])
 
         stages["grid_512"] = _time(grid, runs)
         progress("La Muse-style chain (models re-created per image)")

@@ -182,33 +182,22 @@ class PipelineWorker:
 
     def run(self, task: PaintingTask, on_stage: StageCallback | None = None) -> PaintingResult:
         """Segment once, then make every variation (as ``lamuse reinterpret`` does)."""
-        from lamuse.io import fit_long_side, load_image
+        from lamuse.io import load_image
 
         start = time.perf_counter()
         painting = load_image(task.painting).image
         style = load_image(task.style).image if task.style is not None else None
-        working = fit_long_side(painting, task.options.size)
-        segmentation = self._pipeline.segment(working, name=task.name)
-        earlier = self._pipeline.assignments(
+        results = self._pipeline.reinterpret_variations(
             painting,
             name=task.name,
-            count=task.variations - 1,
             options=task.options,
-            segmentation=segmentation,
+            variations=range(task.variations),
+            on_stage=on_stage,
+            style=style,
+            style_name=task.style_name,
         )
         variations = []
-        for k in range(task.variations):
-            result = self._pipeline.reinterpret(
-                painting,
-                name=task.name,
-                options=task.options,
-                variation=k,
-                on_stage=on_stage,
-                style=style,
-                style_name=task.style_name,
-                segmentation=segmentation,
-                earlier=earlier[:k],
-            )
+        for result in results:
             trace = {**result.trace, "worker": self._info}
             variations.append(Variation(png=encode_png(result.image), trace=trace))
         return PaintingResult(task.name, tuple(variations), self._info, round(time.perf_counter() - start, 4))

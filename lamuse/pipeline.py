@@ -261,6 +261,50 @@ class Pipeline:
         trace["explanation"] = explain(trace, working.size, options.language)
         return Reinterpretation(image=image, collage=collage, trace=trace, placed=tuple(placed))
 
+    def reinterpret_variations(
+        self,
+        painting: Image.Image,
+        *,
+        name: str,
+        options: ReinterpretOptions,
+        variations: Sequence[int],
+        on_stage: StageCallback | None = None,
+        cutout_weights: Mapping[str, float] | None = None,
+        background_weights: Mapping[str, float] | None = None,
+        style: Image.Image | None = None,
+        style_name: str | None = None,
+        avoid_cutouts: Collection[str] = (),
+    ) -> list[Reinterpretation]:
+        """Several variations of one painting (``reinterpret`` for each): the painting is segmented once
+        and the earlier variations' cut-outs are selected once for all of them."""
+        segmentation = self.segment(fit_long_side(painting, options.size), name=name)
+        earlier = self.assignments(
+            painting,
+            name=name,
+            count=max(variations, default=0),
+            options=options,
+            segmentation=segmentation,
+            cutout_weights=cutout_weights,
+            avoid_cutouts=avoid_cutouts,
+        )
+        return [
+            self.reinterpret(
+                painting,
+                name=name,
+                options=options,
+                variation=variation,
+                on_stage=on_stage,
+                cutout_weights=cutout_weights,
+                background_weights=background_weights,
+                style=style,
+                style_name=style_name,
+                segmentation=segmentation,
+                avoid_cutouts=avoid_cutouts,
+                earlier=earlier[:variation],
+            )
+            for variation in variations
+        ]
+
     def assignments(
         self,
         painting: Image.Image,
