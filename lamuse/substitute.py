@@ -314,15 +314,8 @@ def _pool_of(
     if policy in ("whole", "other_class_whole"):
         keep = np.asarray(index.whole[chosen])
         positions, coarse = positions[keep], coarse[keep]
-    avoided = np.isin(positions, avoided_positions)
-    return _Pool(
-        instance=instance,
-        target=target,
-        positions=positions,
-        coarse=coarse - AVOID_PENALTY * avoided.astype(np.float32),
-        avoided=avoided,
-        same_class=has_same and chosen is same,
-        policy=policy,
+    return _penalised_pool(
+        instance, target, positions, coarse, avoided_positions, has_same and chosen is same, policy
     )
 
 
@@ -348,17 +341,31 @@ def _themed_pool(
             policy = "whole" if whole.any() else "frame_cut_only"
             if whole.any():
                 positions, coarse = positions[whole], coarse[whole]
-        avoided = np.isin(positions, avoided_positions)
-        return _Pool(
-            instance=instance,
-            target=target,
-            positions=positions,
-            coarse=coarse - AVOID_PENALTY * avoided.astype(np.float32),
-            avoided=avoided,
-            same_class=instance.class_id != 0 and instance.class_id in tier,
-            policy=policy,
-        )
+        same_class = instance.class_id != 0 and instance.class_id in tier
+        return _penalised_pool(instance, target, positions, coarse, avoided_positions, same_class, policy)
     return None
+
+
+def _penalised_pool(
+    instance: Instance,
+    target: _Target,
+    positions: npt.NDArray[np.intp],
+    coarse: np.ndarray,
+    avoided_positions: npt.NDArray[np.intp],
+    same_class: bool,
+    policy: Policy,
+) -> _Pool:
+    """The pool of ``positions``, the avoided ones' coarse fits lowered by ``AVOID_PENALTY``."""
+    avoided = np.isin(positions, avoided_positions)
+    return _Pool(
+        instance=instance,
+        target=target,
+        positions=positions,
+        coarse=coarse - AVOID_PENALTY * avoided.astype(np.float32),
+        avoided=avoided,
+        same_class=same_class,
+        policy=policy,
+    )
 
 
 def _by_total_loss(losses: Sequence[np.ndarray]) -> Iterator[tuple[int, ...]]:
