@@ -10,7 +10,6 @@ fit for CC BY. Running it again downloads nothing new and adds 0 cut-outs.
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import io
 import json
 import logging
@@ -386,14 +385,11 @@ def _ingest(
     library = CutoutLibrary(library_dir)
     with library.building() as build:
         for photo in tqdm(photos, desc="cutting out", unit="photo", disable=not options.progress):
-            build.summary.photos_seen += 1
             path = image_dir / photo.file_name
             try:
-                raw = path.read_bytes()
-                digest = hashlib.sha256(raw).hexdigest()
-                if build.knows(digest):
-                    build.summary.already_present += 1
+                if (read := build.unseen(path)) is None:
                     continue
+                raw, digest = read
                 image = load_image(raw).image
                 if image.size != (photo.width, photo.height):
                     raise ImageError(f"decoded as {image.size}, annotated as {(photo.width, photo.height)}")

@@ -388,13 +388,10 @@ class CutoutLibrary:
         classes = classes or {}
         with self.building() as build:
             for path in tqdm(files, desc="cutting out", unit="photo", disable=not progress):
-                build.summary.photos_seen += 1
                 try:
-                    raw = path.read_bytes()
-                    digest = hashlib.sha256(raw).hexdigest()
-                    if build.knows(digest):
-                        build.summary.already_present += 1
+                    if (read := build.unseen(path)) is None:
                         continue
+                    raw, digest = read
                     image = load_image(raw).image
                     instances, class_source = _instances_for(
                         path, photos, image, annotations, salient, classes
@@ -436,9 +433,16 @@ class LibraryBuild:
         """Rows made elsewhere, in the library's columns (the benchmark's synthetic silhouettes)."""
         self._table.insert_all(rows, pk="id", replace=True, alter=True, batch_size=2000)
 
-    def knows(self, digest: str) -> bool:
-        """Whether a photo with this content is already in the library."""
-        return digest in self._known
+    def unseen(self, path: Path) -> tuple[bytes, str] | None:
+        """Read one photo of the build (counted as seen): its bytes and sha256, or None when a photo with
+        this content is already in the library (counted as already present). OSError when unreadable."""
+        self.summary.photos_seen += 1
+        raw = path.read_bytes()
+        digest = hashlib.sha256(raw).hexdigest()
+        if digest in self._known:
+            self.summary.already_present += 1
+            return None
+        return raw, digest
 
     def add(
         self,
