@@ -9,7 +9,7 @@ from __future__ import annotations
 import io
 import logging
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, TypedDict, cast
 
@@ -154,10 +154,14 @@ class JobRunner:
             image.close()
         return working, name, meta
 
-    def _save(self, image: Image.Image, output_id: str) -> tuple[Path, str]:
+    def _stored(self, kind: str, image: Image.Image, upload_limit: int, trace: Mapping[str, Any]) -> Outcome:
+        """A new output: the picture kept as PNG under a fresh id and encoded for this server's upload
+        limit (the rest of the Outcome is the caller's)."""
+        output_id = new_id()
         buffer = io.BytesIO()
         image.save(buffer, "PNG")
-        return self.blobs.put("outputs", f"{output_id}.png", buffer.getvalue())
+        path, sha = self.blobs.put("outputs", f"{output_id}.png", buffer.getvalue())
+        return Outcome(output_id, kind, encode_for_upload(image, upload_limit), path, sha, trace)
 
     def _muse(self, params: MuseParams, on_stage: StageCallback) -> Outcome:
         image, name, meta = self._source(params.painting, params.upload)
@@ -201,16 +205,9 @@ class JobRunner:
                 trace["worker"] = cast(dict[str, object], results[0].trace)["worker"]
             background = None
         trace["weights"] = steering.as_json()
-        output_id = new_id()
-        path, sha = self._save(shown, output_id)
         every_cutout = (s["cutout_id"] for r in results for s in r.trace["swaps"])
-        return Outcome(
-            output_id=output_id,
-            kind="muse",
-            encoded=encode_for_upload(shown, params.upload_limit),
-            image_path=path,
-            image_sha256=sha,
-            trace=trace,
+        return replace(
+            self._stored("muse", shown, params.upload_limit, trace),
             painting=meta.name if meta else None,
             painting_meta=meta,
             seed=params.seed,
@@ -241,36 +238,24 @@ class JobRunner:
             cutout_weights=cutout_weights(params),
             avoid_cutouts=params.avoid_cutouts,
         )
-        output_id = new_id()
-        path, sha = self._save(sheet, output_id)
-        return Outcome(
-            output_id,
-            "sheet",
-            encode_for_upload(sheet, params.upload_limit),
-            path,
-            sha,
-            {"case_study_of": name, "recipe": recipe_of(params).code},
+        recipe = recipe_of(params).code
+        return replace(
+            self._stored("sheet", sheet, params.upload_limit, {"case_study_of": name, "recipe": recipe}),
             painting=meta.name if meta else None,
             painting_meta=meta,
             seed=params.seed,
-            recipe=recipe_of(params).code,
+            recipe=recipe,
         )
 
     def _upscale(self, params: UpscaleParams, on_stage: StageCallback) -> Outcome:
         on_stage("upscale")
         image = self.engine.load_image(Path(params.image_path))
         result = self.engine.upscale(image, params.scale)
-        output_id = new_id()
-        path, sha = self._save(result, output_id)
         # A painting removed from the corpus since only costs the caption its metadata.
         meta = self.corpus.get(params.painting) if params.painting else None
-        return Outcome(
-            output_id,
-            "upscale",
-            encode_for_upload(result, params.upload_limit),
-            path,
-            sha,
-            {"upscaled_from": params.source_output, "scale": params.scale},
+        trace = {"upscaled_from": params.source_output, "scale": params.scale}
+        return replace(
+            self._stored("upscale", result, params.upload_limit, trace),
             painting=params.painting,
             painting_meta=meta,
             seed=params.seed,
@@ -280,15 +265,8 @@ class JobRunner:
         on_stage("segment")
         image, name, meta = self._source(params.painting, params.upload)
         result = self.engine.show_masks(image, name=name)
-        output_id = new_id()
-        path, sha = self._save(result, output_id)
-        return Outcome(
-            output_id,
-            "masks",
-            encode_for_upload(result, params.upload_limit),
-            path,
-            sha,
-            {"masks_of": name},
+        return replace(
+            self._stored("masks", result, params.upload_limit, {"masks_of": name}),
             painting=meta.name if meta else None,
             painting_meta=meta,
         )
