@@ -26,8 +26,9 @@ from typing import TYPE_CHECKING, Any, Protocol, cast
 from PIL import Image
 
 from bot.engine import Engine, LamuseEngine, decode_image
-from lamuse.distributed import WorkerInfo, WorkerLost, local_worker_info, ray_init_kwargs
+from lamuse.distributed import WorkerInfo, WorkerLost, local_worker_info, ray_init_kwargs, streamed
 from lamuse.errors import ConfigError
+from lamuse.io import encode_png
 from lamuse.types import Reinterpretation, ReinterpretOptions, StageCallback, Trace
 
 if TYPE_CHECKING:
@@ -198,38 +199,28 @@ class EngineWorker:
         avoid_cutouts: Sequence[str] = (),
         style_name: str | None = None,
     ) -> Iterator[str | RemotePictures]:
-        """Each stage name as it starts, then the pictures (Ray streams the items to the bot)."""
-        events: queue.Queue[str | RemotePictures | BaseException] = queue.Queue()
+        """Each stage name as it starts, then the pictures (``lamuse.distributed.streamed``)."""
 
-        def work() -> None:
-            try:
-                results = self._engine.reinterpret_variations(
-                    decode_image(painting),
-                    name=name,
-                    options=options,
-                    variations=variations,
-                    on_stage=events.put,
-                    cutout_weights=cutout_weights,
-                    background_weights=background_weights,
-                    avoid_cutouts=avoid_cutouts,
-                    style_name=style_name,
-                )
-                pictures = [RemotePicture(_png(r.image), {**r.trace, "worker": self._info}) for r in results]
-                events.put(RemotePictures(pictures))
-            except BaseException as error:  # re-raised below, on the caller's side
-                events.put(error)
+        def work(on_stage: StageCallback) -> RemotePictures:
+            results = self._engine.reinterpret_variations(
+                decode_image(painting),
+                name=name,
+                options=options,
+                variations=variations,
+                on_stage=on_stage,
+                cutout_weights=cutout_weights,
+                background_weights=background_weights,
+                avoid_cutouts=avoid_cutouts,
+                style_name=style_name,
+            )
+            return RemotePictures(
+                [RemotePicture(encode_png(r.image), {**r.trace, "worker": self._info}) for r in results]
+            )
 
-        threading.Thread(target=work, name="lamuse-job", daemon=True).start()
-        while True:
-            event = events.get()
-            if isinstance(event, BaseException):
-                raise event
-            yield event
-            if isinstance(event, RemotePictures):
-                return
+        yield from streamed(work, "lamuse-job")
 
     def show_masks(self, painting: bytes, name: str) -> bytes:
-        return _png(self._engine.show_masks(decode_image(painting), name=name))
+        return encode_png(self._engine.show_masks(decode_image(painting), name=name))
 
     def case_study(
         self,
@@ -248,16 +239,10 @@ class EngineWorker:
             cutout_weights=cutout_weights,
             avoid_cutouts=avoid_cutouts,
         )
-        return _png(sheet)
+        return encode_png(sheet)
 
     def upscale(self, image: bytes, scale: int) -> bytes:
-        return _png(self._engine.upscale(decode_image(image), scale))
-
-
-def _png(image: Image.Image) -> bytes:
-    buffer = io.BytesIO()
-    image.save(buffer, format="PNG", compress_level=1)  # lossless and fast: it only crosses the network
-    return buffer.getvalue()
+        return encode_png(self._engine.upscale(decode_image(image), scale))
 
 
 def _picture(data: bytes) -> Image.Image:
@@ -478,7 +463,7 @@ class _RayEngine:
         remote: RemotePictures = self._backend.call(
             f"reinterpreting {name}",
             "reinterpret",
-            _png(painting),
+            encode_png(painting),
             name,
             options,
             list(variations),
@@ -495,7 +480,7 @@ class _RayEngine:
         return results
 
     def show_masks(self, painting: Image.Image, *, name: str) -> Image.Image:
-        return _picture(self._backend.call(f"outlining {name}", "show_masks", _png(painting), name))
+        return _picture(self._backend.call(f"outlining {name}", "show_masks", encode_png(painting), name))
 
     def case_study(
         self,
@@ -508,11 +493,11 @@ class _RayEngine:
         avoid_cutouts: Sequence[str] = (),
     ) -> Image.Image:
         weights = dict(cutout_weights) if cutout_weights else None
-        args = (_png(painting), name, options, variation, weights, list(avoid_cutouts))
+        args = (encode_png(painting), name, options, variation, weights, list(avoid_cutouts))
         return _picture(self._backend.call(f"case study of {name}", "case_study", *args))
 
     def upscale(self, image: Image.Image, scale: int) -> Image.Image:
-        return _picture(self._backend.call("upscaling", "upscale", _png(image), scale))
+        return _picture(self._backend.call("upscaling", "upscale", encode_png(image), scale))
 
 
 def create_backend(settings: Settings, engine: Engine) -> WorkerBackend:

@@ -19,7 +19,7 @@ import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal, Protocol, TypedDict
+from typing import TYPE_CHECKING, Any, Literal, Protocol, TypedDict, TypeVar
 
 from PIL import Image
 
@@ -146,6 +146,33 @@ def local_worker_info(device: str) -> WorkerInfo:
     )
 
 
+Result = TypeVar("Result")
+
+
+def streamed(run: Callable[[StageCallback], Result], thread_name: str) -> Iterator[str | Result]:
+    """``run(on_stage)`` on its own thread, as a generator: each stage name as it starts, then what
+    ``run`` returns (Ray streams these to the caller one by one, so progress crosses the process boundary
+    while the work runs); what ``run`` raises is re-raised here, on the caller's side."""
+    events: queue.Queue[tuple[Literal["stage"], str] | tuple[Literal["done"], Result] | BaseException]
+    events = queue.Queue()
+
+    def work() -> None:
+        try:
+            events.put(("done", run(lambda stage: events.put(("stage", stage)))))
+        except BaseException as error:  # re-raised in the generator
+            events.put(error)
+
+    threading.Thread(target=work, name=thread_name, daemon=True).start()
+    while True:
+        event = events.get()
+        if isinstance(event, BaseException):
+            raise event
+        kind, value = event
+        yield value
+        if kind == "done":
+            return
+
+
 def encode_png(image: Image.Image) -> bytes:
     """PNG bytes exactly as ``lamuse.io.save_png_atomic`` writes them."""
     buffer = io.BytesIO()
@@ -203,24 +230,8 @@ class PipelineWorker:
         return PaintingResult(task.name, tuple(variations), self._info, round(time.perf_counter() - start, 4))
 
     def stream(self, task: PaintingTask) -> Iterator[str | PaintingResult]:
-        """``run`` as a generator: each stage name as it starts, then the result (Ray streams these
-        to the caller one by one, so progress crosses the process boundary while the task runs)."""
-        events: queue.Queue[str | PaintingResult | BaseException] = queue.Queue()
-
-        def work() -> None:
-            try:
-                events.put(self.run(task, on_stage=events.put))
-            except BaseException as error:  # re-raised in the generator, the caller's side
-                events.put(error)
-
-        threading.Thread(target=work, name="lamuse-task", daemon=True).start()
-        while True:
-            event = events.get()
-            if isinstance(event, BaseException):
-                raise event
-            yield event
-            if isinstance(event, PaintingResult):
-                return
+        """``run`` as a generator (``streamed``): each stage name as it starts, then the result."""
+        yield from streamed(lambda on_stage: self.run(task, on_stage=on_stage), "lamuse-task")
 
 
 class WorkerPool(Protocol):
