@@ -419,6 +419,8 @@ class Judge:
         year: the painting's year; None = unknown (era fit neutral).
         style_model: Magenta style vectors; None scores style by brushwork and palette alone.
         saliency_model: visual weight; None uses the element masks as the weight map.
+        painting_saliency: the painting's saliency map when it was already computed (a segmentation's
+            ``saliency`` at this size), so the painting is not run through the model again.
     """
 
     def __init__(
@@ -430,6 +432,7 @@ class Judge:
         year: int | None,
         style_model: StyleModel | None,
         saliency_model: SaliencyModel | None,
+        painting_saliency: np.ndarray | None = None,
     ) -> None:
         self.painting = painting.convert("RGB")
         self.pixels = np.asarray(self.painting)
@@ -444,7 +447,10 @@ class Judge:
         element_weight = np.zeros(self.pixels.shape[:2], dtype=np.float32)
         for instance in instances:
             element_weight[instance.mask] = 1.0
-        self.weight = thirds_mass(self._saliency(self.painting, element_weight))
+        weight = painting_saliency
+        if saliency_model is None or weight is None or weight.shape != element_weight.shape:
+            weight = self._saliency(self.painting, element_weight)
+        self.weight = thirds_mass(weight)
         self.lines = line_orientations(lab)
 
     def _saliency(self, image: Image.Image, fallback: np.ndarray) -> np.ndarray:
@@ -573,6 +579,7 @@ def judge_for(
         year=year,
         style_model=pipeline.stylizer if isinstance(pipeline.stylizer, MagentaStylizer) else None,
         saliency_model=SalientSegmenter(),
+        painting_saliency=segmentation.saliency,
     )
 
 
