@@ -332,10 +332,8 @@ def _borrowed_texture(painting: np.ndarray, hole: np.ndarray) -> np.ndarray:
                 break
             src_y, src_x = ys + y + dy, xs + x + dx
             usable = (src_y >= 0) & (src_y < height) & (src_x >= 0) & (src_x < width)
-            inside = usable.copy()
-            usable[inside] &= ~hole[src_y[inside], src_x[inside]] & (
-                detail[src_y[inside], src_x[inside]] <= limit
-            )
+            sy, sx = src_y[usable], src_x[usable]
+            usable[usable] = ~hole[sy, sx] & (detail[sy, sx] <= limit)
             texture[ys[usable] + y, xs[usable] + x] = residual[src_y[usable], src_x[usable]]
             todo[ys[usable], xs[usable]] = False
     return texture
