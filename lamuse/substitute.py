@@ -31,7 +31,15 @@ from lamuse.shape_index import (
     ShapeQuery,
     top_positions,
 )
-from lamuse.shapes import centroid, hu_moments, mask_box, orientation, rotate_expand, stands_whole
+from lamuse.shapes import (
+    centroid,
+    frame_margin,
+    hu_moments,
+    mask_box,
+    orientation,
+    rotate_expand,
+    stands_whole,
+)
 from lamuse.types import Instance
 
 GRID_SIDE = 64
@@ -39,12 +47,19 @@ GRID_SIDE = 64
 ASPECT_FACTORS = (0.8, 0.9, 1.0, 1.1, 1.2)
 EXACT_KEEP = 12
 """Candidates at the top of the coarse ranking that are re-scored exactly."""
+NEAR_FRAME_EXACT_KEEP = 256
+"""...for an element near the frame: the coarse index neither leaves out what falls beyond the frame
+nor tries ``OVERFLOW_SCALES``, so the best fit there can rank low in it."""
 WINDOW_KEEP = 8
 """Size of the ranked window ``chaos`` samples from, plus ``chaos`` times the pool."""
 AVOID_PENALTY = 0.05
 """Fit an avoided cut-out (e.g. one a guild saw recently) gives up: it wins only when clearly better."""
 NEAREST_STEPS = 1024
 """Most assignments tried when moving off one an earlier variation took."""
+OVERFLOW_SCALES = (1.25, 1.6)
+"""Areas (times the visible element's) tried for an element the frame cuts: the element goes on beyond
+the frame, so a whole cut-out may too, its far side on the element's (a figure whose shins the bottom edge
+cuts keeps its head where the old head was)."""
 
 
 @dataclass(frozen=True)
@@ -93,6 +108,12 @@ class _Target:
     angle: float
     elongation: float
     hu: np.ndarray
+    in_frame: np.ndarray
+    """Grid pixels inside the painting: only they are seen, so only they are counted."""
+    box: tuple[float, float, float, float]
+    """The element's box in grid coordinates."""
+    cut_sides: tuple[bool, bool, bool, bool]
+    """Whether the element reaches the left, top, right and bottom edges of the painting."""
 
     @cached_property
     def grid_center(self) -> tuple[float, float]:
@@ -114,13 +135,16 @@ def _target_of(instance: Instance) -> _Target:
     left = (x0 + x1 - side) // 2
     top = (y0 + y1 - side) // 2
     frame = np.zeros((side, side), dtype=np.float32)
+    inside = np.zeros((side, side), dtype=np.float32)
     src_x0, src_y0 = max(0, left), max(0, top)
     src_x1, src_y1 = min(mask.shape[1], left + side), min(mask.shape[0], top + side)
     frame[src_y0 - top : src_y1 - top, src_x0 - left : src_x1 - left] = mask[src_y0:src_y1, src_x0:src_x1]
+    inside[src_y0 - top : src_y1 - top, src_x0 - left : src_x1 - left] = 1.0
     grid = cv2.resize(frame, (GRID_SIDE, GRID_SIDE), interpolation=cv2.INTER_AREA) >= 0.5
     scale = GRID_SIDE / side
     origin = (float(left), float(top))
     angle, elongation = orientation(mask[y0:y1, x0:x1])
+    margin = frame_margin(mask.shape)
     return _Target(
         grid_mask=grid,
         grid_scale=scale,
@@ -130,6 +154,14 @@ def _target_of(instance: Instance) -> _Target:
         angle=angle,
         elongation=elongation,
         hu=hu_moments(mask[y0:y1, x0:x1]),
+        in_frame=cv2.resize(inside, (GRID_SIDE, GRID_SIDE), interpolation=cv2.INTER_AREA) >= 0.5,
+        box=((x0 - left) * scale, (y0 - top) * scale, (x1 - left) * scale, (y1 - top) * scale),
+        cut_sides=(
+            x0 < margin,
+            y0 < margin,
+            x1 > mask.shape[1] - margin,
+            y1 > mask.shape[0] - margin,
+        ),
     )
 
 
@@ -163,38 +195,56 @@ class _Shape:
         return cls(mask=mask.astype(np.float32), fill=max(len(xs) / mask.size, 1e-6), offset=offset)
 
 
-def _place_in_grid(shape: _Shape, target: _Target, aspect_factor: float) -> tuple[int, int, int, int]:
-    """Render ``shape`` with its area matched to the target's and centroids aligned; return its overlap
-    with the target's grid mask, its own pixel count in the grid, and the full-resolution width and
-    height it stands for (only the part inside the grid is rendered: nothing else is counted)."""
+def _place_in_grid(
+    shape: _Shape, target: _Target, aspect_factor: float, overflow: float = 1.0
+) -> tuple[int, int, int, int, tuple[float, float]]:
+    """Render ``shape`` with its area matched to ``overflow`` times the target's and centroids aligned
+    (with ``overflow`` > 1, its side away from the frame on the element's instead); return its overlap with
+    the target's grid mask, its own pixel count, both inside the painting only, the full-resolution width
+    and height it stands for, and where its centroid goes in the painting."""
     height, width = shape.mask.shape
     aspect = (height / width) * aspect_factor
-    full_w = math.sqrt(target.area / (shape.fill * aspect))
+    full_w = math.sqrt(overflow * target.area / (shape.fill * aspect))
     full_h = aspect * full_w
     grid_w = max(1, round(full_w * target.grid_scale))
     grid_h = max(1, round(full_h * target.grid_scale))
     resized = cv2.resize(shape.mask, (grid_w, grid_h), interpolation=cv2.INTER_LINEAR) >= 0.5
     cx, cy = target.grid_center  # continuous, as ``offset`` is
-    left, top = round(cx - shape.offset[0] * grid_w), round(cy - shape.offset[1] * grid_h)
+    fx, fy = cx - shape.offset[0] * grid_w, cy - shape.offset[1] * grid_h
+    if overflow > 1.0:
+        cut_left, cut_top, cut_right, cut_bottom = target.cut_sides
+        bx0, by0, bx1, by1 = target.box
+        if cut_left != cut_right:
+            fx = bx1 - grid_w if cut_left else bx0
+        if cut_top != cut_bottom:
+            fy = by1 - grid_h if cut_top else by0
+    left, top = round(fx), round(fy)
     sx0, sy0 = max(0, -left), max(0, -top)
     dx0, dy0 = max(0, left), max(0, top)
     dx1, dy1 = min(GRID_SIDE, left + grid_w), min(GRID_SIDE, top + grid_h)
     inter = placed = 0
     if dx1 > dx0 and dy1 > dy0:
-        part = resized[sy0 : sy0 + dy1 - dy0, sx0 : sx0 + dx1 - dx0]
+        part = resized[sy0 : sy0 + dy1 - dy0, sx0 : sx0 + dx1 - dx0] & target.in_frame[dy0:dy1, dx0:dx1]
         placed = int(np.count_nonzero(part))
         inter = int(np.count_nonzero(part & target.grid_mask[dy0:dy1, dx0:dx1]))
-    return inter, placed, max(1, round(full_w)), max(1, round(full_h))
+    center = (
+        target.center[0] + (fx + shape.offset[0] * grid_w - cx) / target.grid_scale,
+        target.center[1] + (fy + shape.offset[1] * grid_h - cy) / target.grid_scale,
+    )
+    return inter, placed, max(1, round(full_w)), max(1, round(full_h)), center
 
 
 def best_placement(cutout: Cutout, target: _Target) -> tuple[Placement, float, float]:
-    """Try flips, a rotation to the target's orientation and ±20% aspect; keep the best grid IoU.
+    """Try flips, a rotation to the target's orientation, ±20% aspect and, for an element the frame cuts,
+    larger sizes running on beyond the frame (``OVERFLOW_SCALES``); keep the best grid IoU.
 
     Returns the placement, its grid IoU, and that IoU less the rotation cost (what candidates are
     ranked by, so an upright fit wins over a rotated one that is barely better).
     """
     best: tuple[Placement, float, float] | None = None
     target_sum = int(np.count_nonzero(target.grid_mask))
+    overflows = (1.0, *OVERFLOW_SCALES) if any(target.cut_sides) else (1.0,)
+    trials = [(factor, overflow) for overflow in overflows for factor in ASPECT_FACTORS]
     for flip in (False, True):
         source_angle = -cutout.orientation if flip else cutout.orientation
         rotations = [0.0]
@@ -208,8 +258,8 @@ def best_placement(cutout: Cutout, target: _Target) -> tuple[Placement, float, f
             rotations.append(delta)
         for rotation in rotations:
             shape = _Shape.of(_oriented(cutout.silhouette, flip, rotation))
-            for factor in ASPECT_FACTORS:
-                inter, placed, width, height = _place_in_grid(shape, target, factor)
+            for factor, overflow in trials:
+                inter, placed, width, height, center = _place_in_grid(shape, target, factor, overflow)
                 union = placed + target_sum - inter
                 score = float(inter / union) if union else 0.0
                 preference = score - ROTATION_COST * abs(rotation) / 90.0
@@ -219,7 +269,7 @@ def best_placement(cutout: Cutout, target: _Target) -> tuple[Placement, float, f
                         rotation=rotation,
                         width=width,
                         height=height,
-                        center=target.center,
+                        center=center,
                         aspect_change=factor,
                     )
                     best = (placement, score, preference)
@@ -517,7 +567,8 @@ def choose_cutouts(
                 count = int(fresh.sum())
         window = min(count, WINDOW_KEEP + int(chaos * count))
         # At chaos 0 the pick is the rank-th best by exact fit: the whole head is re-scored.
-        exact_count = min(count, EXACT_KEEP + rank) if chaos == 0 else min(window, EXACT_KEEP)
+        keep = NEAR_FRAME_EXACT_KEEP if not pool.target.in_frame.all() else EXACT_KEEP
+        exact_count = min(count, keep + rank) if chaos == 0 else min(window, keep)
         window = max(window, exact_count)
         ranked = top_positions(fits, window, exact_count)
         exact_slots = ranked[:exact_count]

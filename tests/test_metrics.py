@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 import math
+from pathlib import Path
 
 import numpy as np
 import pytest
 
 from lamuse import metrics
 from lamuse.palette import to_lab
+from lamuse.segment.annotations import CocoAnnotations
 from lamuse.shapes import frame_cut_share, stands_whole
+
+from .conftest import PAINTING_ANNOTATIONS
 
 # Sharma, Wu & Dalal (2005), Table 1: (Lab 1, Lab 2, ΔE00). Chosen to cover the chroma, hue-wrap and
 # achromatic branches where plausible implementations go wrong.
@@ -223,3 +227,23 @@ def test_touching_the_frame_and_the_misuse_rate() -> None:
     assert stands_whole(inside) and stands_whole(feet_off) and not stands_whole(bust)
     assert metrics.truncated_misuse_rate([True, False, False, False]) == 0.25
     assert math.isnan(metrics.truncated_misuse_rate([]))
+
+
+@pytest.mark.parametrize(
+    ("painting", "index", "whole"),
+    [("vermeer_milkmaid.jpg", 0, False), ("caillebotte_paris_street_rainy_day.jpg", 1, True)],
+)
+def test_the_frame_rule_does_not_change_with_the_working_size(
+    shared_data: Path, painting: str, index: int, whole: bool
+) -> None:
+    # The Milkmaid's skirt runs off the bottom edge; Caillebotte's man loses only his feet. Her curated
+    # mask stops 2 px short of the frame at 1200 px, which a margin fixed in pixels read as "whole".
+    coco = CocoAnnotations(PAINTING_ANNOTATIONS)
+    entry = coco.by_name[painting]
+    verdicts = set()
+    for long_side in (512, 768, 1200):
+        scale = long_side / max(entry.width, entry.height)
+        size = (round(entry.width * scale), round(entry.height * scale))
+        figure = coco.instances(entry, size)[index]  # Caillebotte's: the man under the umbrella
+        verdicts.add(stands_whole(figure.mask))
+    assert verdicts == {whole}

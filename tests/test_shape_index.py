@@ -30,10 +30,13 @@ def _elements(limit: int | None = None) -> list[Instance]:
 
 
 def _admitted(element: Instance, cutouts: list[Cutout]) -> list[Cutout]:
-    """The candidates selection may take for this element: its class, whole ones for a whole element."""
+    """The candidates selection may take for this element: its class; for a whole element, the whole ones
+    of its class, else the whole ones of any class."""
     same = [c for c in cutouts if c.class_id == element.class_id]
-    if stands_whole(element.mask) and any(c.whole for c in same):
-        return [c for c in same if c.whole]
+    if stands_whole(element.mask):
+        for pool in (same, cutouts):
+            if any(c.whole for c in pool):
+                return [c for c in pool if c.whole]
     return same
 
 
