@@ -17,7 +17,7 @@ from PIL import Image
 from lamuse.io import list_images, load_image
 from lamuse.shapes import mask_box, rotate_expand
 from lamuse.substitute import Choice, Placement
-from lamuse.types import Instance, Placed, RemovalMode
+from lamuse.types import FramedSaliency, Instance, Placed, RemovalMode
 
 log = logging.getLogger(__name__)
 
@@ -95,11 +95,15 @@ def _overlaps(box: tuple[int, int, int, int], window: Window, pad: int) -> bool:
 
 
 def grown_region(
-    element: Instance, saliency: np.ndarray | None, instances: Sequence[Instance] = ()
+    element: Instance,
+    saliency: np.ndarray | None,
+    instances: Sequence[Instance] = (),
+    framed: FramedSaliency | None = None,
 ) -> np.ndarray:
     """What belongs to ``element``: its mask dilated by ``grow_radius``, plus the accessories
     (``ACCESSORY_CLASSES`` among ``instances``) it touches, plus the salient parts attached to it
-    (``_attached_parts``). Full-size bool mask."""
+    (``_attached_parts``), plus what a crop framed on it shows on its head (``_framed_parts``).
+    Full-size bool mask."""
     mask = element.mask
     shape = (mask.shape[0], mask.shape[1])
     radius = grow_radius(element)
@@ -133,6 +137,53 @@ def grown_region(
         region |= _attached_parts(element, region, window, saliency, instances, radius, reach)
     full = np.zeros(shape, dtype=bool)
     full[wy0:wy1, wx0:wx1] = region
+    if framed is not None:
+        full |= _framed_parts(element, framed, instances, radius)
+    return full
+
+
+FRAMED_CROWN = 0.25
+"""``_framed_parts`` looks no lower than this share of the element's height below its top: hats and
+heads, not a neighbour's hat beside its waist."""
+FRAMED_MAX_SHARE = 0.6
+"""...and takes at most this share of the element's area: a head and a wide hat its mask left out (the
+elder of Renoir's *Two Sisters*: 0.5); more means the framed map found a neighbour."""
+
+
+def _framed_parts(
+    element: Instance, framed: FramedSaliency, instances: Sequence[Instance], radius: int
+) -> np.ndarray:
+    """What the salient object of a crop framed on ``element`` adds on its top: the salient regions
+    (> ``SALIENT_THRESHOLD``) that are mostly the element, less its mask and other instances (with
+    ``radius``), no lower than ``FRAMED_CROWN``, in pieces touching the mask. A top hat, a bonnet, or a
+    head the curated mask leaves out."""
+    x0, y0, x1, y1 = framed.window
+    shape = element.mask.shape
+    full = np.zeros(shape, dtype=bool)
+    if x1 <= x0 or y1 <= y0:
+        return full
+    crop_map = cv2.resize(framed.saliency, (x1 - x0, y1 - y0), interpolation=cv2.INTER_LINEAR)
+    own = element.mask[y0:y1, x0:x1]
+    count, labels = cv2.connectedComponents((crop_map > SALIENT_THRESHOLD).astype(np.uint8), connectivity=8)
+    if count <= 1:
+        return full
+    inside = np.bincount(labels[own], minlength=count)
+    sizes = np.bincount(labels.ravel(), minlength=count)
+    mostly_own = [t for t in range(1, count) if inside[t] >= 0.3 * sizes[t]]
+    extra = np.isin(labels, mostly_own) & ~own
+    window = (x0, y0, x1, y1)
+    for other in instances:
+        if other is not element and _overlaps(other.box, window, radius):
+            extra &= ~_dilated(other.mask, radius, window)
+    crown = round(element.box[1] + FRAMED_CROWN * (element.box[3] - element.box[1])) - y0
+    extra[max(0, crown) :] = False
+    pieces, piece_labels = cv2.connectedComponents(extra.astype(np.uint8), connectivity=8)
+    rim = _dilated(element.mask, radius + 1, window)
+    touching = [int(t) for t in np.unique(piece_labels[rim & extra]) if t > 0]
+    kept = np.isin(piece_labels, touching)
+    if not kept.any() or kept.sum() > FRAMED_MAX_SHARE * element.area:
+        return full
+    full[y0:y1, x0:x1] = cv2.dilate(kept.astype(np.uint8), _disc(radius)).astype(bool)
     return full
 
 
@@ -197,11 +248,13 @@ def removal_region(
     removal: RemovalMode = "grow",
     saliency: np.ndarray | None = None,
     others: Sequence[Instance] = (),
+    framed: Mapping[int, FramedSaliency] | None = None,
 ) -> np.ndarray:
     """The pixels to clear: each element's ``grown_region`` (``grow``) or ``tight_region`` (``tight``).
 
     ``others`` are all the painting's instances (accessories among them go with the figure they touch);
-    ``saliency`` is resized to ``shape`` when it was computed at another size.
+    ``saliency`` is resized to ``shape`` when it was computed at another size; ``framed`` holds maps of
+    crops framed on some of ``others`` (by index, in ``shape``'s coordinates), see ``_framed_parts``.
     """
     height, width = shape[:2]
     if removal == "tight":
@@ -210,8 +263,9 @@ def removal_region(
     if saliency is not None and saliency.shape != (height, width):
         saliency = cv2.resize(saliency, (width, height), interpolation=cv2.INTER_LINEAR)
     pieces = _salient_pieces(saliency, [*elements, *others]) if saliency is not None else None
+    framed_by_element = {id(others[i]): f for i, f in (framed or {}).items() if i < len(others)}
     for element in elements:
-        union |= grown_region(element, saliency, others)
+        union |= grown_region(element, saliency, others, framed_by_element.get(id(element)))
         if pieces is not None:
             union |= _enclosed_pieces(element, *pieces)
     return union
@@ -263,10 +317,13 @@ def clear_elements(
     removal: RemovalMode = "grow",
     saliency: np.ndarray | None = None,
     others: Sequence[Instance] = (),
+    framed: Mapping[int, FramedSaliency] | None = None,
 ) -> np.ndarray:
     """Fill what ``removal_region`` clears; with ``grow`` the fill takes its colours from beyond the
     region (its low-resolution hole is grown by one pixel so the hole's rim is not old colour)."""
-    region = removal_region(painting.shape, elements, removal=removal, saliency=saliency, others=others)
+    region = removal_region(
+        painting.shape, elements, removal=removal, saliency=saliency, others=others, framed=framed
+    )
     return fill_region(painting, region, rim=1 if removal == "grow" else 0)
 
 
@@ -326,7 +383,7 @@ def _borrowed_texture(painting: np.ndarray, hole: np.ndarray) -> np.ndarray:
         around = detail[wy0:wy1, wx0:wx1][ring]
         limit = BORROWED_TEXTURE_SPREAD * float(np.median(around)) if around.size else 0.0
         todo = labels[y : y + h, x : x + w] == label
-        for dy, dx in ((0, w), (0, -w), (h, 0), (-h, 0)):
+        for dy, dx in _texture_shifts(w, h):
             ys, xs = np.nonzero(todo)
             if ys.size == 0:
                 break
@@ -337,6 +394,23 @@ def _borrowed_texture(painting: np.ndarray, hole: np.ndarray) -> np.ndarray:
             texture[ys[usable] + y, xs[usable] + x] = residual[src_y[usable], src_x[usable]]
             todo[ys[usable], xs[usable]] = False
     return texture
+
+
+def _texture_shifts(width: int, height: int) -> list[tuple[int, int]]:
+    """Where ``_borrowed_texture`` looks, nearest first: one hole-width to either side or one hole-height
+    above or below, then half and a quarter of that. A hole as wide as the painting (both of Renoir's
+    *Two Sisters*) has no intact pixels a whole width away, and its middle was left a smooth patch."""
+    return [
+        shift
+        for share in (1.0, 0.5, 0.25)
+        for shift in (
+            (0, round(share * width)),
+            (0, -round(share * width)),
+            (round(share * height), 0),
+            (-round(share * height), 0),
+        )
+        if shift != (0, 0)
+    ]
 
 
 EXCLUDED_LIST = "excluded.txt"

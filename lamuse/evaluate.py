@@ -261,7 +261,12 @@ def make_reference(
         working=working,
         restyled=np.asarray(stylizer.stylize(working, working).convert("RGB").resize(working.size)),
         annotated=annotated,
-        segmentation=Segmentation(segmenter="annotations", instances=annotated, saliency=saliency),
+        segmentation=Segmentation(
+            segmenter="annotations",
+            instances=annotated,
+            saliency=saliency,
+            framed=salient.framed(working, annotated),
+        ),
         salient=saliency > metrics.SALIENT_THRESHOLD,
         style_vector=stylizer.style_vector(working),
         palette_lab=to_lab(np.array([c.rgb for c in palette], dtype=np.uint8)),

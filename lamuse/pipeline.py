@@ -389,6 +389,7 @@ class Pipeline:
             removal=options.removal,
             saliency=segmentation.saliency,
             others=segmentation.instances,
+            framed=segmentation.framed,
         )
         return cleared, {"mode": "keep", "method": REMOVAL_METHOD, "removal": options.removal}
 

@@ -47,7 +47,7 @@ GRID_SIDE = 64
 ASPECT_FACTORS = (0.8, 0.9, 1.0, 1.1, 1.2)
 EXACT_KEEP = 12
 """Candidates at the top of the coarse ranking that are re-scored exactly."""
-NEAR_FRAME_EXACT_KEEP = 256
+NEAR_FRAME_EXACT_KEEP = 64
 """...for an element near the frame: the coarse index neither leaves out what falls beyond the frame
 nor tries ``OVERFLOW_SCALES``, so the best fit there can rank low in it."""
 WINDOW_KEEP = 8

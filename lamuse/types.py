@@ -230,18 +230,29 @@ class Instance:
 
 
 @dataclass(frozen=True)
+class FramedSaliency:
+    """The salient-object map of a crop framed on one element: ``window`` is the crop's
+    ``(x0, y0, x1, y1)`` in the image, ``saliency`` its map (float, the crop's size, in [0, 1])."""
+
+    window: Box
+    saliency: np.ndarray = field(compare=False)
+
+
+@dataclass(frozen=True)
 class Segmentation:
     """What a segmenter (or a chain of them) found, which one answered, and the files it used.
 
     ``saliency``: the image's salient-object map (float (H, W) in [0, 1]) when the chain computed one, so
-    removal can take the parts attached to an element; ``detector_available``: False when no object
-    detector could run (elements are then salient shapes, and the explanation says so).
+    removal can take the parts attached to an element; ``framed``: maps of crops framed on the largest
+    elements, by their index in ``instances``, for the same use; ``detector_available``: False when no
+    object detector could run (elements are then salient shapes, and the explanation says so).
     """
 
     segmenter: str
     instances: list[Instance]
     model_files: Mapping[str, Path] = field(default_factory=dict)
     saliency: np.ndarray | None = field(default=None, compare=False)
+    framed: Mapping[int, FramedSaliency] = field(default_factory=dict, compare=False)
     detector_available: bool = True
 
 

@@ -19,8 +19,8 @@ class ChainSegmenter:
     """Curated masks when they exist, a detector when it is available, salient shapes as the last resort.
 
     When the chain holds a salient segmenter, every answer carries the image's saliency map (one U²-Net-p
-    pass, reused when the salient segmenter answers), which removal uses to take an element's attached
-    parts (hats, handles) with it.
+    pass, reused when the salient segmenter answers) and maps framed on its largest elements, which
+    removal uses to take an element's attached parts (hats, handles) with it.
     """
 
     name = "chain"
@@ -52,6 +52,7 @@ class ChainSegmenter:
                     instances=instances,
                     model_files=segmenter.model_files,
                     saliency=saliency,
+                    framed=self._salient.framed(image, instances) if self._salient is not None else {},
                     detector_available=self._detector_available(),
                 )
         last = self.segmenters[-1]

@@ -14,7 +14,7 @@ import numpy as np
 from PIL import Image
 
 from lamuse.segment._masks import make_instance
-from lamuse.types import Instance
+from lamuse.types import FramedSaliency, Instance
 from lamuse.weights import WEIGHTS, resolve
 
 log = logging.getLogger(__name__)
@@ -29,6 +29,28 @@ Rousseau's painting the lion and the sleeper; Klimt's embrace stays one shape.""
 SPLIT_RELATIVE_AREA = 0.1
 """With ``split_shapes``, the smallest shape kept as a share of the largest: a horse's body split off
 its neighbours is ~15% of the blob."""
+
+
+FRAMING = (0.25, 0.6, 0.1)
+"""The crop framed on one element: its box widened by 25% of its width each side, 60% of its height
+above (hats, raised parasols, a head a mask left out) and 10% below. Over a whole crowded painting
+U²-Net-p sees the crowd; framed on one figure it sees the figure and what it wears: Caillebotte's top
+hat, the head of the elder of Renoir's *Two Sisters*, which her curated mask leaves out."""
+FRAMED_MAX = 6
+"""Elements framed, largest first: one more U²-Net-p pass each (0.16 s on 2 CPU cores)."""
+
+
+def framing_window(box: tuple[int, int, int, int], size: tuple[int, int]) -> tuple[int, int, int, int]:
+    """``FRAMING`` round ``box``, inside an image of ``size`` (width, height)."""
+    x0, y0, x1, y1 = box
+    side, above, below = FRAMING
+    width, height = x1 - x0, y1 - y0
+    return (
+        max(0, round(x0 - side * width)),
+        max(0, round(y0 - above * height)),
+        min(size[0], round(x1 + side * width)),
+        min(size[1], round(y1 + below * height)),
+    )
 
 
 class SalientSegmenter:
@@ -87,6 +109,16 @@ class SalientSegmenter:
         low, high = float(raw.min()), float(raw.max())
         normalised = (raw - low) / max(high - low, 1e-6)
         return np.asarray(cv2.resize(normalised, image.size, interpolation=cv2.INTER_LINEAR))
+
+    def framed(self, image: Image.Image, instances: list[Instance]) -> dict[int, FramedSaliency]:
+        """Maps of crops framed on the ``FRAMED_MAX`` largest of ``instances``, by index."""
+        largest = sorted(range(len(instances)), key=lambda i: -instances[i].area)[:FRAMED_MAX]
+        framed = {}
+        for index in largest:
+            window = framing_window(instances[index].box, image.size)
+            if window[2] - window[0] >= 2 and window[3] - window[1] >= 2:
+                framed[index] = FramedSaliency(window, self.saliency(image.crop(window)))
+        return framed
 
     def masks(self, saliency: np.ndarray) -> list[np.ndarray]:
         """The separate shapes of a thresholded saliency map, largest first, holes filled.
