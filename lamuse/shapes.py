@@ -79,20 +79,25 @@ NARROW_CUT_SHARE = 0.5
 feet, shins or a hat brim off the edge (Caillebotte's couple), not a torso cut across (a bust)."""
 
 
-FRAME_MARGIN = 0.01
-"""A mask within this share of the image's long side of an edge reaches it (never under 2 px): curated
-and detected masks stop a few pixels short of the frame, and a margin fixed in pixels made the same
-figure cut at 512 px and whole at 1200 px (the Milkmaid, Vermeer's girl)."""
+PHOTO_FRAME_MARGIN = 0.01
+"""A photo's object within this share of the photo's long side of an edge is cut by it (never under
+2 px): COCO polygons stop a few pixels short of the frame, and a margin fixed in pixels called 11 of
+the shared cut-outs whole, a spectator whose head is off the photo among them."""
+ELEMENT_FRAME_MARGIN = 0.004
+"""A painting's element within this share of the long side of an edge reaches it (never under 2 px).
+Narrower than a photo's: a cut-out is whole only when surely so, an element is cut only when surely so
+(Caillebotte's woman, her hem 0.6% above the bottom edge, is a standing figure: at 1% she was cut and got
+a bust). In pixels, a fixed margin made the Milkmaid cut at 512 px and whole at 1200 px."""
 
 
-def frame_margin(shape: tuple[int, ...]) -> int:
-    """``FRAME_MARGIN`` in pixels for an image of ``shape``."""
-    return max(2, round(FRAME_MARGIN * max(shape[:2])))
+def frame_margin(shape: tuple[int, ...], share: float = ELEMENT_FRAME_MARGIN) -> int:
+    """``share`` of the long side of an image of ``shape``, in pixels (at least 2)."""
+    return max(2, round(share * max(shape[:2])))
 
 
 def touches_border(mask: np.ndarray) -> bool:
-    """Whether the mask reaches the image frame (``FRAME_MARGIN``): the object is probably cut off."""
-    margin = frame_margin(mask.shape)
+    """Whether a photo's object reaches the photo's frame (``PHOTO_FRAME_MARGIN``): it is probably cut off."""
+    margin = frame_margin(mask.shape, PHOTO_FRAME_MARGIN)
     return bool(
         mask[:margin].any() or mask[-margin:].any() or mask[:, :margin].any() or mask[:, -margin:].any()
     )
@@ -100,7 +105,8 @@ def touches_border(mask: np.ndarray) -> bool:
 
 def frame_cut_share(mask: np.ndarray) -> float:
     """How wide the image frame cuts across the mask: per side, the share of the mask's extent along that
-    side (box width for top and bottom, height for left and right) that reaches it (``FRAME_MARGIN``);
+    side (box width for top and bottom, height for left and right) that reaches it
+    (``ELEMENT_FRAME_MARGIN``);
     the widest side. 0: untouched; about 1: cut right across, like a head-and-shoulders portrait."""
     ys, xs = np.nonzero(mask)
     if ys.size == 0:
