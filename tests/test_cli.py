@@ -3,6 +3,7 @@ style weights: the files it writes, the flags it wires, how it fails."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
 
@@ -168,3 +169,45 @@ def test_maskrcnn_weights_from_a_local_path_join_the_chain(annotated_library: Pa
     trace = json.loads((tmp_path / "out" / "klimt_the_kiss-0.json").read_text())
     assert trace["segmenter"] == "maskrcnn" and trace["instances_found"] > 0
     assert trace["models"]["segmenter:maskrcnn_v1"]["file"] == "maskrcnn-random.pth"
+
+
+def test_a_painting_without_masks_fetches_the_detector_once_with_a_progress_bar(
+    annotated_library: Path,
+    checkpoint: Path,
+    http_root: tuple[Path, str],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capfd: pytest.CaptureFixture[str],
+) -> None:
+    """`lamuse reinterpret` on a painting with no masks and no cached weights, with a local mirror: the
+    first run downloads torchvision's file name with a progress bar into the torch cache, the second
+    loads it from there with the mirror gone, and `--offline` with an empty cache swaps salient shapes and
+    says why. The registry entry carries the seeded file's sha256 (torchvision's real file is not here)."""
+    import lamuse.weights as weights
+
+    monkeypatch.delenv("LAMUSE_OFFLINE")
+    root, base = http_root
+    real = weights.maskrcnn_entry("v1")
+    (root / real.filename).write_bytes(checkpoint.read_bytes())
+    seeded = dataclasses.replace(real, sha256=weights.sha256_file(checkpoint), sha256_prefix=None)
+    monkeypatch.setitem(weights.WEIGHTS, real.name, seeded)  # type: ignore[index]
+    monkeypatch.setenv("LAMUSE_WEIGHTS_MIRROR", base)
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))
+    cached = weights.torch_hub_checkpoints() / real.filename
+    painting = PAINTINGS / "klimt_the_kiss.jpg"
+    extra = ("--size", "256", "--stylizer", "none", "--maskrcnn-version", "v1")
+
+    capfd.readouterr()
+    assert _reinterpret(tmp_path / "first", annotated_library, painting, *extra) == 0
+    assert "Mask R-CNN weights" in capfd.readouterr().err and cached.is_file()
+    (root / real.filename).unlink()
+    assert _reinterpret(tmp_path / "again", annotated_library, painting, *extra) == 0
+    assert "Mask R-CNN weights" not in capfd.readouterr().err
+    trace = json.loads((tmp_path / "again" / "klimt_the_kiss-0.json").read_text())
+    assert trace["detector_available"] is True
+
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "empty"))
+    assert _reinterpret(tmp_path / "offline", annotated_library, painting, *extra, "--offline") == 0
+    trace = json.loads((tmp_path / "offline" / "klimt_the_kiss-0.json").read_text())
+    assert trace["segmenter"] == "salient" and trace["detector_available"] is False
+    assert "No object detector was available" in trace["explanation"]

@@ -6,11 +6,7 @@ the download/checksum path against a local HTTP server.
 
 from __future__ import annotations
 
-import functools
-import http.server
 import logging
-import threading
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -28,18 +24,6 @@ from lamuse.weights import (
     torch_hub_checkpoints,
 )
 from tests.conftest import PAINTINGS
-
-
-@pytest.fixture(scope="module")
-def checkpoint(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A v1 state dict from a seeded random model (what a real checkpoint looks like, minus training)."""
-    from torchvision.models.detection import maskrcnn_resnet50_fpn
-
-    torch.manual_seed(1234)
-    model = maskrcnn_resnet50_fpn(weights=None, weights_backbone=None, num_classes=91)
-    path = tmp_path_factory.mktemp("ckpt") / "maskrcnn_v1_seeded.pth"
-    torch.save(model.state_dict(), path)
-    return path
 
 
 @pytest.fixture(scope="module")
@@ -81,22 +65,6 @@ def test_v2_builds_and_bf16_segments(painting: Image.Image) -> None:
     assert not segmenter.model.training and segmenter.model.rpn.post_nms_top_n() == 300
     for instance in segmenter.segment(painting):
         assert instance.mask.shape == (painting.height, painting.width)
-
-
-@pytest.fixture
-def http_root(tmp_path: Path) -> Iterator[tuple[Path, str]]:
-    """A folder served on 127.0.0.1 by a throwaway HTTP server."""
-    root = tmp_path / "www"
-    root.mkdir()
-    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(root))
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield root, f"http://127.0.0.1:{server.server_address[1]}/"
-    finally:
-        server.shutdown()
-        thread.join()
 
 
 def test_mirror_download_is_checksummed(
