@@ -265,7 +265,7 @@ def make_reference(
             segmenter="annotations",
             instances=annotated,
             saliency=saliency,
-            framed=salient.framed(working, annotated),
+            framed=salient.framed(working, annotated, saliency),
         ),
         salient=saliency > metrics.SALIENT_THRESHOLD,
         style_vector=stylizer.style_vector(working),

@@ -204,10 +204,11 @@ def test_a_hole_as_wide_as_the_painting_keeps_its_texture() -> None:
     assert _detail(cleared, middle) > 0.5 * _detail(cleared, outside)
 
 
-def test_a_crop_framed_on_a_figure_takes_the_head_its_mask_left_out() -> None:
-    """The elder of Renoir's *Two Sisters* has a curated mask from the shoulders down: over the whole
-    painting U²-Net-p does not give her head and red hat to her; framed on her it does, and removal
-    takes them (real U²-Net-p weights). Her sister's face, further down, is not taken with her."""
+def test_removal_takes_the_head_a_mask_left_out() -> None:
+    """The elder of Renoir's *Two Sisters* has a curated mask from the shoulders down. U²-Net-p sees her
+    (her mask averages 0.9), head and red hat included, but they lie beyond the attached parts' reach;
+    the salient region round her, on her top, is taken (real U²-Net-p weights). Her sister's face,
+    further down, is not taken with her."""
     name = "renoir_two_sisters_on_the_terrace.jpg"
     working = fit_long_side(load_image(PAINTINGS / name).image, 768).convert("RGB")
     chain = ChainSegmenter([AnnotationSegmenter([PAINTING_ANNOTATIONS]), SalientSegmenter()])
@@ -228,3 +229,25 @@ def test_a_crop_framed_on_a_figure_takes_the_head_its_mask_left_out() -> None:
     sister_face[520:600, 380:460] = True
     assert not (framed & sister_face & ~plain).any()
     assert not (framed & sister.mask & ~plain).any()
+
+
+def test_a_crop_framed_on_a_figure_the_painting_map_misses_takes_what_it_holds() -> None:
+    """A small figure in Caillebotte's street is not salient in the whole painting (its mask averages
+    0.02): a crop framed on it sees the figure with its hand, umbrella handle and the umbrella's underside
+    round its head, which its mask leaves out; removal takes them, all on the figure's top."""
+    name = "caillebotte_paris_street_rainy_day.jpg"
+    working = fit_long_side(load_image(PAINTINGS / name).image, 768).convert("RGB")
+    found = ChainSegmenter([AnnotationSegmenter([PAINTING_ANNOTATIONS]), SalientSegmenter()]).run(
+        working, name=name
+    )
+    assert found.saliency is not None
+    walker = next(i for i in found.instances if i.box == (259, 249, 328, 423))
+    assert float(found.saliency[walker.mask].mean()) < 0.1
+    shape = walker.mask.shape
+    plain = removal_region(shape, [walker], saliency=found.saliency, others=found.instances)
+    framed = removal_region(
+        shape, [walker], saliency=found.saliency, others=found.instances, framed=found.framed
+    )
+    gained = framed & ~plain
+    ys, _ = np.nonzero(gained)
+    assert gained.sum() > 500 and ys.max() < walker.box[1] + 0.25 * (walker.box[3] - walker.box[1])

@@ -52,7 +52,11 @@ class ChainSegmenter:
                     instances=instances,
                     model_files=segmenter.model_files,
                     saliency=saliency,
-                    framed=self._salient.framed(image, instances) if self._salient is not None else {},
+                    framed=(
+                        self._salient.framed(image, instances, saliency)
+                        if self._salient is not None and saliency is not None
+                        else {}
+                    ),
                     detector_available=self._detector_available(),
                 )
         last = self.segmenters[-1]
