@@ -33,7 +33,15 @@ from lamuse.coco import COCO_IDS
 from lamuse.errors import ImageError, LibraryError
 from lamuse.io import IMAGE_SUFFIXES, list_images, load_image, save_png_atomic
 from lamuse.shape_index import IndexEntry, ShapeIndex
-from lamuse.shapes import frame_contact, hu_moments, mask_box, orientation, touches_border
+from lamuse.shapes import (
+    STRAIGHT_BASE,
+    frame_contact,
+    hu_moments,
+    mask_box,
+    orientation,
+    straight_base,
+    touches_border,
+)
 from lamuse.sources import read_sources_table
 from lamuse.types import Instance, Segmenter
 
@@ -85,8 +93,9 @@ class Cutout:
     Attributes:
         silhouette: bool mask of the cut-out's tight crop, long side ``SILHOUETTE_SIDE``.
         whole: the object is not cut by its photo's frame nor, for a figure, by an object in front of it
-            (``cut_in_front``), and for a COCO person knees or ankles are annotated when keypoints are
-            given: it may stand in for an element that stands whole in a painting.
+            (``cut_in_front``) or along a straight edge below it (``shapes.straight_base``), and for a
+            COCO person knees or ankles are annotated when keypoints are given: it may stand in for an
+            element that stands whole in a painting.
         source_url / licence_url: links for a CC BY credit ("" when unknown).
     """
 
@@ -545,7 +554,7 @@ class LibraryBuild:
             "whole": int(
                 not frame_cut
                 and subject.legs_visible is not False
-                and not (instance.class_id in FIGURE_CLASS_IDS and cut_in_front(mask, others))
+                and not (instance.class_id in FIGURE_CLASS_IDS and _cut_across(mask, others))
             ),
             "silhouette": np.packbits(silhouette.ravel()).tobytes(),
             "silhouette_shape": f"{silhouette.shape[0]}x{silhouette.shape[1]}",
@@ -581,6 +590,11 @@ def _quality_problem(mask: np.ndarray, others: Sequence[np.ndarray]) -> str | No
     if others and occlusion(mask, others) > OCCLUSION_LIMIT:
         return "occluded"
     return None
+
+
+def _cut_across(mask: np.ndarray, others: Sequence[np.ndarray]) -> bool:
+    """Whether a figure is cut by something in front of it or along a straight edge below it."""
+    return cut_in_front(mask, others) or straight_base(mask) >= STRAIGHT_BASE
 
 
 def cut_in_front(mask: np.ndarray, others: Sequence[np.ndarray]) -> bool:

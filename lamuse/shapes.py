@@ -127,6 +127,34 @@ def stands_whole(mask: np.ndarray) -> bool:
     return frame_cut_share(mask) <= NARROW_CUT_SHARE
 
 
+STRAIGHT_BASE = 0.7
+"""A figure whose outline has a straight, near-level (±10°) edge across this share of its width in its
+lowest tenth is cut along it by something (a mirror's frame, a wall, a table's edge): people and animals
+stand on legs, not on a straight base. On the shared person cut-outs: a man seen in a mirror 0.81;
+figures standing on the ground 0.00-0.60."""
+
+
+def straight_base(mask: np.ndarray) -> float:
+    """The longest straight, near-level edge of the mask's outline in its lowest tenth, as a share of its
+    width (outline simplified to 1% of its length)."""
+    padded = np.pad(mask.astype(np.uint8), 2)
+    contours, _ = cv2.findContours(padded, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_NONE)
+    if not contours:
+        return 0.0
+    contour = max(contours, key=cv2.contourArea)
+    polygon = cv2.approxPolyDP(contour, 0.01 * cv2.arcLength(contour, True), True)[:, 0, :]
+    ys, xs = np.nonzero(padded)
+    width, height = int(xs.max() - xs.min()) + 1, int(ys.max() - ys.min()) + 1
+    floor = ys.max() - 0.1 * height
+    level = math.tan(math.radians(10))
+    longest = 0
+    for start, end in zip(polygon, np.roll(polygon, -1, axis=0), strict=True):
+        dx, dy = abs(int(end[0] - start[0])), abs(int(end[1] - start[1]))
+        if dy <= dx * level and min(start[1], end[1]) >= floor:
+            longest = max(longest, dx)
+    return longest / width
+
+
 def rotate_expand(array: np.ndarray, angle: float) -> np.ndarray:
     """Rotate an image or mask by ``angle`` degrees (cv2 convention) about its centre, growing the canvas
     so no corner is cut; new pixels are 0 (transparent for RGBA)."""

@@ -5,13 +5,14 @@ from __future__ import annotations
 import math
 from pathlib import Path
 
+import cv2
 import numpy as np
 import pytest
 
 from lamuse import metrics
 from lamuse.palette import to_lab
 from lamuse.segment.annotations import CocoAnnotations
-from lamuse.shapes import frame_cut_share, stands_whole
+from lamuse.shapes import frame_cut_share, stands_whole, straight_base
 
 from .conftest import PAINTING_ANNOTATIONS
 
@@ -247,3 +248,18 @@ def test_the_frame_rule_does_not_change_with_the_working_size(
         figure = coco.instances(entry, size)[index]  # Caillebotte's: the man under the umbrella
         verdicts.add(stands_whole(figure.mask))
     assert verdicts == {whole}
+
+
+def test_a_straight_base_tells_a_figure_cut_along_an_edge() -> None:
+    """A torso ending on a level line (a reflection cut by its mirror's frame) has a straight base across
+    its width; a figure on two legs, or tilted 20°, has none."""
+    torso = np.zeros((120, 80), bool)
+    torso[10:100, 10:70] = True
+    standing = np.zeros((120, 80), bool)
+    standing[10:70, 20:60] = True
+    standing[70:110, 22:34] = standing[70:110, 46:58] = True
+    tilted = cv2.warpAffine(
+        torso.astype(np.uint8), cv2.getRotationMatrix2D((40, 55), 20, 1.0), (80, 120)
+    ).astype(bool)
+    assert straight_base(torso) > 0.9
+    assert straight_base(standing) < 0.4 and straight_base(tilted) < 0.4
