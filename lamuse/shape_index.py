@@ -27,7 +27,7 @@ import cv2
 import numpy as np
 import numpy.typing as npt
 
-from lamuse.shapes import mask_box, rotate_expand
+from lamuse.shapes import cut_sides, mask_box, rotate_expand
 
 CANON_SIDE = 48
 """Side of the canonical grid; a normalised silhouette covers an eighth of it, so a thin standing figure
@@ -42,7 +42,7 @@ REFINE_KEEP = 1024
 """Candidates the second pass scores with every variant."""
 TARGET_LONG_SIDE = 128
 """Targets are shrunk to this long side before normalising (the canonical grid is far coarser)."""
-INDEX_VERSION = 4
+INDEX_VERSION = 5
 MIN_ELONGATION_TO_ROTATE = 2.0
 MAX_ROTATION_DEG = 90.0
 ROTATION_COST = 0.05
@@ -173,6 +173,7 @@ _ARRAYS = (
     "class_ids",
     "sources",
     "whole",
+    "cut_sides",
     "orientation",
     "elongation",
     "first",
@@ -198,6 +199,8 @@ class ShapeIndex:
         self.class_ids: npt.NDArray[np.int16] = arrays["class_ids"]
         self.sources: npt.NDArray[np.int32] = arrays["sources"]
         self.whole: BoolArray = arrays["whole"]
+        self.cut_sides: npt.NDArray[np.uint8] = arrays["cut_sides"]
+        """Where each cut-out that is not whole was cut (``shapes.cut_sides``); 0 for whole ones."""
         self.orientation: FloatArray = arrays["orientation"]
         self.elongation: FloatArray = arrays["elongation"]
         self.first: Words = arrays["first"]
@@ -265,6 +268,9 @@ class ShapeIndex:
                 "class_ids": np.array([e.class_id for e in items], dtype=np.int16),
                 "sources": np.array([source_numbers[e.source] for e in items], dtype=np.int32),
                 "whole": np.array([e.whole for e in items], dtype=bool),
+                "cut_sides": np.array(
+                    [0 if e.whole else cut_sides(e.silhouette) for e in items], dtype=np.uint8
+                ),
                 "orientation": np.array([e.orientation for e in items], dtype=np.float32),
                 "elongation": np.array([e.elongation for e in items], dtype=np.float32),
                 "first": first,

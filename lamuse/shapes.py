@@ -155,6 +155,28 @@ def straight_base(mask: np.ndarray) -> float:
     return longest / width
 
 
+LEFT, TOP, RIGHT, BOTTOM = 1, 2, 4, 8
+"""Bits of an image's or a silhouette's sides."""
+CUT_SIDE_RUN = 0.6
+"""A side of a cut-out's tight silhouette its mask fills for at least this share of the side's length, in
+its outermost pixel row or column, is where it was cut (a bust's bottom edge: all of it); a whole figure
+touches its box at feet, head and hands, a rounded one along less (an upright ellipse: 45%)."""
+
+
+def cut_sides(silhouette: np.ndarray) -> int:
+    """The sides (``LEFT`` | ``TOP`` | ...) along which a tight silhouette is cut straight."""
+    mask = silhouette.astype(bool)
+    if not mask.any():
+        return 0
+    edges = ((LEFT, mask[:, 0]), (TOP, mask[0]), (RIGHT, mask[:, -1]), (BOTTOM, mask[-1]))
+    return sum(bit for bit, run in edges if run.mean() >= CUT_SIDE_RUN)
+
+
+def mirrored_sides(sides: int) -> int:
+    """``sides`` after a left-right flip."""
+    return (sides & (TOP | BOTTOM)) | (LEFT if sides & RIGHT else 0) | (RIGHT if sides & LEFT else 0)
+
+
 def rotate_expand(array: np.ndarray, angle: float) -> np.ndarray:
     """Rotate an image or mask by ``angle`` degrees (cv2 convention) about its centre, growing the canvas
     so no corner is cut; new pixels are 0 (transparent for RGBA)."""

@@ -32,10 +32,16 @@ from lamuse.shape_index import (
     top_positions,
 )
 from lamuse.shapes import (
+    BOTTOM,
+    LEFT,
+    RIGHT,
+    TOP,
     centroid,
+    cut_sides,
     frame_margin,
     hu_moments,
     mask_box,
+    mirrored_sides,
     orientation,
     rotate_expand,
     stands_whole,
@@ -114,6 +120,11 @@ class _Target:
     """The element's box in grid coordinates."""
     cut_sides: tuple[bool, bool, bool, bool]
     """Whether the element reaches the left, top, right and bottom edges of the painting."""
+
+    @cached_property
+    def cut_bits(self) -> int:
+        """``cut_sides`` as ``shapes`` side bits."""
+        return sum(bit for bit, cut in zip((LEFT, TOP, RIGHT, BOTTOM), self.cut_sides, strict=True) if cut)
 
     @cached_property
     def grid_center(self) -> tuple[float, float]:
@@ -245,7 +256,7 @@ def best_placement(cutout: Cutout, target: _Target) -> tuple[Placement, float, f
     target_sum = int(np.count_nonzero(target.grid_mask))
     overflows = (1.0, *OVERFLOW_SCALES) if any(target.cut_sides) else (1.0,)
     trials = [(factor, overflow) for overflow in overflows for factor in ASPECT_FACTORS]
-    for flip in (False, True):
+    for flip in _flips(cutout, target):
         source_angle = -cutout.orientation if flip else cutout.orientation
         rotations = [0.0]
         delta = target.angle - source_angle
@@ -275,6 +286,18 @@ def best_placement(cutout: Cutout, target: _Target) -> tuple[Placement, float, f
                     best = (placement, score, preference)
     assert best is not None
     return best
+
+
+def _flips(cutout: Cutout, target: _Target) -> tuple[bool, ...]:
+    """The flips that put a cut-out's cuts on sides where the frame cuts the element (both when neither
+    or both do: a whole cut-out, or one chosen when nothing better was there)."""
+    if cutout.whole:
+        return (False, True)
+    sides = cut_sides(cutout.silhouette)
+    fits = tuple(
+        flip for flip in (False, True) if (mirrored_sides(sides) if flip else sides) & ~target.cut_bits == 0
+    )
+    return fits if len(fits) == 1 else (False, True)
 
 
 def hu_distance(a: np.ndarray, b: np.ndarray) -> float:
@@ -357,6 +380,9 @@ def _pool_of(
             chosen, policy = every, "other_class_whole"
         else:
             policy = "frame_cut_only"
+    if policy == "element_cut" and not _hiding(index, chosen, target).any():
+        if _hiding(index, every, target).any():
+            chosen = every  # no cut-out of the class has its cuts where the frame can hide them
     positions = np.arange(chosen.start, chosen.stop, dtype=np.intp)
     if positions.size == 0:
         return None
@@ -364,6 +390,8 @@ def _pool_of(
     if policy in ("whole", "other_class_whole"):
         keep = np.asarray(index.whole[chosen])
         positions, coarse = positions[keep], coarse[keep]
+    elif policy == "element_cut" and (hiding := _hiding(index, chosen, target)).any():
+        positions, coarse = positions[hiding], coarse[hiding]
     return _penalised_pool(
         instance, target, positions, coarse, avoided_positions, has_same and chosen is same, policy
     )
@@ -391,9 +419,26 @@ def _themed_pool(
             policy = "whole" if whole.any() else "frame_cut_only"
             if whole.any():
                 positions, coarse = positions[whole], coarse[whole]
+        else:
+            hiding = _frame_hides(np.asarray(index.cut_sides)[positions], target.cut_bits)
+            if hiding.any():
+                positions, coarse = positions[hiding], coarse[hiding]
         same_class = instance.class_id != 0 and instance.class_id in tier
         return _penalised_pool(instance, target, positions, coarse, avoided_positions, same_class, policy)
     return None
+
+
+def _frame_hides(sides: npt.NDArray[np.uint8], element_sides: int) -> npt.NDArray[np.bool_]:
+    """For cut-outs cut on ``sides`` (0: whole), whether each can be laid, flipped or not, with its cuts
+    on the sides where the painting's frame cuts the element: there the frame hides them."""
+    cuts = sides.astype(np.int64)
+    mirror = (cuts & (TOP | BOTTOM)) | np.where(cuts & RIGHT, LEFT, 0) | np.where(cuts & LEFT, RIGHT, 0)
+    outside = ~element_sides
+    return np.asarray(((cuts & outside) == 0) | ((mirror & outside) == 0))
+
+
+def _hiding(index: ShapeIndex, positions: slice, target: _Target) -> npt.NDArray[np.bool_]:
+    return _frame_hides(np.asarray(index.cut_sides[positions]), target.cut_bits)
 
 
 def _penalised_pool(

@@ -13,7 +13,7 @@ from lamuse.library import Cutout, CutoutLibrary
 from lamuse.pipeline import usable_instances
 from lamuse.segment.annotations import AnnotationSegmenter
 from lamuse.shape_index import ShapeIndex, ShapeQuery, canonical_bits
-from lamuse.shapes import orientation, stands_whole
+from lamuse.shapes import cut_sides, mirrored_sides, orientation, stands_whole
 from lamuse.substitute import _target_of, best_placement, choose_cutouts
 from lamuse.types import Instance
 
@@ -30,13 +30,24 @@ def _elements(limit: int | None = None) -> list[Instance]:
 
 
 def _admitted(element: Instance, cutouts: list[Cutout]) -> list[Cutout]:
-    """The candidates selection may take for this element: its class; for a whole element, the whole ones
-    of its class, else the whole ones of any class."""
+    """The candidates selection may take for this element: for a whole element, the whole ones of its
+    class, else the whole ones of any class; for one the frame cuts, those of its class whose cuts (if
+    any) can lie where the frame cuts the element, else those of any class; else its class."""
     same = [c for c in cutouts if c.class_id == element.class_id]
     if stands_whole(element.mask):
         for pool in (same, cutouts):
             if any(c.whole for c in pool):
                 return [c for c in pool if c.whole]
+        return same
+    sides = _target_of(element).cut_bits
+
+    def hidden(cutout: Cutout) -> bool:
+        cuts = 0 if cutout.whole else cut_sides(cutout.silhouette)
+        return cuts & ~sides == 0 or mirrored_sides(cuts) & ~sides == 0
+
+    for pool in (same, cutouts):
+        if any(hidden(c) for c in pool):
+            return [c for c in pool if hidden(c)]
     return same
 
 

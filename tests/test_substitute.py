@@ -276,3 +276,26 @@ def test_with_a_single_fitting_cut_out_the_repeat_stays_and_says_so() -> None:
     only = _cutout(_ellipse((200, 100), (50, 100), (30, 100), 0), "only")
     [choice] = choose_cutouts([target], [only], rng=np.random.default_rng(1), chaos=0.2, taken=[("only",)])
     assert choice.cutout.id == "only" and choice.window == 1
+
+
+def test_a_frame_cut_cut_out_keeps_its_cut_where_the_painting_frame_is() -> None:
+    """A bust (its photo cut it across the bottom) may stand in for a figure the painting's bottom edge
+    cuts, not for one its left edge cuts, where its hard bottom would float in the picture (Raphael's
+    Sixtus got the red-hat portrait so): a whole figure goes there. A figure cut on its right side is
+    flipped to lay its cut on the left edge."""
+    bust = _ellipse((200, 100), (50, 100), (30, 100), 0)
+    bust[100:] = False  # cut straight across, half way down
+    portrait = _cutout(bust, "bust", truncated=True)
+    figure = _cutout(_ellipse((200, 100), (50, 100), (22, 90), 0), "whole-figure")
+    bottom_cut = _ellipse((300, 300), (150, 290), (45, 100), 0)
+    [choice] = choose_cutouts([_instance(bottom_cut)], [portrait, figure], rng=np.random.default_rng(0))
+    assert choice.cutout.id == "bust"
+    left_cut = _ellipse((300, 300), (0, 150), (100, 45), 0)
+    [choice] = choose_cutouts([_instance(left_cut)], [portrait, figure], rng=np.random.default_rng(0))
+    assert choice.cutout.id == "whole-figure"
+    side = _ellipse((100, 200), (100, 50), (100, 30), 0)
+    side[:, 100:] = False  # cut straight down its right side
+    [choice] = choose_cutouts(
+        [_instance(left_cut)], [_cutout(side, "cut-right", truncated=True)], rng=np.random.default_rng(0)
+    )
+    assert choice.placement.flip
