@@ -34,13 +34,16 @@ from lamuse.errors import ImageError, LibraryError
 from lamuse.io import IMAGE_SUFFIXES, list_images, load_image, save_png_atomic
 from lamuse.shape_index import IndexEntry, ShapeIndex
 from lamuse.shapes import (
+    BOTTOM,
+    PHOTO_FRAME_MARGIN,
     STRAIGHT_BASE,
+    cut_sides,
     frame_contact,
     hu_moments,
     mask_box,
     orientation,
     straight_base,
-    touches_border,
+    touched_sides,
 )
 from lamuse.sources import read_sources_table
 from lamuse.types import Instance, Segmenter
@@ -114,6 +117,9 @@ class Cutout:
     hu: np.ndarray
     whole: bool
     silhouette: np.ndarray
+    cut_sides: int = 0
+    """Where it was cut (``shapes`` side bits): the photo's edges it reaches, and the bottom of a figure
+    something in front of it or a straight edge cuts; 0 for a whole one."""
 
     def load_rgba(self) -> Image.Image:
         try:
@@ -168,9 +174,9 @@ class Subject:
 
 _CUTOUT_COLUMNS = (
     "id, class_id, class_name, source, subject, credit, source_url, licence, licence_url, file, "
-    "orientation, elongation, hu, whole, silhouette, silhouette_shape"
+    "orientation, elongation, hu, whole, cut_sides, silhouette, silhouette_shape"
 )
-_NEW_COLUMNS = {"source_url": str, "licence_url": str, "whole": int}
+_NEW_COLUMNS = {"source_url": str, "licence_url": str, "whole": int, "cut_sides": int}
 """Columns added after the first release; older libraries get them (empty) on their next build."""
 
 
@@ -275,22 +281,26 @@ class CutoutLibrary:
         with self._reading() as db:
             columns = {row[1] for row in db.execute("pragma table_info(cutouts)")}
             whole = "whole" if "whole" in columns else "1 - truncated"
+            cut = _select_expression("cut_sides", columns)
             query = (
-                f"select id, class_id, source_sha256, {whole} as whole, orientation, elongation, "
+                f"select id, class_id, source_sha256, {whole} as whole, {cut}, orientation, elongation, "
                 "silhouette, silhouette_shape from cutouts"
             )
-            entries = [
-                IndexEntry(
-                    id=row["id"],
-                    class_id=int(row["class_id"]),
-                    source=row["source_sha256"],
-                    whole=bool(row["whole"]),
-                    orientation=float(row["orientation"]),
-                    elongation=float(row["elongation"]),
-                    silhouette=_decode_silhouette(row["silhouette"], row["silhouette_shape"]),
+            entries = []
+            for row in db.execute(query):
+                silhouette = _decode_silhouette(row["silhouette"], row["silhouette_shape"])
+                entries.append(
+                    IndexEntry(
+                        id=row["id"],
+                        class_id=int(row["class_id"]),
+                        source=row["source_sha256"],
+                        whole=bool(row["whole"]),
+                        orientation=float(row["orientation"]),
+                        elongation=float(row["elongation"]),
+                        silhouette=silhouette,
+                        cut_sides=_cut_sides_of(row["cut_sides"], bool(row["whole"]), silhouette),
+                    )
                 )
-                for row in db.execute(query)
-            ]
         return ShapeIndex.build(entries)
 
     def load(self, positions: Sequence[int]) -> list[Cutout]:
@@ -321,6 +331,7 @@ class CutoutLibrary:
         return self.load(range(len(index)))
 
     def _row_to_cutout(self, row: Mapping[str, Any]) -> Cutout:
+        silhouette = _decode_silhouette(row["silhouette"], row["silhouette_shape"])
         return Cutout(
             id=row["id"],
             class_id=row["class_id"],
@@ -336,7 +347,8 @@ class CutoutLibrary:
             elongation=row["elongation"],
             hu=np.asarray(json.loads(row["hu"]), dtype=np.float64),
             whole=bool(row["whole"]),
-            silhouette=_decode_silhouette(row["silhouette"], row["silhouette_shape"]),
+            silhouette=silhouette,
+            cut_sides=_cut_sides_of(row["cut_sides"], bool(row["whole"]), silhouette),
         )
 
     def class_counts(self) -> Counter[str]:
@@ -528,7 +540,8 @@ class LibraryBuild:
         save_png_atomic(cutout, self.library.root / relative_png)
         angle, elongation = orientation(crop_mask)
         silhouette = silhouette_of(crop_mask)
-        frame_cut = touches_border(mask)
+        frame_sides = touched_sides(mask, PHOTO_FRAME_MARGIN)
+        cut_across = instance.class_id in FIGURE_CLASS_IDS and _cut_across(mask, others)
         return {
             "id": cutout_id,
             "class_id": instance.class_id,
@@ -550,12 +563,9 @@ class LibraryBuild:
             "orientation": angle,
             "elongation": elongation,
             "hu": json.dumps([round(float(v), 6) for v in hu_moments(crop_mask)]),
-            "truncated": int(frame_cut),
-            "whole": int(
-                not frame_cut
-                and subject.legs_visible is not False
-                and not (instance.class_id in FIGURE_CLASS_IDS and _cut_across(mask, others))
-            ),
+            "truncated": int(frame_sides != 0),
+            "whole": int(frame_sides == 0 and subject.legs_visible is not False and not cut_across),
+            "cut_sides": frame_sides | (BOTTOM if cut_across else 0),
             "silhouette": np.packbits(silhouette.ravel()).tobytes(),
             "silhouette_shape": f"{silhouette.shape[0]}x{silhouette.shape[1]}",
         }
@@ -567,7 +577,17 @@ def _select_expression(column: str, present: set[str]) -> str:
         return column
     if column == "whole":
         return "1 - truncated as whole"
+    if column == "cut_sides":
+        return "null as cut_sides"
     return f"'' as {column}"
+
+
+def _cut_sides_of(stored: int | None, whole: bool, silhouette: np.ndarray) -> int:
+    """A cut-out's cut sides as stored, or, in a library built before they were, read off its
+    silhouette (the straight sides it fills, ``shapes.cut_sides``)."""
+    if stored is not None:
+        return int(stored)
+    return 0 if whole else cut_sides(silhouette)
 
 
 def _decode_silhouette(packed: bytes, shape: str) -> np.ndarray:

@@ -27,7 +27,7 @@ import cv2
 import numpy as np
 import numpy.typing as npt
 
-from lamuse.shapes import cut_sides, mask_box, rotate_expand
+from lamuse.shapes import mask_box, rotate_expand
 
 CANON_SIDE = 48
 """Side of the canonical grid; a normalised silhouette covers an eighth of it, so a thin standing figure
@@ -166,6 +166,8 @@ class IndexEntry:
     orientation: float
     elongation: float
     silhouette: BoolArray
+    cut_sides: int = 0
+    """Where a cut-out that is not whole was cut (``Cutout.cut_sides``)."""
 
 
 _ARRAYS = (
@@ -268,9 +270,7 @@ class ShapeIndex:
                 "class_ids": np.array([e.class_id for e in items], dtype=np.int16),
                 "sources": np.array([source_numbers[e.source] for e in items], dtype=np.int32),
                 "whole": np.array([e.whole for e in items], dtype=bool),
-                "cut_sides": np.array(
-                    [0 if e.whole else cut_sides(e.silhouette) for e in items], dtype=np.uint8
-                ),
+                "cut_sides": np.array([e.cut_sides for e in items], dtype=np.uint8),
                 "orientation": np.array([e.orientation for e in items], dtype=np.float32),
                 "elongation": np.array([e.elongation for e in items], dtype=np.float32),
                 "first": first,

@@ -74,6 +74,9 @@ def frame_contact(mask: np.ndarray) -> float:
     return float((mask & frame).sum() / outline) if outline else 0.0
 
 
+LEFT, TOP, RIGHT, BOTTOM = 1, 2, 4, 8
+"""Bits of an image's or a silhouette's sides."""
+
 NARROW_CUT_SHARE = 0.5
 """An element the painting's frame cuts across at most this share of its extent still stands whole:
 feet, shins or a hat brim off the edge (Caillebotte's couple), not a torso cut across (a bust)."""
@@ -95,11 +98,15 @@ def frame_margin(shape: tuple[int, ...], share: float = ELEMENT_FRAME_MARGIN) ->
     return max(2, round(share * max(shape[:2])))
 
 
-def touches_border(mask: np.ndarray) -> bool:
-    """Whether a photo's object reaches the photo's frame (``PHOTO_FRAME_MARGIN``): it is probably cut off."""
-    margin = frame_margin(mask.shape, PHOTO_FRAME_MARGIN)
-    return bool(
-        mask[:margin].any() or mask[-margin:].any() or mask[:, :margin].any() or mask[:, -margin:].any()
+def touched_sides(mask: np.ndarray, share: float = ELEMENT_FRAME_MARGIN) -> int:
+    """The image sides (``LEFT`` | ``TOP`` | ``RIGHT`` | ``BOTTOM``) the mask reaches within ``share`` of the
+    long side."""
+    margin = frame_margin(mask.shape, share)
+    return (
+        (LEFT if mask[:, :margin].any() else 0)
+        | (TOP if mask[:margin].any() else 0)
+        | (RIGHT if mask[:, -margin:].any() else 0)
+        | (BOTTOM if mask[-margin:].any() else 0)
     )
 
 
@@ -155,8 +162,6 @@ def straight_base(mask: np.ndarray) -> float:
     return longest / width
 
 
-LEFT, TOP, RIGHT, BOTTOM = 1, 2, 4, 8
-"""Bits of an image's or a silhouette's sides."""
 CUT_SIDE_RUN = 0.6
 """A side of a cut-out's tight silhouette its mask fills for at least this share of the side's length, in
 its outermost pixel row or column, is where it was cut (a bust's bottom edge: all of it); a whole figure

@@ -37,7 +37,6 @@ from lamuse.shapes import (
     RIGHT,
     TOP,
     centroid,
-    cut_sides,
     frame_margin,
     hu_moments,
     mask_box,
@@ -118,6 +117,8 @@ class _Target:
     """Grid pixels inside the painting: only they are seen, so only they are counted."""
     box: tuple[float, float, float, float]
     """The element's box in grid coordinates."""
+    frame: tuple[float, float, float, float]
+    """The painting's own edges (left, top, right, bottom) in grid coordinates."""
     cut_sides: tuple[bool, bool, bool, bool]
     """Whether the element reaches the left, top, right and bottom edges of the painting."""
 
@@ -167,6 +168,7 @@ def _target_of(instance: Instance) -> _Target:
         hu=hu_moments(mask[y0:y1, x0:x1]),
         in_frame=cv2.resize(inside, (GRID_SIDE, GRID_SIDE), interpolation=cv2.INTER_AREA) >= 0.5,
         box=((x0 - left) * scale, (y0 - top) * scale, (x1 - left) * scale, (y1 - top) * scale),
+        frame=(-left * scale, -top * scale, (mask.shape[1] - left) * scale, (mask.shape[0] - top) * scale),
         cut_sides=(
             x0 < margin,
             y0 < margin,
@@ -207,12 +209,13 @@ class _Shape:
 
 
 def _place_in_grid(
-    shape: _Shape, target: _Target, aspect_factor: float, overflow: float = 1.0
+    shape: _Shape, target: _Target, aspect_factor: float, overflow: float = 1.0, cut: int = 0
 ) -> tuple[int, int, int, int, tuple[float, float]]:
     """Render ``shape`` with its area matched to ``overflow`` times the target's and centroids aligned
     (with ``overflow`` > 1, its side away from the frame on the element's instead); return its overlap with
     the target's grid mask, its own pixel count, both inside the painting only, the full-resolution width
-    and height it stands for, and where its centroid goes in the painting."""
+    and height it stands for, and where its centroid goes in the painting. A cut-out cut on the sides
+    ``cut`` is moved until those cuts lie on the painting's edges, where the frame hides them."""
     height, width = shape.mask.shape
     aspect = (height / width) * aspect_factor
     full_w = math.sqrt(overflow * target.area / (shape.fill * aspect))
@@ -229,6 +232,15 @@ def _place_in_grid(
             fx = bx1 - grid_w if cut_left else bx0
         if cut_top != cut_bottom:
             fy = by1 - grid_h if cut_top else by0
+    frame_left, frame_top, frame_right, frame_bottom = target.frame
+    if cut & LEFT:
+        fx = min(fx, frame_left)
+    if cut & RIGHT:
+        fx = max(fx, frame_right - grid_w)
+    if cut & TOP:
+        fy = min(fy, frame_top)
+    if cut & BOTTOM:
+        fy = max(fy, frame_bottom - grid_h)
     left, top = round(fx), round(fy)
     sx0, sy0 = max(0, -left), max(0, -top)
     dx0, dy0 = max(0, left), max(0, top)
@@ -256,7 +268,9 @@ def best_placement(cutout: Cutout, target: _Target) -> tuple[Placement, float, f
     target_sum = int(np.count_nonzero(target.grid_mask))
     overflows = (1.0, *OVERFLOW_SCALES) if any(target.cut_sides) else (1.0,)
     trials = [(factor, overflow) for overflow in overflows for factor in ASPECT_FACTORS]
+    sides = cutout.cut_sides
     for flip in _flips(cutout, target):
+        cut = (mirrored_sides(sides) if flip else sides) & target.cut_bits
         source_angle = -cutout.orientation if flip else cutout.orientation
         rotations = [0.0]
         delta = target.angle - source_angle
@@ -270,7 +284,7 @@ def best_placement(cutout: Cutout, target: _Target) -> tuple[Placement, float, f
         for rotation in rotations:
             shape = _Shape.of(_oriented(cutout.silhouette, flip, rotation))
             for factor, overflow in trials:
-                inter, placed, width, height, center = _place_in_grid(shape, target, factor, overflow)
+                inter, placed, width, height, center = _place_in_grid(shape, target, factor, overflow, cut)
                 union = placed + target_sum - inter
                 score = float(inter / union) if union else 0.0
                 preference = score - ROTATION_COST * abs(rotation) / 90.0
@@ -293,7 +307,7 @@ def _flips(cutout: Cutout, target: _Target) -> tuple[bool, ...]:
     or both do: a whole cut-out, or one chosen when nothing better was there)."""
     if cutout.whole:
         return (False, True)
-    sides = cut_sides(cutout.silhouette)
+    sides = cutout.cut_sides
     fits = tuple(
         flip for flip in (False, True) if (mirrored_sides(sides) if flip else sides) & ~target.cut_bits == 0
     )
@@ -331,6 +345,7 @@ class CutoutList:
                 orientation=c.orientation,
                 elongation=c.elongation,
                 silhouette=c.silhouette,
+                cut_sides=c.cut_sides,
             )
             for c in self._by_id.values()
         )

@@ -12,6 +12,7 @@ from PIL import Image
 from lamuse.cli import main
 from lamuse.errors import LibraryError
 from lamuse.library import CutoutLibrary, read_classes, read_credits
+from lamuse.shapes import BOTTOM
 from lamuse.types import Instance
 
 from .conftest import PHOTO_ANNOTATIONS, PHOTOS
@@ -204,3 +205,8 @@ def test_figures_cut_by_something_in_front_are_not_whole(annotated_library: Path
     for free in ("man_making_pizza_coco397133.jpg", "man_and_blue_car_coco234748.jpg"):
         assert any(by_source[f"{free}:person"])
     assert any(by_source["suitcases_coco475678.jpg:suitcase"])
+    # Where each was cut, so selection can lay the cut along the painting's frame.
+    cutouts = CutoutLibrary(annotated_library).cutouts
+    cut = {c.source: c.cut_sides for c in cutouts if c.class_name == "person"}
+    assert cut["family_at_table_coco790.jpg"] & BOTTOM and cut["man_at_mirror_coco229358.jpg"] == BOTTOM
+    assert all(c.cut_sides == 0 for c in cutouts if c.whole)

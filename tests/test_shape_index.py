@@ -13,7 +13,7 @@ from lamuse.library import Cutout, CutoutLibrary
 from lamuse.pipeline import usable_instances
 from lamuse.segment.annotations import AnnotationSegmenter
 from lamuse.shape_index import ShapeIndex, ShapeQuery, canonical_bits
-from lamuse.shapes import cut_sides, mirrored_sides, orientation, stands_whole
+from lamuse.shapes import mirrored_sides, orientation, stands_whole
 from lamuse.substitute import _target_of, best_placement, choose_cutouts
 from lamuse.types import Instance
 
@@ -42,7 +42,7 @@ def _admitted(element: Instance, cutouts: list[Cutout]) -> list[Cutout]:
     sides = _target_of(element).cut_bits
 
     def hidden(cutout: Cutout) -> bool:
-        cuts = 0 if cutout.whole else cut_sides(cutout.silhouette)
+        cuts = cutout.cut_sides
         return cuts & ~sides == 0 or mirrored_sides(cuts) & ~sides == 0
 
     for pool in (same, cutouts):

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from lamuse.library import Cutout, silhouette_of
-from lamuse.shapes import hu_moments, iou, mask_box, orientation
+from lamuse.shapes import cut_sides, hu_moments, iou, mask_box, orientation
 from lamuse.substitute import assignment_of, choose_cutouts
 from lamuse.types import Instance
 
@@ -38,6 +38,7 @@ def _cutout(
         hu=hu_moments(crop),
         whole=not truncated,
         silhouette=silhouette_of(crop),
+        cut_sides=cut_sides(silhouette_of(crop)) if truncated else 0,
     )
 
 
@@ -280,9 +281,9 @@ def test_with_a_single_fitting_cut_out_the_repeat_stays_and_says_so() -> None:
 
 def test_a_frame_cut_cut_out_keeps_its_cut_where_the_painting_frame_is() -> None:
     """A bust (its photo cut it across the bottom) may stand in for a figure the painting's bottom edge
-    cuts, not for one its left edge cuts, where its hard bottom would float in the picture (Raphael's
-    Sixtus got the red-hat portrait so): a whole figure goes there. A figure cut on its right side is
-    flipped to lay its cut on the left edge."""
+    cuts, its cut laid on that edge, not for one its left edge cuts, where its hard bottom would float in
+    the picture (Raphael's Sixtus got the red-hat portrait so): a whole figure goes there. A figure cut
+    on its right side is flipped to lay its cut on the left edge."""
     bust = _ellipse((200, 100), (50, 100), (30, 100), 0)
     bust[100:] = False  # cut straight across, half way down
     portrait = _cutout(bust, "bust", truncated=True)
@@ -290,6 +291,9 @@ def test_a_frame_cut_cut_out_keeps_its_cut_where_the_painting_frame_is() -> None
     bottom_cut = _ellipse((300, 300), (150, 290), (45, 100), 0)
     [choice] = choose_cutouts([_instance(bottom_cut)], [portrait, figure], rng=np.random.default_rng(0))
     assert choice.cutout.id == "bust"
+    ys, _ = np.nonzero(portrait.silhouette)
+    below_centroid = 1 - (ys.mean() + 0.5) / portrait.silhouette.shape[0]
+    assert choice.placement.center[1] + below_centroid * choice.placement.height >= 299  # cut on the edge
     left_cut = _ellipse((300, 300), (0, 150), (100, 45), 0)
     [choice] = choose_cutouts([_instance(left_cut)], [portrait, figure], rng=np.random.default_rng(0))
     assert choice.cutout.id == "whole-figure"
