@@ -161,9 +161,9 @@ def _framed_parts(
     full = np.zeros(shape, dtype=bool)
     if x1 <= x0 or y1 <= y0:
         return full
-    crop_map = cv2.resize(framed.saliency, (x1 - x0, y1 - y0), interpolation=cv2.INTER_LINEAR)
     own = element.mask[y0:y1, x0:x1]
-    count, labels = cv2.connectedComponents((crop_map > SALIENT_THRESHOLD).astype(np.uint8), connectivity=8)
+    salient = (framed.saliency > SALIENT_THRESHOLD).astype(np.uint8)  # the window's size
+    count, labels = cv2.connectedComponents(salient, connectivity=8)
     if count <= 1:
         return full
     inside = np.bincount(labels[own], minlength=count)

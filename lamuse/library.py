@@ -281,10 +281,9 @@ class CutoutLibrary:
     def _build_index(self) -> ShapeIndex:
         with self._reading() as db:
             columns = {row[1] for row in db.execute("pragma table_info(cutouts)")}
-            whole = "whole" if "whole" in columns else "1 - truncated"
-            cut = _select_expression("cut_sides", columns)
+            whole, cut = (_select_expression(c, columns) for c in ("whole", "cut_sides"))
             query = (
-                f"select id, class_id, source_sha256, {whole} as whole, {cut}, orientation, elongation, "
+                f"select id, class_id, source_sha256, {whole}, {cut}, orientation, elongation, "
                 "silhouette, silhouette_shape from cutouts"
             )
             entries = []

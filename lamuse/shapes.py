@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import math
+from typing import TypeVar
 
 import cv2
 import numpy as np
+import numpy.typing as npt
 
 from lamuse.types import Box
 
@@ -113,8 +115,8 @@ def touched_sides(mask: np.ndarray, share: float = ELEMENT_FRAME_MARGIN) -> int:
 def frame_cut_share(mask: np.ndarray) -> float:
     """How wide the image frame cuts across the mask: per side, the share of the mask's extent along that
     side (box width for top and bottom, height for left and right) that reaches it
-    (``ELEMENT_FRAME_MARGIN``);
-    the widest side. 0: untouched; about 1: cut right across, like a head-and-shoulders portrait."""
+    (``ELEMENT_FRAME_MARGIN``); the widest side. 0: untouched; about 1: cut right across, like a
+    head-and-shoulders portrait."""
     ys, xs = np.nonzero(mask)
     if ys.size == 0:
         return 0.0
@@ -177,9 +179,12 @@ def cut_sides(silhouette: np.ndarray) -> int:
     return sum(bit for bit, run in edges if run.mean() >= CUT_SIDE_RUN)
 
 
-def mirrored_sides(sides: int) -> int:
-    """``sides`` after a left-right flip."""
-    return (sides & (TOP | BOTTOM)) | (LEFT if sides & RIGHT else 0) | (RIGHT if sides & LEFT else 0)
+SideBits = TypeVar("SideBits", int, npt.NDArray[np.int64])
+
+
+def mirrored_sides(sides: SideBits) -> SideBits:
+    """``sides`` (one set of side bits, or an array of them) after a left-right flip."""
+    return (sides & (TOP | BOTTOM)) | ((sides & RIGHT) >> 2) | ((sides & LEFT) << 2)
 
 
 def rotate_expand(array: np.ndarray, angle: float) -> np.ndarray:

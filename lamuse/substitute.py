@@ -37,13 +37,13 @@ from lamuse.shapes import (
     RIGHT,
     TOP,
     centroid,
-    frame_margin,
     hu_moments,
     mask_box,
     mirrored_sides,
     orientation,
     rotate_expand,
     stands_whole,
+    touched_sides,
 )
 from lamuse.types import Instance
 
@@ -119,13 +119,8 @@ class _Target:
     """The element's box in grid coordinates."""
     frame: tuple[float, float, float, float]
     """The painting's own edges (left, top, right, bottom) in grid coordinates."""
-    cut_sides: tuple[bool, bool, bool, bool]
-    """Whether the element reaches the left, top, right and bottom edges of the painting."""
-
-    @cached_property
-    def cut_bits(self) -> int:
-        """``cut_sides`` as ``shapes`` side bits."""
-        return sum(bit for bit, cut in zip((LEFT, TOP, RIGHT, BOTTOM), self.cut_sides, strict=True) if cut)
+    cut_bits: int
+    """The painting's edges the element reaches (``shapes.touched_sides``)."""
 
     @cached_property
     def grid_center(self) -> tuple[float, float]:
@@ -156,7 +151,6 @@ def _target_of(instance: Instance) -> _Target:
     scale = GRID_SIDE / side
     origin = (float(left), float(top))
     angle, elongation = orientation(mask[y0:y1, x0:x1])
-    margin = frame_margin(mask.shape)
     return _Target(
         grid_mask=grid,
         grid_scale=scale,
@@ -169,12 +163,7 @@ def _target_of(instance: Instance) -> _Target:
         in_frame=cv2.resize(inside, (GRID_SIDE, GRID_SIDE), interpolation=cv2.INTER_AREA) >= 0.5,
         box=((x0 - left) * scale, (y0 - top) * scale, (x1 - left) * scale, (y1 - top) * scale),
         frame=(-left * scale, -top * scale, (mask.shape[1] - left) * scale, (mask.shape[0] - top) * scale),
-        cut_sides=(
-            x0 < margin,
-            y0 < margin,
-            x1 > mask.shape[1] - margin,
-            y1 > mask.shape[0] - margin,
-        ),
+        cut_bits=touched_sides(mask),
     )
 
 
@@ -226,12 +215,12 @@ def _place_in_grid(
     cx, cy = target.grid_center  # continuous, as ``offset`` is
     fx, fy = cx - shape.offset[0] * grid_w, cy - shape.offset[1] * grid_h
     if overflow > 1.0:
-        cut_left, cut_top, cut_right, cut_bottom = target.cut_sides
+        sides = target.cut_bits
         bx0, by0, bx1, by1 = target.box
-        if cut_left != cut_right:
-            fx = bx1 - grid_w if cut_left else bx0
-        if cut_top != cut_bottom:
-            fy = by1 - grid_h if cut_top else by0
+        if bool(sides & LEFT) != bool(sides & RIGHT):
+            fx = bx1 - grid_w if sides & LEFT else bx0
+        if bool(sides & TOP) != bool(sides & BOTTOM):
+            fy = by1 - grid_h if sides & TOP else by0
     frame_left, frame_top, frame_right, frame_bottom = target.frame
     if cut & LEFT:
         fx = min(fx, frame_left)
@@ -266,7 +255,7 @@ def best_placement(cutout: Cutout, target: _Target) -> tuple[Placement, float, f
     """
     best: tuple[Placement, float, float] | None = None
     target_sum = int(np.count_nonzero(target.grid_mask))
-    overflows = (1.0, *OVERFLOW_SCALES) if any(target.cut_sides) else (1.0,)
+    overflows = (1.0, *OVERFLOW_SCALES) if target.cut_bits else (1.0,)
     trials = [(factor, overflow) for overflow in overflows for factor in ASPECT_FACTORS]
     sides = cutout.cut_sides
     for flip in _flips(cutout, target):
@@ -395,9 +384,11 @@ def _pool_of(
             chosen, policy = every, "other_class_whole"
         else:
             policy = "frame_cut_only"
-    if policy == "element_cut" and not _hiding(index, chosen, target).any():
-        if _hiding(index, every, target).any():
-            chosen = every  # no cut-out of the class has its cuts where the frame can hide them
+    hiding = _hiding(index, chosen, target) if policy == "element_cut" else None
+    if hiding is not None and not hiding.any():
+        everywhere = _hiding(index, every, target)
+        if everywhere.any():  # no cut-out of the class has its cuts where the frame can hide them
+            chosen, hiding = every, everywhere
     positions = np.arange(chosen.start, chosen.stop, dtype=np.intp)
     if positions.size == 0:
         return None
@@ -405,7 +396,7 @@ def _pool_of(
     if policy in ("whole", "other_class_whole"):
         keep = np.asarray(index.whole[chosen])
         positions, coarse = positions[keep], coarse[keep]
-    elif policy == "element_cut" and (hiding := _hiding(index, chosen, target)).any():
+    elif hiding is not None and hiding.any():
         positions, coarse = positions[hiding], coarse[hiding]
     return _penalised_pool(
         instance, target, positions, coarse, avoided_positions, has_same and chosen is same, policy
@@ -447,9 +438,8 @@ def _frame_hides(sides: npt.NDArray[np.uint8], element_sides: int) -> npt.NDArra
     """For cut-outs cut on ``sides`` (0: whole), whether each can be laid, flipped or not, with its cuts
     on the sides where the painting's frame cuts the element: there the frame hides them."""
     cuts = sides.astype(np.int64)
-    mirror = (cuts & (TOP | BOTTOM)) | np.where(cuts & RIGHT, LEFT, 0) | np.where(cuts & LEFT, RIGHT, 0)
     outside = ~element_sides
-    return np.asarray(((cuts & outside) == 0) | ((mirror & outside) == 0))
+    return np.asarray(((cuts & outside) == 0) | ((mirrored_sides(cuts) & outside) == 0))
 
 
 def _hiding(index: ShapeIndex, positions: slice, target: _Target) -> npt.NDArray[np.bool_]:
