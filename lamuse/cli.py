@@ -49,6 +49,12 @@ def _positive(value: str) -> int:
     return number
 
 
+def _maskrcnn_version(value: str) -> str:
+    if value not in ("v1", "v2"):
+        raise argparse.ArgumentTypeError(f"invalid choice: {value!r} (choose from 'v1', 'v2')")
+    return value
+
+
 def _file_path(value: str) -> Path:
     """A path that, if it exists, is a regular file: a FIFO or device would block or never end."""
     path = Path(value)
@@ -153,7 +159,9 @@ def build_parser() -> argparse.ArgumentParser:
     weights_commands = weights.add_subparsers(dest="weights_command", required=True)
     weights_commands.add_parser("list", help="every model file and whether it is available offline")
     fetch = weights_commands.add_parser("fetch", help="download Mask R-CNN weights into the cache")
-    fetch.add_argument("versions", nargs="*", choices=("v1", "v2"), default=["v2"])
+    # Checked by ``type``, not ``choices``: with ``nargs="*"`` argparse tests the empty list itself
+    # against ``choices`` and refused a bare `lamuse weights fetch`.
+    fetch.add_argument("versions", nargs="*", type=_maskrcnn_version, metavar="{v1,v2}", help="default: v2")
 
     from lamuse.evaluate import add_eval_parser
 
@@ -465,7 +473,7 @@ def _weights(args: argparse.Namespace) -> int:
     from lamuse.weights import REGISTRY, resolve
 
     if args.weights_command == "fetch":
-        for version in args.versions:
+        for version in args.versions or ["v2"]:
             path = fetch_weights(version, progress=progress_bar(f"Mask R-CNN {version}"))
             print(f"Mask R-CNN {version}: {path}")  # noqa: T201
         return 0

@@ -64,3 +64,7 @@ def test_weights_fetch_offline_is_a_clear_error(
     assert main(["weights", "fetch", "v1"]) == 2  # the test session runs with LAMUSE_OFFLINE=1
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and err[0].startswith("error: weights maskrcnn_resnet50_fpn_v1_coco")
+    # Without a version it fetches v2 (the issue's `lamuse weights fetch`), not an argparse refusal.
+    assert main(["weights", "fetch"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("error: weights maskrcnn_resnet50_fpn_v2_coco")
