@@ -76,8 +76,11 @@ def test_top_choice_matches_exact_scoring_on_the_shared_library(annotated_librar
 @pytest.mark.slow
 def test_ranking_overlaps_exact_scoring_on_a_large_synthetic_library(tmp_path: Path) -> None:
     """On 3000 synthetic figures of one class, the picks for variations 0-4 at chaos 0 share at least
-    half of the exact top 5 on average, and each k-th pick fits within 0.03 IoU of the exact k-th best
-    (the exact top fits differ by hundredths: which of them wins is noise, how well it fits is not)."""
+    half of the exact top 5 on average, and each k-th pick fits within 0.035 IoU of the exact k-th best,
+    0.01 on average (the exact top fits differ by hundredths: which of them wins is noise, how well it
+    fits is not). Exact scoring slides and resizes the best fits, which the coarse ranking does not
+    model: a figure it ranks below the re-scored head can gain 0.06 there, hence 0.035 rather than the
+    0.03 of centroid matching."""
     build_synthetic_library(tmp_path / "synthetic", 3000)
     library = CutoutLibrary(tmp_path / "synthetic")
     cutouts = library.cutouts
@@ -95,7 +98,7 @@ def test_ranking_overlaps_exact_scoring_on_a_large_synthetic_library(tmp_path: P
         overlaps.append(len({p.cutout.id for p in picks} & exact_top))
         losses += [exact_fits[k] - best_placement(p.cutout, target)[2] for k, p in enumerate(picks)]
     assert np.mean(overlaps) >= 2.5, overlaps
-    assert max(losses) <= 0.03 and np.mean(losses) <= 0.01, losses
+    assert max(losses) <= 0.035 and np.mean(losses) <= 0.01, losses
 
 
 def test_canonical_form_is_invariant_to_scale_and_position() -> None:

@@ -10,7 +10,7 @@ import pytest
 
 from lamuse.library import Cutout, silhouette_of
 from lamuse.shapes import cut_sides, hu_moments, iou, mask_box, orientation
-from lamuse.substitute import assignment_of, choose_cutouts
+from lamuse.substitute import _target_of, assignment_of, best_placement, choose_cutouts
 from lamuse.types import Instance
 
 
@@ -307,3 +307,20 @@ def test_a_frame_cut_cut_out_keeps_its_cut_where_the_painting_frame_is() -> None
         [_instance(left_cut)], [_cutout(side, "cut-right", truncated=True)], rng=np.random.default_rng(0)
     )
     assert choice.placement.flip
+
+
+def test_a_figure_holding_a_bag_is_slid_onto_the_figure_it_replaces() -> None:
+    """Matched by centroids, a figure holding a large bag out to its side stands off the element's body
+    (the bag pulls its centroid sideways); the placement slides it back until the bodies overlap."""
+    element = _ellipse((400, 400), (200, 200), (40, 150), 0)
+    holder = _ellipse((300, 220), (60, 150), (40, 150), 0)
+    cv2.rectangle(holder.view(np.uint8), (100, 160), (200, 240), 1, -1)
+    target = _target_of(_instance(element))
+    cutout = _cutout(holder, "with-bag")
+    matched, matched_iou, _ = best_placement(cutout, target, refine=False)
+    slid, slid_iou, _ = best_placement(cutout, target)
+    assert slid_iou >= matched_iou + 0.05
+    # The bag lies right of the body (left once flipped), so the body overlaps by moving the other way.
+    assert slid.flip == matched.flip
+    towards_bag = -1.0 if slid.flip else 1.0
+    assert (slid.center[0] - matched.center[0]) * towards_bag >= 10
