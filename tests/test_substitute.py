@@ -169,7 +169,9 @@ def test_a_cropped_photo_subject_is_avoided_for_a_whole_element() -> None:
     but not for an element the painting's own frame cuts."""
     inside = _instance(_ellipse((300, 300), (150, 150), (30, 100), 0))
     exact = _cutout(_ellipse((200, 100), (50, 100), (30, 100), 0), "cropped-portrait", truncated=True)
-    close = _cutout(_ellipse((200, 100), (50, 100), (24, 90), 0), "whole-figure")
+    flat_topped = _ellipse((200, 100), (50, 100), (30, 100), 0)
+    flat_topped[:40] = False  # no resizing makes it the element's shape
+    close = _cutout(flat_topped, "whole-figure")
     [choice] = choose_cutouts([inside], [exact, close], rng=np.random.default_rng(0), chaos=0.0)
     assert choice.cutout.id == "whole-figure"
     at_edge = _instance(_ellipse((300, 300), (150, 250), (30, 100), 0))
