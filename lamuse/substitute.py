@@ -382,13 +382,19 @@ class _Trial:
 
 def best_placement(cutout: Cutout, target: _Target, *, refine: bool = True) -> tuple[Placement, float, float]:
     """Try flips, a rotation to the target's orientation, ±20% aspect and, for an element the frame cuts,
-    larger sizes running on beyond the frame (``OVERFLOW_SCALES``), silhouettes' centroids matched; with
-    ``refine``, slide the best ``REFINED_TRIALS`` of those (``SHIFT_CELLS``) and search around the best
-    of them (``REFINE_STEPS``). Keep the best grid IoU.
+    larger sizes running on beyond the frame (``OVERFLOW_SCALES``), silhouettes' centroids matched
+    (``_ranked_trials``); with ``refine``, slide and adjust the best of them (``_refined``). Keep the best
+    grid IoU.
 
     Returns the placement, its grid IoU, and that IoU less the rotation cost (what candidates are
     ranked by, so an upright fit wins over a rotated one that is barely better).
     """
+    trials = _ranked_trials(cutout, target)
+    return _refined(trials, target) if refine else trials[0].placed(target, slide=False)
+
+
+def _ranked_trials(cutout: Cutout, target: _Target) -> list[_Trial]:
+    """Every centroid-matched way of laying ``cutout`` on the element, best first."""
     overflows = (1.0, *OVERFLOW_SCALES) if target.cut_bits else (1.0,)
     sides = cutout.cut_sides
     ranked: list[tuple[float, _Trial]] = []
@@ -412,28 +418,33 @@ def best_placement(cutout: Cutout, target: _Target, *, refine: bool = True) -> t
                     preference = _grid_iou(inter, placed, target) - ROTATION_COST * abs(rotation) / 90.0
                     ranked.append((preference, _Trial(flip, rotation, shape, cut, factor, overflow)))
     ranked.sort(key=lambda entry: entry[0], reverse=True)
-    heads = [trial for _, trial in ranked[: REFINED_TRIALS if refine else 1]]
-    best, best_trial = max(((t.placed(target, slide=refine), t) for t in heads), key=lambda e: e[0][2])
-    if refine:
-        scale = 1.0
-        for _ in range(REFINE_STEPS):
-            moves = [
-                (replace(best_trial, aspect_factor=factor), scale)
-                for factor in (
-                    round(best_trial.aspect_factor - ASPECT_STEP, 6),
-                    round(best_trial.aspect_factor + ASPECT_STEP, 6),
-                )
-                if ASPECT_FACTORS[0] <= factor <= ASPECT_FACTORS[-1]
-            ]
-            moves += [(best_trial, scale * (1 - SCALE_STEP)), (best_trial, scale * (1 + SCALE_STEP))]
-            step = max(
-                ((trial.placed(target, size, slide=True), trial, size) for trial, size in moves),
-                key=lambda tried: tried[0][2],
+    return [trial for _, trial in ranked]
+
+
+def _refined(trials: Sequence[_Trial], target: _Target) -> tuple[Placement, float, float]:
+    """Slide the best ``REFINED_TRIALS`` of ``trials`` (``SHIFT_CELLS``), then step the best one's aspect
+    and size while that gains (``REFINE_STEPS``), sliding each step afresh."""
+    best, best_trial = max(((t.placed(target, slide=True), t) for t in trials[:REFINED_TRIALS]), key=_ranked)
+    scale = 1.0
+    for _ in range(REFINE_STEPS):
+        moves = [
+            (replace(best_trial, aspect_factor=factor), scale)
+            for factor in (
+                round(best_trial.aspect_factor - ASPECT_STEP, 6),
+                round(best_trial.aspect_factor + ASPECT_STEP, 6),
             )
-            if step[0][2] <= best[2]:
-                break
-            best, best_trial, scale = step
+            if ASPECT_FACTORS[0] <= factor <= ASPECT_FACTORS[-1]
+        ]
+        moves += [(best_trial, scale * (1 - SCALE_STEP)), (best_trial, scale * (1 + SCALE_STEP))]
+        step = max(((t.placed(target, size, slide=True), t, size) for t, size in moves), key=_ranked)
+        if step[0][2] <= best[2]:
+            break
+        best, best_trial, scale = step
     return best
+
+
+def _ranked(tried: tuple[tuple[Placement, float, float], *tuple[object, ...]]) -> float:
+    return tried[0][2]
 
 
 def _grid_iou(inter: int, placed: int, target: _Target) -> float:
@@ -773,9 +784,10 @@ def choose_cutouts(
         ranked = top_positions(fits, window, exact_count)
         exact_slots = ranked[:exact_count]
         loaded = candidates.load([int(p) for p in pool.positions[exact_slots]])
-        scored = [best_placement(cutout, pool.target, refine=False) for cutout in loaded]
+        trials = [_ranked_trials(cutout, pool.target) for cutout in loaded]
+        scored = [ranked[0].placed(pool.target, slide=False) for ranked in trials]
         for slot in np.argsort([-s[2] for s in scored], kind="stable")[: REFINED_CANDIDATES + rank]:
-            scored[slot] = best_placement(loaded[slot], pool.target)
+            scored[slot] = _refined(trials[slot], pool.target)
         exact_fits = np.array([s[2] for s in scored]) - AVOID_PENALTY * pool.avoided[exact_slots]
         # The rest of the window keeps its coarse fit, moved to the exact scale by the offset measured on
         # the re-scored head, and never above the head it ranked below.
