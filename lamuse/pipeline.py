@@ -37,7 +37,7 @@ from lamuse.palette import dominant_colours
 from lamuse.pertinence import class_plan, load_eras
 from lamuse.pertinence import theme_reason as theme_reason_of
 from lamuse.shapes import iou
-from lamuse.substitute import Choice, assignment_of, choose_cutouts
+from lamuse.substitute import Choice, Fits, assignment_of, choose_cutouts
 from lamuse.types import (
     BackgroundRecord,
     Instance,
@@ -96,6 +96,8 @@ class _Selection:
     plan: Sequence[Sequence[frozenset[int]]] | None
     cutout_weights: Mapping[str, float] | None
     avoid: Collection[str]
+    placements: Fits = field(default_factory=dict)
+    """What every choice so far found (``substitute.Fits``): shared by the painting's variations."""
 
     def choose(
         self, variation: int, rng: np.random.Generator, taken: Sequence[tuple[str, ...]]
@@ -111,6 +113,7 @@ class _Selection:
             variation=variation,
             class_plan=self.plan,
             taken=taken,
+            placements=self.placements,
         )
 
     def assignments(self, count: int) -> list[tuple[str, ...]]:
@@ -168,6 +171,7 @@ class Pipeline:
         candidate: int = 0,
         avoid_cutouts: Collection[str] = (),
         earlier: Sequence[tuple[str, ...]] | None = None,
+        placements: Fits | None = None,
     ) -> Reinterpretation:
         """Make one variation; the same painting, library, options and variation give the same pixels.
 
@@ -188,6 +192,8 @@ class Pipeline:
             avoid_cutouts: cut-out ids to leave out while others fit nearly as well (a guild's recent).
             earlier: the assignments of variations 0..k-1, exactly as ``assignments`` gives them for the
                 same arguments (callers making several variations compute them once); None computes them.
+            placements: the placements earlier selections of the same painting, segmentation and options
+                found (``substitute.Fits``), reused and filled in.
 
         Raises:
             ValueError: ``earlier`` does not hold ``variation`` assignments.
@@ -204,7 +210,7 @@ class Pipeline:
                 segmentation = self.segment(working, name=name)
             instances = usable_instances(segmentation.instances, working.size)
         with timer.stage("substitute"):
-            selection = self._selection(instances, options, cutout_weights, avoid_cutouts)
+            selection = self._selection(instances, options, cutout_weights, avoid_cutouts, placements)
             if earlier is None:
                 earlier = selection.assignments(variation)
             choices = selection.choose(variation, rng, earlier)
@@ -276,8 +282,10 @@ class Pipeline:
         avoid_cutouts: Collection[str] = (),
     ) -> list[Reinterpretation]:
         """Several variations of one painting (``reinterpret`` for each): the painting is segmented once
-        and the earlier variations' cut-outs are selected once for all of them."""
+        and the earlier variations' cut-outs are selected once for all of them, every selection reusing
+        the placements the others found."""
         segmentation = self.segment(fit_long_side(painting, options.size), name=name)
+        placements: Fits = {}
         earlier = self.assignments(
             painting,
             name=name,
@@ -286,6 +294,7 @@ class Pipeline:
             segmentation=segmentation,
             cutout_weights=cutout_weights,
             avoid_cutouts=avoid_cutouts,
+            placements=placements,
         )
         return [
             self.reinterpret(
@@ -301,6 +310,7 @@ class Pipeline:
                 segmentation=segmentation,
                 avoid_cutouts=avoid_cutouts,
                 earlier=earlier[:variation],
+                placements=placements,
             )
             for variation in variations
         ]
@@ -315,6 +325,7 @@ class Pipeline:
         segmentation: Segmentation | None = None,
         cutout_weights: Mapping[str, float] | None = None,
         avoid_cutouts: Collection[str] = (),
+        placements: Fits | None = None,
     ) -> list[tuple[str, ...]]:
         """The cut-out ids that variations 0..count-1 swap in, as ``reinterpret`` picks them with the same
         arguments (selection only: nothing is composed or painted). ``[:k]`` is variation k's ``earlier``.
@@ -324,7 +335,9 @@ class Pipeline:
         if segmentation is None:
             segmentation = self.segment(working, name=name)
         instances = usable_instances(segmentation.instances, working.size)
-        return self._selection(instances, options, cutout_weights, avoid_cutouts).assignments(count)
+        return self._selection(instances, options, cutout_weights, avoid_cutouts, placements).assignments(
+            count
+        )
 
     def _selection(
         self,
@@ -332,6 +345,7 @@ class Pipeline:
         options: ReinterpretOptions,
         cutout_weights: Mapping[str, float] | None,
         avoid_cutouts: Collection[str],
+        placements: Fits | None = None,
     ) -> _Selection:
         return _Selection(
             library=self.library,
@@ -343,6 +357,7 @@ class Pipeline:
             else class_plan(instances, self.library.cutouts, options.theme, options.year),
             cutout_weights=cutout_weights,
             avoid=avoid_cutouts,
+            placements=placements if placements is not None else {},
         )
 
     def upscale(self, image: Image.Image, scale: int) -> Image.Image:

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import heapq
 import math
-from collections.abc import Collection, Iterator, Mapping, Sequence
+from collections.abc import Collection, Iterator, Mapping, MutableMapping, Sequence
 from dataclasses import dataclass, replace
 from functools import cache, cached_property
 from typing import Protocol
@@ -122,6 +122,11 @@ class Choice:
     cuts across the element itself, see ``lamuse.shapes.stands_whole``, so any cut-out may replace it)."""
     window: int = 1
     """How many cut-outs the pick was made among (1: the library had only this one that fits)."""
+
+
+Fits = MutableMapping[tuple[int, str, bool], tuple["Placement", float, float]]
+"""Placements already found, by (instance position, cut-out id, refined): the same element and cut-out
+always give the same placement, so a painting's selections (one per variation) share them."""
 
 
 @dataclass(frozen=True, eq=False)
@@ -721,6 +726,7 @@ def choose_cutouts(
     variation: int = 0,
     class_plan: Sequence[Sequence[frozenset[int]]] | None = None,
     taken: Collection[tuple[str, ...]] = (),
+    placements: Fits | None = None,
 ) -> list[Choice]:
     """Pick one cut-out per instance (same class when the library has it, else any class by shape).
 
@@ -738,6 +744,8 @@ def choose_cutouts(
     variations made. When the pick repeats one, it moves to the nearest one not taken (the element whose
     other candidate loses least fit changes first); when every assignment of the windows is taken, the
     repeat stays. The draws from ``rng`` are the same whatever ``taken`` holds.
+
+    ``placements``: those found by earlier calls for the same ``instances`` (see ``Fits``), filled in.
     """
     candidates = library if not isinstance(library, Sequence) else CutoutList(library)
     index = candidates.index
@@ -766,7 +774,8 @@ def choose_cutouts(
         ranks = list(_kth_assignment(losses, variation))
     used: set[int] = set()
     windows: list[_Window] = []
-    for pool, rank in zip(pools, ranks, strict=True):
+    known: Fits = placements if placements is not None else {}
+    for position, (pool, rank) in enumerate(zip(pools, ranks, strict=True)):
         if pool is None:
             continue
         fits = pool.coarse
@@ -784,10 +793,7 @@ def choose_cutouts(
         ranked = top_positions(fits, window, exact_count)
         exact_slots = ranked[:exact_count]
         loaded = candidates.load([int(p) for p in pool.positions[exact_slots]])
-        trials = [_ranked_trials(cutout, pool.target) for cutout in loaded]
-        scored = [ranked[0].placed(pool.target, slide=False) for ranked in trials]
-        for slot in np.argsort([-s[2] for s in scored], kind="stable")[: REFINED_CANDIDATES + rank]:
-            scored[slot] = _refined(trials[slot], pool.target)
+        scored = _scored(loaded, pool.target, REFINED_CANDIDATES + rank, known, position)
         exact_fits = np.array([s[2] for s in scored]) - AVOID_PENALTY * pool.avoided[exact_slots]
         # The rest of the window keeps its coarse fit, moved to the exact scale by the offset measured on
         # the re-scored head, and never above the head it ranked below.
@@ -830,6 +836,32 @@ def choose_cutouts(
             )
         )
     return choices
+
+
+def _scored(
+    loaded: Sequence[Cutout], target: _Target, refined_count: int, known: Fits, position: int
+) -> list[tuple[Placement, float, float]]:
+    """Each cut-out's centroid-matched placement, the best ``refined_count`` of them refined, taken
+    from ``known`` where an earlier selection found them and added to it."""
+    trials: dict[int, list[_Trial]] = {}
+
+    def ranked(slot: int) -> list[_Trial]:
+        if slot not in trials:
+            trials[slot] = _ranked_trials(loaded[slot], target)
+        return trials[slot]
+
+    scored = []
+    for slot, cutout in enumerate(loaded):
+        key = (position, cutout.id, False)
+        if key not in known:
+            known[key] = ranked(slot)[0].placed(target, slide=False)
+        scored.append(known[key])
+    for slot in np.argsort([-s[2] for s in scored], kind="stable")[:refined_count]:
+        key = (position, loaded[slot].id, True)
+        if key not in known:
+            known[key] = _refined(ranked(slot), target)
+        scored[slot] = known[key]
+    return scored
 
 
 def assignment_of(choices: Sequence[Choice]) -> tuple[str, ...]:

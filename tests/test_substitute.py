@@ -8,9 +8,10 @@ import cv2
 import numpy as np
 import pytest
 
+from lamuse import substitute
 from lamuse.library import Cutout, silhouette_of
 from lamuse.shapes import cut_sides, hu_moments, iou, mask_box, orientation
-from lamuse.substitute import _target_of, assignment_of, best_placement, choose_cutouts
+from lamuse.substitute import Placement, _target_of, assignment_of, best_placement, choose_cutouts
 from lamuse.types import Instance
 
 
@@ -326,3 +327,21 @@ def test_a_figure_holding_a_bag_is_slid_onto_the_figure_it_replaces() -> None:
     assert slid.flip == matched.flip
     towards_bag = -1.0 if slid.flip else 1.0
     assert (slid.center[0] - matched.center[0]) * towards_bag >= 10
+
+
+def test_a_second_selection_reuses_the_placements_the_first_found(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Variations of one painting share their placements: a second selection over the same elements,
+    given the first one's ``placements``, scores nothing again and picks the same."""
+    elements = [_instance(_ellipse((300, 300), (150, 150), (30, 100), 0))]
+    pool = [_cutout(_ellipse((200, 100), (50, 100), (20 + k, 90), 0), f"figure-{k}") for k in range(4)]
+    placements: dict[tuple[int, str, bool], tuple[Placement, float, float]] = {}
+    first = choose_cutouts(elements, pool, rng=np.random.default_rng(0), chaos=0.0, placements=placements)
+    assert (0, first[0].cutout.id, True) in placements
+
+    def scored_again(*_: object) -> None:
+        raise AssertionError("a placement was computed twice")
+
+    monkeypatch.setattr(substitute, "_ranked_trials", scored_again)
+    second = choose_cutouts(elements, pool, rng=np.random.default_rng(0), chaos=0.0, placements=placements)
+    assert assignment_of(second) == assignment_of(first)
+    assert second[0].placement == first[0].placement
