@@ -96,7 +96,7 @@ class _Selection:
     plan: Sequence[Sequence[frozenset[int]]] | None
     cutout_weights: Mapping[str, float] | None
     avoid: Collection[str]
-    placements: Fits = field(default_factory=dict)
+    placements: Fits
     """What every choice so far found (``substitute.Fits``): shared by the painting's variations."""
 
     def choose(

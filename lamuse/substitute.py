@@ -251,7 +251,8 @@ def _place_in_grid(
     (with ``overflow`` > 1, its side away from the frame on the element's instead); return its overlap with
     the target's grid mask, its own pixel count, both inside the painting only, the full-resolution width
     and height it stands for, and where its centroid goes in the painting. A cut-out cut on the sides
-    ``cut`` is moved until those cuts lie on the painting's edges, where the frame hides them."""
+    ``cut`` is moved until those cuts lie on the painting's edges, where the frame hides them. ``scale``
+    multiplies the area; with ``slide`` the silhouette then takes the best shift ``_best_shift`` finds."""
     height, width = shape.mask.shape
     aspect = (height / width) * aspect_factor
     full_w = math.sqrt(scale * overflow * target.area / (shape.fill * aspect))
