@@ -129,6 +129,16 @@ REGISTRY: tuple[WeightsEntry, ...] = (
         meta={"input_size": 320, "mean": (0.485, 0.456, 0.406), "std": (0.229, 0.224, 0.225)},
     ),
     WeightsEntry(
+        name="mediapipe-selfie-segmentation",
+        filename="selfie_segmentation.tflite",
+        licence="Apache-2.0 (MediaPipe selfie segmentation, general 256x256, shipped in mediapipe 0.10.21)",
+        size=249505,
+        builder="lamuse.segment.selfie.PersonSegmenter",
+        sha256="9ee168ec7c8f2a16c56fe8e1cfbc514974cbbb7e434051b455635f1bd1462f5c",
+        package=("mediapipe", "modules/selfie_segmentation/selfie_segmentation.tflite"),
+        meta={"input_size": 256, "layout": "NHWC float 0..1"},
+    ),
+    WeightsEntry(
         name="magenta-arbitrary-predict",
         filename="arbitrary_predict.onnx",
         licence=_MAGENTA_LICENCE,

