@@ -76,6 +76,7 @@ def run_bench(
     from lamuse.library import build_library
     from lamuse.pipeline import Pipeline
     from lamuse.segment import AnnotationSegmenter, ChainSegmenter, MaskRCNNSegmenter, SalientSegmenter
+    from lamuse.segment.selfie import PersonSegmenter
     from lamuse.style import create_stylizer
     from lamuse.upscale import create_upscaler
 
@@ -95,6 +96,7 @@ def run_bench(
         progress("loading models")
         annotation_segmenter = AnnotationSegmenter([annotations])
         salient = SalientSegmenter()
+        heads = PersonSegmenter(device=device)
         maskrcnn = MaskRCNNSegmenter("v2", None, device=device)
         stylizer = create_stylizer(stylizer_name, device=device)
         upscaler = create_upscaler(upscaler_name, device=device)
@@ -102,7 +104,9 @@ def run_bench(
 
         library = CutoutLibrary(library_dir)
         pipeline = Pipeline(
-            segmenter=ChainSegmenter([annotation_segmenter, salient]), library=library, stylizer=stylizer
+            segmenter=ChainSegmenter([annotation_segmenter, salient], heads=heads),
+            library=library,
+            stylizer=stylizer,
         )
         _ = library.cutouts
         cycle = [at_512[n] for n in names]

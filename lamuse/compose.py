@@ -15,7 +15,7 @@ import numpy as np
 from PIL import Image
 
 from lamuse.io import list_images, load_image
-from lamuse.shapes import mask_box, rotate_expand
+from lamuse.shapes import head_size, mask_box, rotate_expand
 from lamuse.substitute import Choice, Placement
 from lamuse.types import FramedSaliency, Instance, Placed, RemovalMode
 
@@ -98,11 +98,12 @@ def grown_region(
     saliency: np.ndarray | None,
     instances: Sequence[Instance] = (),
     framed: FramedSaliency | None = None,
+    head: FramedSaliency | None = None,
 ) -> np.ndarray:
     """What belongs to ``element``: its mask dilated by ``grow_radius``, plus the accessories
     (``ACCESSORY_CLASSES`` among ``instances``) it touches, plus the salient parts attached to it
-    (``_attached_parts``), plus what a crop framed on it shows on its head (``_framed_parts``).
-    Full-size bool mask."""
+    (``_attached_parts``), plus what a crop framed on it shows on its head (``_framed_parts``), plus what
+    its head wears by the person map of a crop framed on it (``_worn_parts``). Full-size bool mask."""
     mask = element.mask
     shape = (mask.shape[0], mask.shape[1])
     radius = grow_radius(element)
@@ -138,6 +139,8 @@ def grown_region(
     full[wy0:wy1, wx0:wx1] = region
     if framed is not None:
         full |= _framed_parts(element, framed, instances, radius)
+    if head is not None:
+        full |= _worn_parts(element, head, instances, radius)
     return full
 
 
@@ -183,6 +186,60 @@ def _framed_parts(
     if not kept.any() or kept.sum() > FRAMED_MAX_SHARE * element.area:
         return full
     full[y0:y1, x0:x1] = cv2.dilate(kept.astype(np.uint8), _disc(radius)).astype(bool)
+    return full
+
+
+WORN_THRESHOLD = 0.8
+"""Person probability above which a pixel of a head's crop is the figure's (``lamuse.segment.selfie``)."""
+WORN_EDGE = (0.3, 0.15)
+"""A worn piece then takes its soft edge: pixels above the first probability within the second share of
+a head width of it. The network's map fades over a hat's rim; a rim left behind is old colour that the
+fill spreads into a hat-shaped patch."""
+WORN_DEPTH = 1.0
+"""``_worn_parts`` looks no lower than this many head widths below the mask's top: a boater tilted over
+one ear comes down to 0.66 head widths on that side; lower lie the shoulders of the figure beside."""
+
+
+def _worn_parts(
+    element: Instance, head: FramedSaliency, instances: Sequence[Instance], radius: int
+) -> np.ndarray:
+    """What a crop framed on ``element``'s head shows as the person's (> ``WORN_THRESHOLD``) beyond its mask
+    and other instances (with ``radius``), above ``WORN_DEPTH`` head widths under the mask's top, in
+    pieces that touch the mask and end there: a hat, a cap, a bonnet. A piece cut by that depth goes on
+    down (the face and shoulders of the figure beside); one cut by the crop's top goes on up (a figure
+    standing behind)."""
+    shape = element.mask.shape
+    full = np.zeros(shape, dtype=bool)
+    x0, y0, x1, y1 = head.window
+    cx0, cy0, cx1, cy1 = max(0, x0), max(0, y0), min(shape[1], x1), min(shape[0], y1)
+    if cx1 <= cx0 or cy1 <= cy0:
+        return full
+    window = (cx0, cy0, cx1, cy1)
+    worn = (head.saliency[cy0 - y0 : cy1 - y0, cx0 - x0 : cx1 - x0] > WORN_THRESHOLD) & ~element.mask[
+        cy0:cy1, cx0:cx1
+    ]
+    for other in instances:
+        if other is not element and _overlaps(other.box, window, radius):
+            worn &= ~_dilated(other.mask, radius, window)
+    _, head_width = head_size(element)
+    lowest = round(element.box[1] + WORN_DEPTH * head_width) - cy0
+    if lowest < 1:
+        return full
+    worn[lowest:] = False
+    count, labels = cv2.connectedComponents(worn.astype(np.uint8), connectivity=8)
+    if count <= 1:
+        return full
+    rim = _dilated(element.mask, radius + 1, window)
+    touching = {int(t) for t in np.unique(labels[rim & worn])}
+    going_on = {int(t) for t in np.unique(labels[min(lowest, labels.shape[0]) - 1])}
+    if y0 >= 0:
+        going_on |= {int(t) for t in np.unique(labels[0])}
+    kept = np.isin(labels, sorted(touching - going_on - {0}))
+    if kept.any():
+        edge, reach = WORN_EDGE
+        soft = head.saliency[cy0 - y0 : cy1 - y0, cx0 - x0 : cx1 - x0] > edge
+        kept |= soft & _dilated(kept, max(1, round(reach * head_width)), (0, 0, cx1 - cx0, cy1 - cy0))
+        full[cy0:cy1, cx0:cx1] = cv2.dilate(kept.astype(np.uint8), _disc(radius)).astype(bool)
     return full
 
 
@@ -248,12 +305,14 @@ def removal_region(
     saliency: np.ndarray | None = None,
     others: Sequence[Instance] = (),
     framed: Mapping[int, FramedSaliency] | None = None,
+    heads: Mapping[int, FramedSaliency] | None = None,
 ) -> np.ndarray:
     """The pixels to clear: each element's ``grown_region`` (``grow``) or ``tight_region`` (``tight``).
 
     ``others`` are all the painting's instances (accessories among them go with the figure they touch);
     ``saliency`` is resized to ``shape`` when it was computed at another size; ``framed`` holds maps of
-    crops framed on some of ``others`` (by index, in ``shape``'s coordinates), see ``_framed_parts``.
+    crops framed on some of ``others`` (by index, in ``shape``'s coordinates), see ``_framed_parts``;
+    ``heads`` person maps of crops framed on the heads of some of ``others``, see ``_worn_parts``.
     """
     height, width = shape[:2]
     if removal == "tight":
@@ -263,8 +322,11 @@ def removal_region(
         saliency = cv2.resize(saliency, (width, height), interpolation=cv2.INTER_LINEAR)
     pieces = _salient_pieces(saliency, [*elements, *others]) if saliency is not None else None
     framed_by_element = {id(others[i]): f for i, f in (framed or {}).items() if i < len(others)}
+    head_by_element = {id(others[i]): h for i, h in (heads or {}).items() if i < len(others)}
     for element in elements:
-        union |= grown_region(element, saliency, others, framed_by_element.get(id(element)))
+        union |= grown_region(
+            element, saliency, others, framed_by_element.get(id(element)), head_by_element.get(id(element))
+        )
         if pieces is not None:
             union |= _enclosed_pieces(element, *pieces)
     return union
@@ -317,11 +379,18 @@ def clear_elements(
     saliency: np.ndarray | None = None,
     others: Sequence[Instance] = (),
     framed: Mapping[int, FramedSaliency] | None = None,
+    heads: Mapping[int, FramedSaliency] | None = None,
 ) -> np.ndarray:
     """Fill what ``removal_region`` clears; with ``grow`` the fill takes its colours from beyond the
     region (its low-resolution hole is grown by one pixel so the hole's rim is not old colour)."""
     region = removal_region(
-        painting.shape, elements, removal=removal, saliency=saliency, others=others, framed=framed
+        painting.shape,
+        elements,
+        removal=removal,
+        saliency=saliency,
+        others=others,
+        framed=framed,
+        heads=heads,
     )
     return fill_region(painting, region, rim=1 if removal == "grow" else 0)
 

@@ -32,6 +32,7 @@ from lamuse.pipeline import Pipeline
 from lamuse.segment.annotations import AnnotationSegmenter
 from lamuse.segment.chain import ChainSegmenter
 from lamuse.segment.salient import SalientSegmenter
+from lamuse.segment.selfie import PersonSegmenter
 from lamuse.shapes import stands_whole
 from lamuse.style.base import MagentaStylizer
 from lamuse.types import (
@@ -162,13 +163,16 @@ def run_eval(args: argparse.Namespace) -> int:
     baseline = LaMuseBaseline(library=library, stylizer=stylizer, backgrounds=backgrounds)
     options = ReinterpretOptions(seed=args.seed, size=args.size, removal=args.removal)
     salient = SalientSegmenter()
+    heads = PersonSegmenter(device=args.device)
     cutouts = {cutout.id: cutout for cutout in library.cutouts}
 
     records: list[dict[str, Any]] = []
     sheet_rows: list[list[Image.Image]] = []
     for index, path in enumerate(paintings, 1):
         painting = load_image(path).image
-        reference = make_reference(painting, path.name, segmenter, salient, stylizer, args.size, args.seed)
+        reference = make_reference(
+            painting, path.name, segmenter, salient, stylizer, args.size, args.seed, heads=heads
+        )
         record: dict[str, Any] = {
             "painting": path.name,
             "annotated_instances": len(reference.annotated),
@@ -248,11 +252,14 @@ def make_reference(
     stylizer: MagentaStylizer,
     size: int,
     seed: int,
+    *,
+    heads: PersonSegmenter | None = None,
 ) -> Reference:
     """The painting at working size, its curated instances, style vector and palette, and the painting
     re-painted in its own style: outputs are compared with that, so what the stylizer does to any
     picture (it flattens contrast and redraws edges) is not counted against a strategy's swaps. Its
-    saliency map goes with the segmentation, as the default chain's does."""
+    saliency map and its figures' head maps (from ``heads``) go with the segmentation, as the default
+    chain's do."""
     working = fit_long_side(painting.convert("RGB"), size)
     annotated = segmenter.segment(working, name=name)
     palette = dominant_colours(working, seed=seed)
@@ -266,6 +273,7 @@ def make_reference(
             instances=annotated,
             saliency=saliency,
             framed=salient.framed(working, annotated, saliency),
+            heads=heads.heads(np.asarray(working), annotated) if heads is not None else {},
         ),
         salient=saliency > metrics.SALIENT_THRESHOLD,
         style_vector=stylizer.style_vector(working),

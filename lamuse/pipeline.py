@@ -405,6 +405,7 @@ class Pipeline:
             saliency=segmentation.saliency,
             others=segmentation.instances,
             framed=segmentation.framed,
+            heads=segmentation.heads,
         )
         return cleared, {"mode": "keep", "method": REMOVAL_METHOD, "removal": options.removal}
 

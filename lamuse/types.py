@@ -231,8 +231,9 @@ class Instance:
 
 @dataclass(frozen=True)
 class FramedSaliency:
-    """The salient-object map of a crop framed on one element: ``window`` is the crop's
-    ``(x0, y0, x1, y1)`` in the image, ``saliency`` its map (float, the crop's size, in [0, 1])."""
+    """A map of a crop framed on one element: ``window`` is the crop's ``(x0, y0, x1, y1)`` in the image
+    (a head's crop may run past its edges), ``saliency`` its map (float, the crop's size, in [0, 1]): the
+    salient object's, or the person's for a crop framed on a head."""
 
     window: Box
     saliency: np.ndarray = field(compare=False)
@@ -244,7 +245,8 @@ class Segmentation:
 
     ``saliency``: the image's salient-object map (float (H, W) in [0, 1]) when the chain computed one, so
     removal can take the parts attached to an element; ``framed``: maps of crops framed on the largest
-    elements, by their index in ``instances``, for the same use; ``detector_available``: False when no
+    elements, by their index in ``instances``, for the same use; ``heads``: person maps of crops framed on
+    the heads of its figures, by index, so removal takes what they wear; ``detector_available``: False when no
     object detector could run (elements are then salient shapes, and the explanation says so).
     """
 
@@ -253,6 +255,7 @@ class Segmentation:
     model_files: Mapping[str, Path] = field(default_factory=dict)
     saliency: np.ndarray | None = field(default=None, compare=False)
     framed: Mapping[int, FramedSaliency] = field(default_factory=dict, compare=False)
+    heads: Mapping[int, FramedSaliency] = field(default_factory=dict, compare=False)
     detector_available: bool = True
 
 

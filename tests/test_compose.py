@@ -25,6 +25,7 @@ from lamuse.io import fit_long_side, list_images, load_image
 from lamuse.segment.annotations import AnnotationSegmenter
 from lamuse.segment.chain import ChainSegmenter
 from lamuse.segment.salient import SalientSegmenter
+from lamuse.segment.selfie import PersonSegmenter
 from lamuse.types import Instance
 from tests.conftest import PAINTING_ANNOTATIONS, PAINTINGS, SHARED_DATA
 
@@ -251,3 +252,40 @@ def test_a_crop_framed_on_a_figure_the_painting_map_misses_takes_what_it_holds()
     gained = framed & ~plain
     ys, _ = np.nonzero(gained)
     assert gained.sum() > 500 and ys.max() < walker.box[1] + 0.25 * (walker.box[3] - walker.box[1])
+
+
+def test_removal_takes_the_straw_hats_masks_leave_out_and_not_the_neighbours() -> None:
+    """Both boaters of Renoir's *Luncheon* stop their men's curated masks at the brim, and U²-Net-p sees
+    neither hat. The selfie network framed on each head marks the hat as the man's: removal takes both
+    crowns (boxes marked by eye at 768 px), and not the face of the woman beside the seated man nor that
+    of the man leaning over him, whom the network, framed wider, took for the same person."""
+    name = "renoir_luncheon_boating_party.jpg"
+    working = fit_long_side(load_image(PAINTINGS / name).image, 768).convert("RGB")
+    segmenters = [AnnotationSegmenter([PAINTING_ANNOTATIONS]), SalientSegmenter()]
+    chain = ChainSegmenter(segmenters, heads=PersonSegmenter())
+    found = chain.run(working, name=name)
+    assert len(found.heads) == 3
+    shape = found.instances[0].mask.shape
+    plain = removal_region(
+        shape, found.instances, saliency=found.saliency, others=found.instances, framed=found.framed
+    )
+    worn = removal_region(
+        shape,
+        found.instances,
+        saliency=found.saliency,
+        others=found.instances,
+        framed=found.framed,
+        heads=found.heads,
+    )
+
+    def box(x0: int, y0: int, x1: int, y1: int) -> np.ndarray:
+        marked = np.zeros(shape, bool)
+        marked[y0:y1, x0:x1] = True
+        return marked
+
+    standing_crown, seated_crown = box(70, 55, 110, 75), box(630, 240, 670, 260)
+    assert not any((i.mask & (standing_crown | seated_crown)).any() for i in found.instances)
+    assert plain[standing_crown].mean() < 0.55 and plain[seated_crown].mean() < 0.1
+    assert worn[standing_crown].mean() > 0.85 and worn[seated_crown].mean() > 0.95
+    woman_face, leaning_face = box(520, 250, 550, 290), box(560, 190, 600, 215)
+    assert not (worn & (woman_face | leaning_face)).any()

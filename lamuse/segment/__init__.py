@@ -1,6 +1,6 @@
 """Segment stage: find the elements of a painting (curated masks, Mask R-CNN, or salient shapes).
 
-Importing this package is cheap: torch is only imported when a Mask R-CNN segmenter is built.
+Importing this package is cheap: torch is only imported when a Mask R-CNN or person segmenter is built.
 """
 
 from __future__ import annotations
@@ -8,12 +8,17 @@ from __future__ import annotations
 import logging
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from lamuse.segment.annotations import AnnotationSegmenter, CocoAnnotations
 from lamuse.segment.chain import ChainSegmenter
 from lamuse.segment.maskrcnn import MaskRCNNSegmenter, OnDemandDetector, Version, fetch_weights
 from lamuse.segment.salient import SPLIT_RELATIVE_AREA, SalientSegmenter
 from lamuse.types import Segmenter
+
+if TYPE_CHECKING:
+    from lamuse.segment.selfie import PersonSegmenter
+from lamuse.errors import WeightsUnavailable
 from lamuse.weights import Progress, offline_requested
 
 log = logging.getLogger(__name__)
@@ -29,7 +34,8 @@ def default_chain(
     offline: bool = False,
     progress: Progress | None = None,
 ) -> ChainSegmenter:
-    """annotations (if any files) → Mask R-CNN → salient shapes (split into bodies).
+    """annotations (if any files) → Mask R-CNN → salient shapes (split into bodies), with MediaPipe's
+    selfie network framed on the figures' heads (what they wear goes with them when they are cleared).
 
     Mask R-CNN uses ``maskrcnn_weights`` when given, else torchvision's cached weights; when they are not
     cached it fetches them on the first painting that needs a detector (reporting to ``progress``),
@@ -56,7 +62,20 @@ def default_chain(
     else:
         log.info("offline and no Mask R-CNN %s weights cached: no object detector", version)
     chain.append(SalientSegmenter(split_shapes=True, relative_area=SPLIT_RELATIVE_AREA))
-    return ChainSegmenter(chain)
+    return ChainSegmenter(chain, heads=_person_segmenter(device))
+
+
+def _person_segmenter(device: str) -> PersonSegmenter | None:
+    """The selfie network (it imports torch); None, with a warning, when its file is not installed."""
+    from lamuse.segment.selfie import PersonSegmenter
+
+    try:
+        return PersonSegmenter(device=device)
+    except WeightsUnavailable as error:
+        log.warning(
+            "no person segmenter (%s): hats that masks leave out stay when figures are swapped", error
+        )
+        return None
 
 
 __all__ = [

@@ -5,12 +5,17 @@ from __future__ import annotations
 import logging
 from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
+import numpy as np
 from PIL import Image
 
 from lamuse.segment.maskrcnn import MaskRCNNSegmenter, OnDemandDetector
 from lamuse.segment.salient import SalientSegmenter
-from lamuse.types import Instance, Segmentation, Segmenter
+from lamuse.types import FramedSaliency, Instance, Segmentation, Segmenter
+
+if TYPE_CHECKING:
+    from lamuse.segment.selfie import PersonSegmenter
 
 log = logging.getLogger(__name__)
 
@@ -20,15 +25,17 @@ class ChainSegmenter:
 
     When the chain holds a salient segmenter, every answer carries the image's saliency map (one U²-Net-p
     pass, reused when the salient segmenter answers) and maps framed on its largest elements, which
-    removal uses to take an element's attached parts (hats, handles) with it.
+    removal uses to take an element's attached parts (hats, handles) with it; with a ``heads`` person
+    segmenter, person maps of crops framed on its figures' heads, for what they wear.
     """
 
     name = "chain"
 
-    def __init__(self, segmenters: Sequence[Segmenter]) -> None:
+    def __init__(self, segmenters: Sequence[Segmenter], *, heads: PersonSegmenter | None = None) -> None:
         if not segmenters:
             raise ValueError("a segmenter chain needs at least one segmenter")
         self.segmenters = list(segmenters)
+        self.heads = heads
         self._salient = next((s for s in self.segmenters if isinstance(s, SalientSegmenter)), None)
 
     def _detector_available(self) -> bool:
@@ -57,6 +64,7 @@ class ChainSegmenter:
                         if self._salient is not None and saliency is not None
                         else {}
                     ),
+                    heads=self._heads(image, instances),
                     detector_available=self._detector_available(),
                 )
         last = self.segmenters[-1]
@@ -67,6 +75,11 @@ class ChainSegmenter:
             saliency=saliency,
             detector_available=self._detector_available(),
         )
+
+    def _heads(self, image: Image.Image, instances: list[Instance]) -> dict[int, FramedSaliency]:
+        if self.heads is None:
+            return {}
+        return self.heads.heads(np.asarray(image.convert("RGB")), instances)
 
     def segment(self, image: Image.Image, *, name: str | None = None) -> list[Instance]:
         """The ``Segmenter`` protocol: ``run(image, name=name).instances``."""
