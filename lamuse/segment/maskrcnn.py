@@ -52,15 +52,6 @@ def _resolve_weights(
     return resolve(entry, cache_dir=cache_dir, allow_download=allow_download, progress=progress)
 
 
-def _cpu_has_bf16() -> bool:
-    import torch
-
-    try:
-        return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
-    except (AttributeError, RuntimeError):
-        return False
-
-
 class MaskRCNNSegmenter:
     """torchvision Mask R-CNN ResNet-50 FPN (``v1`` or the stronger, slower ``v2``) on COCO's 80 classes.
 
@@ -101,7 +92,7 @@ class MaskRCNNSegmenter:
         import torch
         from torchvision.models.detection import maskrcnn_resnet50_fpn, maskrcnn_resnet50_fpn_v2
 
-        from lamuse.devices import torch_device
+        from lamuse.devices import cpu_has_bf16, torch_device
 
         if version not in ("v1", "v2"):
             raise ConfigError(f"unknown Mask R-CNN version {version!r}; use 'v1' or 'v2'")
@@ -125,7 +116,7 @@ class MaskRCNNSegmenter:
         self.weights_id = "random" if path is None else path.name
         self.model_files: Mapping[str, Path] = {} if path is None else {f"maskrcnn_{version}": path}
         self.device = torch_device(device)
-        self.bf16 = self.device.type == "cpu" and (_cpu_has_bf16() if bf16 == "auto" else bool(bf16))
+        self.bf16 = self.device.type == "cpu" and (cpu_has_bf16() if bf16 == "auto" else bool(bf16))
         self.model = model.eval().to(self.device)
         self.score_threshold = score_threshold
         self.mask_threshold = mask_threshold
