@@ -215,9 +215,8 @@ def _worn_parts(
     if cx1 <= cx0 or cy1 <= cy0:
         return full
     window = (cx0, cy0, cx1, cy1)
-    worn = (head.saliency[cy0 - y0 : cy1 - y0, cx0 - x0 : cx1 - x0] > WORN_THRESHOLD) & ~element.mask[
-        cy0:cy1, cx0:cx1
-    ]
+    person = head.saliency[cy0 - y0 : cy1 - y0, cx0 - x0 : cx1 - x0]
+    worn = (person > WORN_THRESHOLD) & ~element.mask[cy0:cy1, cx0:cx1]
     for other in instances:
         if other is not element and _overlaps(other.box, window, radius):
             worn &= ~_dilated(other.mask, radius, window)
@@ -237,8 +236,8 @@ def _worn_parts(
     kept = np.isin(labels, sorted(touching - going_on - {0}))
     if kept.any():
         edge, reach = WORN_EDGE
-        soft = head.saliency[cy0 - y0 : cy1 - y0, cx0 - x0 : cx1 - x0] > edge
-        kept |= soft & _dilated(kept, max(1, round(reach * head_width)), (0, 0, cx1 - cx0, cy1 - cy0))
+        near = _dilated(kept, max(1, round(reach * head_width)), (0, 0, cx1 - cx0, cy1 - cy0))
+        kept |= (person > edge) & near
         full[cy0:cy1, cx0:cx1] = cv2.dilate(kept.astype(np.uint8), _disc(radius)).astype(bool)
     return full
 

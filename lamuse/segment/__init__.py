@@ -10,16 +10,16 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from lamuse.errors import WeightsUnavailable
 from lamuse.segment.annotations import AnnotationSegmenter, CocoAnnotations
 from lamuse.segment.chain import ChainSegmenter
 from lamuse.segment.maskrcnn import MaskRCNNSegmenter, OnDemandDetector, Version, fetch_weights
 from lamuse.segment.salient import SPLIT_RELATIVE_AREA, SalientSegmenter
 from lamuse.types import Segmenter
+from lamuse.weights import Progress, offline_requested
 
 if TYPE_CHECKING:
     from lamuse.segment.selfie import PersonSegmenter
-from lamuse.errors import WeightsUnavailable
-from lamuse.weights import Progress, offline_requested
 
 log = logging.getLogger(__name__)
 
