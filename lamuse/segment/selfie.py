@@ -20,6 +20,7 @@ from torch import nn
 
 from lamuse.devices import torch_device
 from lamuse.errors import WeightsUnavailable
+from lamuse.segment.salient import WEARERS
 from lamuse.shapes import head_window
 from lamuse.types import FramedSaliency, Instance
 from lamuse.weights import WEIGHTS, resolve
@@ -29,7 +30,6 @@ log = logging.getLogger(__name__)
 SELFIE = WEIGHTS["mediapipe-selfie-segmentation"]
 INPUT_SIZE = int(SELFIE.meta["input_size"])
 
-WEARERS = frozenset({"person"})
 HEADS_MAX = 6
 """Figures whose head is framed, largest first (one ~20 ms pass each on 2 CPU cores)."""
 _SAME = 0
