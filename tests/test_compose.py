@@ -264,7 +264,7 @@ def test_removal_takes_the_straw_hats_masks_leave_out_and_not_the_neighbours() -
     segmenters = [AnnotationSegmenter([PAINTING_ANNOTATIONS]), SalientSegmenter()]
     chain = ChainSegmenter(segmenters, heads=PersonSegmenter())
     found = chain.run(working, name=name)
-    assert len(found.heads) == 3
+    assert len(found.heads) == 3 and found.model_files["person_selfie"].name == "selfie_segmentation.tflite"
     shape = found.instances[0].mask.shape
     plain = removal_region(
         shape, found.instances, saliency=found.saliency, others=found.instances, framed=found.framed

@@ -54,17 +54,19 @@ class ChainSegmenter:
                 instances = segmenter.segment(image, name=name)
             log.debug("%s found %d instances", segmenter.name, len(instances))
             if instances:
+                heads = self._heads(image, instances)
+                head_files = self.heads.model_files if self.heads is not None and heads else {}
                 return Segmentation(
                     segmenter=segmenter.name,
                     instances=instances,
-                    model_files=segmenter.model_files,
+                    model_files={**segmenter.model_files, **head_files},
                     saliency=saliency,
                     framed=(
                         self._salient.framed(image, instances, saliency)
                         if self._salient is not None and saliency is not None
                         else {}
                     ),
-                    heads=self._heads(image, instances),
+                    heads=heads,
                     detector_available=self._detector_available(),
                 )
         last = self.segmenters[-1]

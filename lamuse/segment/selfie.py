@@ -13,6 +13,7 @@ import logging
 from dataclasses import dataclass
 from pathlib import Path
 
+import cv2
 import numpy as np
 import torch
 import torch.nn.functional as F
@@ -214,15 +215,13 @@ class PersonSegmenter:
 
     def __init__(self, weights: Path | None = None, *, device: str = "auto") -> None:
         path = resolve(SELFIE, local_path=weights)
-        self.model_files = {"selfie": path}
+        self.model_files = {"person_selfie": path}
         self.device = torch_device(device)
         self.network = SelfieSegmentation(path).to(self.device).eval()
         log.info("%s on %s (%s)", self.name, self.device, path)
 
     def person_map(self, rgb: np.ndarray) -> np.ndarray:
         """(H, W, 3) uint8 → (H, W) float32 in [0, 1]: how surely each pixel is the person's."""
-        import cv2
-
         height, width = rgb.shape[:2]
         square = cv2.resize(rgb, (INPUT_SIZE, INPUT_SIZE), interpolation=cv2.INTER_AREA)
         with torch.inference_mode():
