@@ -93,6 +93,17 @@ def _overlaps(box: tuple[int, int, int, int], window: Window, pad: int) -> bool:
     )
 
 
+def _others_near(element: Instance, instances: Sequence[Instance], radius: int, window: Window) -> np.ndarray:
+    """The other instances inside ``window``, each dilated by ``radius``: what an element's extra parts must
+    leave to them, so their rims do not join its pieces to theirs."""
+    x0, y0, x1, y1 = window
+    near = np.zeros((y1 - y0, x1 - x0), dtype=bool)
+    for other in instances:
+        if other is not element and _overlaps(other.box, window, radius):
+            near |= _dilated(other.mask, radius, window)
+    return near
+
+
 def grown_region(
     element: Instance,
     saliency: np.ndarray | None,
@@ -174,9 +185,7 @@ def _framed_parts(
     mostly_own = [t for t in range(1, count) if inside[t] >= 0.3 * sizes[t]]
     extra = np.isin(labels, mostly_own) & ~own
     window = (x0, y0, x1, y1)
-    for other in instances:
-        if other is not element and _overlaps(other.box, window, radius):
-            extra &= ~_dilated(other.mask, radius, window)
+    extra &= ~_others_near(element, instances, radius, window)
     crown = round(element.box[1] + FRAMED_CROWN * (element.box[3] - element.box[1])) - y0
     extra[max(0, crown) :] = False
     pieces, piece_labels = cv2.connectedComponents(extra.astype(np.uint8), connectivity=8)
@@ -217,9 +226,7 @@ def _worn_parts(
     window = (cx0, cy0, cx1, cy1)
     person = head.saliency[cy0 - y0 : cy1 - y0, cx0 - x0 : cx1 - x0]
     worn = (person > WORN_THRESHOLD) & ~element.mask[cy0:cy1, cx0:cx1]
-    for other in instances:
-        if other is not element and _overlaps(other.box, window, radius):
-            worn &= ~_dilated(other.mask, radius, window)
+    worn &= ~_others_near(element, instances, radius, window)
     _, head_width = head_size(element)
     lowest = round(element.box[1] + WORN_DEPTH * head_width) - cy0
     if lowest < 1:
@@ -268,9 +275,7 @@ def _attached_parts(
         saliency[top:bottom, left:right] > ATTACH_THRESHOLD
     )
     candidates &= _dilated(element.mask, reach, window) & ~region
-    for other in instances:
-        if other is not element and _overlaps(other.box, window, radius):
-            candidates &= ~_dilated(other.mask, radius, window)
+    candidates &= ~_others_near(element, instances, radius, window)
     count, labels, stats, _ = cv2.connectedComponentsWithStats(candidates.astype(np.uint8), connectivity=8)
     rim = cv2.dilate(region.astype(np.uint8), np.ones((3, 3), np.uint8)).astype(bool)
     touching = np.unique(labels[rim & (labels > 0)])
